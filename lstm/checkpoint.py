@@ -1,0 +1,121 @@
+"""Self-describing checkpoints: numbered versions in one orbax directory.
+
+Each version holds three items:
+- `params`: the model's parameters (an nnx.State),
+- `meta`: JSON with the model config, the vocabulary and what the trainer knows about the run
+  (data hash, steps, val loss, timestamp),
+- `opt`: the optimizer state, only in versions written by a trainer that may resume.
+
+Loading needs nothing but the directory: read `meta`, rebuild the abstract model from its config,
+then restore `params` into it. orbax writes each version to a temporary directory and renames it
+when complete, so a reader never sees a half-written version; a version that is damaged anyway is
+skipped with a log line and the next older one is used.
+"""
+
+import dataclasses
+import logging
+from pathlib import Path
+
+import orbax.checkpoint as ocp
+from flax import nnx
+
+from lstm.model import CharRNN, ModelConfig
+from lstm.vocab import Vocab
+
+log = logging.getLogger("dann.checkpoint")
+
+
+class NoCheckpoint(Exception):
+    """The directory holds no loadable checkpoint."""
+
+
+@dataclasses.dataclass
+class Checkpoint:
+    version: int
+    model: CharRNN
+    vocab: Vocab
+    meta: dict  # everything in the `meta` item; meta["info"] is what the trainer recorded
+    opt_state: object = None
+
+    @property
+    def info(self) -> dict:
+        return self.meta.get("info", {})
+
+
+def _manager(directory, read_only: bool, keep: int | None = None) -> ocp.CheckpointManager:
+    options = ocp.CheckpointManagerOptions(
+        max_to_keep=keep, read_only=read_only, create=not read_only, enable_async_checkpointing=False
+    )
+    return ocp.CheckpointManager(Path(directory).absolute(), options=options)
+
+
+def abstract_model(config: ModelConfig) -> CharRNN:
+    """The model's structure with shapes but no values: the target a restore fills in."""
+    return nnx.eval_shape(lambda: CharRNN(config, rngs=nnx.Rngs(0)))
+
+
+def save(directory, version: int, model: CharRNN, vocab: Vocab, info: dict, opt_state=None, keep: int = 3):
+    """Write `version` and return when it is complete on disk. Keeps the newest `keep` versions."""
+    meta = {"model": dataclasses.asdict(model.config), "vocab": vocab.to_json(), "info": info}
+    items = {"params": ocp.args.StandardSave(nnx.state(model)), "meta": ocp.args.JsonSave(meta)}
+    if opt_state is not None:
+        items["opt"] = ocp.args.StandardSave(opt_state)
+    with _manager(directory, read_only=False, keep=keep) as manager:
+        manager.save(version, args=ocp.args.Composite(**items))
+
+
+def versions(directory) -> list[int]:
+    """Version numbers present, newest first. A missing directory has none."""
+    if not Path(directory).is_dir():
+        return []
+    with _manager(directory, read_only=True) as manager:
+        try:
+            return sorted(manager.all_steps(read=True), reverse=True)
+        except (FileNotFoundError, OSError):
+            return []  # a version was deleted while we listed: the caller polls again
+
+
+def read_meta(directory, version: int) -> dict:
+    with _manager(directory, read_only=True) as manager:
+        return manager.restore(version, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
+
+
+def load_version(directory, version: int, opt_target=None) -> Checkpoint:
+    """Load one version; raises if it is missing or damaged. `opt_target` is an abstract optimizer
+    state of the right structure, given only by a trainer that resumes."""
+    meta = read_meta(directory, version)
+    config = ModelConfig(**meta["model"])
+    graphdef, abstract_params = nnx.split(abstract_model(config))
+    items = {"params": ocp.args.StandardRestore(abstract_params)}
+    if opt_target is not None:
+        items["opt"] = ocp.args.StandardRestore(opt_target)
+    with _manager(directory, read_only=True) as manager:
+        restored = manager.restore(version, args=ocp.args.Composite(**items))
+    model = nnx.merge(graphdef, restored["params"])
+    vocab = Vocab.from_json(meta["vocab"])
+    if len(vocab) != config.vocab_size:
+        raise ValueError(f"vocabulary has {len(vocab)} symbols but the model expects {config.vocab_size}")
+    return Checkpoint(version, model, vocab, meta, restored.get("opt") if opt_target is not None else None)
+
+
+def load_latest(directory, opt_target=None, newer_than: int = -1) -> Checkpoint:
+    """The newest version that loads, skipping damaged ones with a warning.
+
+    Raises NoCheckpoint when none loads (or none is newer than `newer_than`).
+    """
+    found = [v for v in versions(directory) if v > newer_than]
+    for version in found:
+        try:
+            return load_version(directory, version, opt_target)
+        except Exception as error:  # any damage: a missing item, bad JSON, wrong shapes, a race
+            log.warning("skipping checkpoint version %d in %s: %s", version, directory, _one_line(error))
+    if newer_than >= 0:
+        raise NoCheckpoint(f"no loadable checkpoint newer than version {newer_than} in {directory}")
+    if found:
+        raise NoCheckpoint(f"no loadable checkpoint in {directory}: all {len(found)} versions are damaged")
+    raise NoCheckpoint(f"no checkpoint in {directory}: train one first with `dann train` or `dann demo`")
+
+
+def _one_line(error: Exception) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0] if text else ''}"[:300]

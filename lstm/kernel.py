@@ -1,0 +1,98 @@
+"""Recurrent cells and their scans over time, as pure functions of arrays.
+
+Gate inputs `xp` arrive precomputed (the input projection is hoisted out of the loop), so each
+step does one fused matmul h @ W_hh. LSTM gates are ordered (i, f, g, o); GRU gates (r, z, n).
+"""
+
+import jax
+import jax.numpy as jnp
+
+
+def lstm_cell(xp, w_hh, carry):
+    """xp (B, 4H) with bias added, w_hh (H, 4H), carry (c, h) -> new (c, h)."""
+    c, h = carry
+    i, f, g, o = jnp.split(xp + h @ w_hh, 4, axis=-1)  # (B, H) each
+    c = jax.nn.sigmoid(f) * c + jax.nn.sigmoid(i) * jnp.tanh(g)
+    h = jax.nn.sigmoid(o) * jnp.tanh(c)
+    return c, h
+
+
+@jax.custom_vjp
+def lstm_scan(xp, w_hh, carry):
+    """xp (T, B, 4H) with bias added, w_hh (H, 4H), carry (c, h) (B, H) -> hs (T, B, H), final (c, h).
+
+    The gradient is hand-written (below): autodiff through `lax.scan` would accumulate dW_hh one
+    small (H, B) @ (B, 4H) matmul per time step. Here the backward scan carries only the recurrent
+    gradient, and dW_hh is one (H, T*B) @ (T*B, 4H) matmul after it.
+    """
+    hs, carry, _ = _lstm_forward(xp, w_hh, carry)
+    return hs, carry
+
+
+def _lstm_forward(xp, w_hh, carry):
+    def step(carry, xt):
+        c_prev, h = carry
+        gates = xt + h @ w_hh  # (B, 4H)
+        i, f, g, o = jnp.split(gates, 4, axis=-1)
+        i, f, g, o = jax.nn.sigmoid(i), jax.nn.sigmoid(f), jnp.tanh(g), jax.nn.sigmoid(o)
+        c = f * c_prev + i * g
+        h = o * jnp.tanh(c)
+        return (c, h), (h, c, jnp.concatenate([i, f, g, o], axis=-1))
+
+    carry, (hs, cs, acts) = jax.lax.scan(step, carry, xp)
+    return hs, carry, (cs, acts)
+
+
+def _lstm_scan_fwd(xp, w_hh, carry):
+    hs, final, (cs, acts) = _lstm_forward(xp, w_hh, carry)
+    return (hs, final), (w_hh, carry, hs, cs, acts)
+
+
+def _lstm_scan_bwd(saved, grads):
+    w_hh, (c0, h0), hs, cs, acts = saved
+    d_hs, (d_c_last, d_h_last) = grads
+    c_prev = jnp.concatenate([c0[None], cs[:-1]])  # (T, B, H): c_{t-1}
+    h_prev = jnp.concatenate([h0[None], hs[:-1]])  # (T, B, H): h_{t-1}
+    w_hh_t = w_hh.T
+
+    def step(carry, t_inputs):
+        d_c, d_h = carry  # gradients flowing back from step t+1
+        d_h_out, c, c_before, act = t_inputs
+        i, f, g, o = jnp.split(act, 4, axis=-1)
+        d_h = d_h + d_h_out
+        tanh_c = jnp.tanh(c)
+        d_c = d_c + d_h * o * (1.0 - tanh_c**2)
+        d_gates = jnp.concatenate(  # (B, 4H), through each gate's nonlinearity
+            [d_c * g * i * (1.0 - i), d_c * c_before * f * (1.0 - f), d_c * i * (1.0 - g**2), d_h * tanh_c * o * (1.0 - o)],
+            axis=-1,
+        )
+        return (d_c * f, d_gates @ w_hh_t), d_gates
+
+    (d_c0, d_h0), d_xp = jax.lax.scan(step, (d_c_last, d_h_last), (d_hs, cs, c_prev, acts), reverse=True)
+    hidden = h0.shape[-1]
+    d_w_hh = h_prev.reshape(-1, hidden).T @ d_xp.reshape(-1, 4 * hidden)  # one big matmul
+    return d_xp, d_w_hh, (d_c0, d_h0)
+
+
+lstm_scan.defvjp(_lstm_scan_fwd, _lstm_scan_bwd)
+
+
+def gru_cell(xp, w_hh, b, h):
+    """xp (B, 3H), w_hh (H, 3H), b (3H,), h (B, H) -> new h. The reset gate scales h @ W_hn."""
+    xr, xz, xn = jnp.split(xp + b, 3, axis=-1)
+    hr, hz, hn = jnp.split(h @ w_hh, 3, axis=-1)
+    r = jax.nn.sigmoid(xr + hr)
+    z = jax.nn.sigmoid(xz + hz)
+    n = jnp.tanh(xn + r * hn)
+    return (1.0 - z) * n + z * h
+
+
+def gru_scan(xp, w_hh, b, h):
+    """xp (T, B, 3H) -> hs (T, B, H), final h."""
+
+    def step(h, xt):
+        h = gru_cell(xt, w_hh, b, h)
+        return h, h
+
+    h, hs = jax.lax.scan(step, h, xp)
+    return hs, h

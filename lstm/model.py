@@ -1,0 +1,122 @@
+"""The character-level recurrent language model: embedding -> N stacked LSTM (or GRU) layers -> logits.
+
+Speed notes that shape the code:
+- Each layer's input projection x @ W_ih is one big matmul over the whole sequence, outside
+  `lax.scan`; the recurrent step only does h @ W_hh with all gates fused into one matmul.
+- The first layer takes no W_ih at all: an embedding followed by a linear map is itself a lookup
+  table, so the embedding row *is* the first layer's gate input (V x 4H instead of V x E, E x 4H).
+- Inside, sequences are time-major (T, B, ...), the layout `lax.scan` walks.
+"""
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from lstm import kernel
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    vocab_size: int
+    hidden: int = 512
+    layers: int = 2
+    cell: str = "lstm"  # "lstm" or "gru"
+    residual: bool = False  # add each layer's input to its output (layers 2..N)
+    dropout: float = 0.0  # between layers and before the head, training only
+
+    def __post_init__(self):
+        if self.cell not in ("lstm", "gru"):
+            raise ValueError(f"cell must be 'lstm' or 'gru', not {self.cell!r}")
+        if self.layers < 1 or self.hidden < 1 or self.vocab_size < 1:
+            raise ValueError("vocab_size, hidden and layers must be positive")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), not {self.dropout}")
+
+    @property
+    def gates(self) -> int:
+        return 4 if self.cell == "lstm" else 3
+
+
+class Layer(nnx.Module):
+    """One recurrent layer. Takes the precomputed gate inputs, so it owns only W_hh and the bias."""
+
+    def __init__(self, config: ModelConfig, *, rngs: nnx.Rngs):
+        h = config.hidden
+        self.cell = config.cell
+        self.w_hh = nnx.Param(nnx.initializers.orthogonal()(rngs.params(), (h, config.gates * h)))
+        bias = jnp.zeros((config.gates * h,))
+        if self.cell == "lstm":
+            bias = bias.at[h : 2 * h].set(1.0)  # forget gate starts open: gates are (i, f, g, o)
+        self.b = nnx.Param(bias)
+
+    def __call__(self, xp, carry):
+        """xp (T, B, GH) gate inputs, carry per cell -> hs (T, B, H), carry."""
+        if self.cell == "lstm":
+            return kernel.lstm_scan(xp + self.b[...], self.w_hh[...], carry)
+        return kernel.gru_scan(xp, self.w_hh[...], self.b[...], carry)
+
+    def step(self, xp, carry):
+        """One time step: xp (B, GH) -> h (B, H), carry."""
+        if self.cell == "lstm":
+            carry = kernel.lstm_cell(xp + self.b[...], self.w_hh[...], carry)
+            return carry[1], carry
+        h = kernel.gru_cell(xp, self.w_hh[...], self.b[...], carry)
+        return h, h
+
+
+class CharRNN(nnx.Module):
+    def __init__(self, config: ModelConfig, *, rngs: nnx.Rngs):
+        self.config = config
+        h, gh = config.hidden, config.gates * config.hidden
+        self.embed = nnx.Embed(config.vocab_size, gh, rngs=rngs)  # first layer's gate inputs
+        # W_ih of layers 2..N, one (H, GH) matrix each.
+        self.w_ih = nnx.List(
+            [nnx.Param(nnx.initializers.lecun_normal()(rngs.params(), (h, gh))) for _ in range(config.layers - 1)]
+        )
+        self.layers = nnx.List([Layer(config, rngs=rngs) for _ in range(config.layers)])
+        self.head = nnx.Linear(h, config.vocab_size, rngs=rngs)
+
+    def init_carry(self, batch: int):
+        # Separate arrays, not one shared zeros: the train step donates the carry's buffers.
+        shape = (batch, self.config.hidden)
+        if self.config.cell == "lstm":
+            return tuple((jnp.zeros(shape), jnp.zeros(shape)) for _ in range(self.config.layers))
+        return tuple(jnp.zeros(shape) for _ in range(self.config.layers))
+
+    def __call__(self, tokens, carry, *, dropout_key=None):
+        """tokens (B, T) int -> logits (B, T, V), new carry. Dropout only when a key is given."""
+        xp = self.embed(tokens.T)  # (T, B, GH)
+        new_carry = []
+        x = None
+        for i, layer in enumerate(self.layers):
+            if i > 0:
+                xp = x @ self.w_ih[i - 1][...]  # (T, B, GH): one matmul for the whole sequence
+            hs, c = layer(xp, carry[i])  # (T, B, H)
+            new_carry.append(c)
+            if self.config.residual and i > 0:
+                hs = hs + x
+            x = self._dropout(hs, dropout_key, i)
+        logits = self.head(x)  # (T, B, V)
+        return jnp.swapaxes(logits, 0, 1), tuple(new_carry)
+
+    def step(self, token, carry):
+        """One character for generation: token (B,) -> logits (B, V), new carry."""
+        xp = self.embed(token)  # (B, GH)
+        new_carry = []
+        x = None
+        for i, layer in enumerate(self.layers):
+            if i > 0:
+                xp = x @ self.w_ih[i - 1][...]
+            h, c = layer.step(xp, carry[i])
+            new_carry.append(c)
+            x = h + x if self.config.residual and i > 0 else h
+        return self.head(x), tuple(new_carry)
+
+    def _dropout(self, x, key, i):
+        rate = self.config.dropout
+        if key is None or rate == 0.0:
+            return x
+        keep = jax.random.bernoulli(jax.random.fold_in(key, i), 1.0 - rate, x.shape)
+        return jnp.where(keep, x / (1.0 - rate), 0.0)

@@ -1,0 +1,46 @@
+import logging
+import shutil
+
+import pytest
+
+from lstm import checkpoint
+
+
+def copy_dir(src, dst):
+    shutil.copytree(src, dst)
+    return dst
+
+
+def test_round_trip_keeps_config_vocab_and_info(trained_dir):
+    ckpt = checkpoint.load_latest(trained_dir)
+    assert ckpt.model.config.hidden == 64
+    assert ckpt.info["steps"] == 150 and ckpt.info["posts"] == 80 and ckpt.info["replies"] == 80
+    assert set(ckpt.info) >= {"data_hash", "val_loss", "trained_at", "train"}
+
+
+def test_damaged_versions_are_skipped_with_a_log_line(trained_dir, tmp_path, caplog):
+    directory = copy_dir(trained_dir, tmp_path / "ckpt")
+    good = checkpoint.versions(directory)[0]
+    damaged = copy_dir(directory / str(good), directory / str(good + 1))
+    for f in (damaged / "params").rglob("*"):
+        if f.is_file():
+            f.write_bytes(b"\x00garbage")
+    (directory / str(good + 2)).mkdir()  # an empty version directory
+    shutil.copytree(directory / str(good), directory / f"{good + 3}.orbax-checkpoint-tmp")  # half-written
+    with caplog.at_level(logging.WARNING, logger="dann.checkpoint"):
+        ckpt = checkpoint.load_latest(directory)
+    assert ckpt.version == good
+    assert f"skipping checkpoint version {good + 1}" in caplog.text
+    assert f"skipping checkpoint version {good + 2}" in caplog.text
+    assert f"version {good + 3}" not in caplog.text  # orbax never lists an unfinished save
+
+
+def test_a_directory_of_only_damaged_versions_is_a_clear_error(tmp_path):
+    (tmp_path / "1").mkdir()
+    with pytest.raises(checkpoint.NoCheckpoint, match="damaged"):
+        checkpoint.load_latest(tmp_path)
+
+
+def test_no_checkpoint_at_all(tmp_path):
+    with pytest.raises(checkpoint.NoCheckpoint, match="no checkpoint"):
+        checkpoint.load_latest(tmp_path / "missing")

@@ -1,0 +1,107 @@
+"""The sampler, driven by fake models whose next-character distribution depends only on the
+current character, so every expected output can be worked out by hand."""
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from lstm.model import ModelConfig
+from lstm.sample import generate
+from lstm.vocab import EOS, POST, REPLY, UNK, UNK_CHAR, Vocab
+
+VOCAB = Vocab(chars=tuple("abcdefgh"))  # ids 4..11
+
+
+class Table(nnx.Module):
+    """Fake model: logits for the next character are row `token` of a (V, V) table."""
+
+    def __init__(self, table):
+        self.table = nnx.Param(jnp.asarray(table, jnp.float32))
+        self.config = ModelConfig(vocab_size=len(table), hidden=1)
+
+    def init_carry(self, batch):
+        return jnp.zeros((batch,))
+
+    def step(self, token, carry):
+        return self.table[...][token], carry
+
+
+def successor_table(margin=10.0):
+    """After each letter the next letter is near-certain; after 'h' comes <eos>."""
+    v = len(VOCAB)
+    table = np.zeros((v, v))
+    for i in range(4, v - 1):
+        table[i, i + 1] = margin
+    table[v - 1, EOS] = margin
+    table[POST, 4] = table[REPLY, 4] = margin
+    return table
+
+
+def random_table(seed=0):
+    return np.random.default_rng(seed).normal(size=(len(VOCAB), len(VOCAB))) * 3
+
+
+def texts(model, prompts, **kw):
+    return [t for t, _ in generate(model, VOCAB, prompts, **kw)]
+
+
+def test_stops_at_end_of_post():
+    assert texts(Table(successor_table()), [""], temperature=0) == ["abcdefgh"]
+
+
+def test_respects_the_maximum_length():
+    assert texts(Table(successor_table()), ["", "b"], temperature=0, max_chars=3) == ["abc", "bcde"]
+
+
+def test_prompts_of_different_lengths_share_one_batch():
+    out = texts(Table(successor_table()), ["", "ef", "abcdefg", "c"], temperature=0.4)
+    assert out == ["abcdefgh", "efgh", "abcdefgh", "cdefgh"]
+
+
+def greedy_chain(table, length):
+    token, chars = POST, []
+    allowed = np.array([i not in (UNK, POST, REPLY) for i in range(len(table))])
+    for _ in range(length):
+        token = int(np.argmax(np.where(allowed, table[token], -np.inf)))
+        if token == EOS:
+            break
+        chars.append(VOCAB.chars[token - 4])
+    return "".join(chars)
+
+
+def test_temperature_zero_is_argmax():
+    table = random_table()
+    assert texts(Table(table), [""], temperature=0, max_chars=40) == [greedy_chain(table, 40)]
+
+
+def test_top_k_one_is_greedy():
+    table = random_table(1)
+    sampled = texts(Table(table), [""] * 4, temperature=1.0, top_k=1, max_chars=40, seed=7)
+    assert sampled == [greedy_chain(table, 40)] * 4
+
+
+def test_tiny_top_p_is_greedy():
+    table = random_table(2)
+    sampled = texts(Table(table), [""] * 4, temperature=1.0, top_p=1e-6, max_chars=40, seed=3)
+    assert sampled == [greedy_chain(table, 40)] * 4
+
+
+def test_a_fixed_seed_is_reproducible():
+    model = Table(random_table(3))
+    first = texts(model, [""] * 8, temperature=1.0, max_chars=30, seed=5)
+    assert texts(model, [""] * 8, temperature=1.0, max_chars=30, seed=5) == first
+    assert texts(model, [""] * 8, temperature=1.0, max_chars=30, seed=6) != first
+    assert len(set(first)) > 1  # rows of one batch differ from each other
+
+
+def test_reserved_symbols_are_never_generated():
+    table = successor_table()
+    table[:, UNK] = table[:, POST] = table[:, REPLY] = 100.0  # the fake model loves them
+    out = texts(Table(table), [""] * 4, temperature=1.0, max_chars=20)
+    assert all(UNK_CHAR not in t and len(t) > 0 for t in out)
+
+
+def test_unknown_mode_is_refused():
+    with pytest.raises(ValueError, match="mode"):
+        generate(Table(successor_table()), VOCAB, [""], mode="tweet")
