@@ -70,7 +70,8 @@ def versions(directory) -> list[int]:
         return []
     with _manager(directory, read_only=True) as manager:
         try:
-            return sorted(manager.all_steps(read=True), reverse=True)
+            manager.reload()
+            return sorted(manager.all_steps(), reverse=True)
         except (FileNotFoundError, OSError):
             return []  # a version was deleted while we listed: the caller polls again
 

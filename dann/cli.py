@@ -1,0 +1,204 @@
+"""The `dann` command. Each subcommand parses its arguments, builds Settings and calls the library.
+
+Expected failures (bad input, no checkpoint, a diverged run) end as one line on stderr and exit 1;
+argument errors exit 2. Anything else is a bug and is logged with its traceback.
+"""
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+import trainer
+
+DEMO_CORPUS = Path(trainer.__file__).parent / "data" / "shakespeare.txt"  # shipped as package data
+log = logging.getLogger("dann")
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, not argparse's usage block
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def temperature(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= value <= 5.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 5 (0 is greedy), got {value:g}")
+    return value
+
+
+def positive(kind):
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a {kind.__name__}") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+        return value
+
+    return parse
+
+
+def add_training_options(p: argparse.ArgumentParser):
+    p.add_argument("--minutes", type=positive(float), help="time budget (default: DANN_TRAIN_MINUTES, 5)")
+    p.add_argument("--steps", type=positive(int), help="step budget; training stops at whichever comes first")
+    p.add_argument("--checkpoint-dir", type=Path, help="default: DANN_CHECKPOINT_DIR")
+    p.add_argument("--fresh", action="store_true", help="start from scratch instead of resuming")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    model = p.add_argument_group("model (saved in the checkpoint)")
+    model.add_argument("--hidden", type=positive(int))
+    model.add_argument("--layers", type=positive(int))
+    model.add_argument("--cell", choices=["lstm", "gru"])
+    model.add_argument("--residual", action="store_true", default=None)
+    model.add_argument("--dropout", type=float)
+    train = p.add_argument_group("training (saved in the checkpoint)")
+    train.add_argument("--batch-size", type=positive(int))
+    train.add_argument("--seq-len", type=positive(int))
+    train.add_argument("--learning-rate", "--lr", type=positive(float))
+    train.add_argument("--warmup-steps", type=int)
+    train.add_argument("--weight-decay", type=float)
+    train.add_argument("--eval-every", type=positive(int))
+    train.add_argument("--stateful", action="store_true", default=None, help="carry state across windows")
+    train.add_argument("--min-char-count", type=positive(int), help="rarer characters are unknown")
+    train.add_argument("--rare-chars", choices=["unk", "drop"], help="map rare characters to <unk>, or drop them")
+    train.add_argument("--seed", type=int)
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="dann", description="dann learns one person's voice from their posts and speaks it.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+
+    p = commands.add_parser("train", help="train on a corpus and save a checkpoint")
+    p.add_argument("path", type=Path, help="a .txt file, one post per line or per paragraph")
+    p.add_argument("--split", choices=["lines", "paragraphs"], help="how a .txt is cut into posts (default: detect)")
+    add_training_options(p)
+
+    p = commands.add_parser("sample", help="print posts or replies from the latest checkpoint")
+    p.add_argument("--mode", choices=["post", "reply"], default="post")
+    p.add_argument("--temp", "--temperature", type=temperature, help="default: DANN_TEMPERATURE, 0.4")
+    p.add_argument("--top-k", type=int, default=0, help="keep the k likeliest characters (0: off)")
+    p.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling mass (1.0: off)")
+    p.add_argument("--prompt", default="", help="the start of the text to continue")
+    p.add_argument("-n", type=positive(int), default=1, help="how many samples")
+    p.add_argument("--max-chars", type=positive(int), help="default: DANN_MAX_CHARS, 280")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--checkpoint-dir", type=Path, help="default: DANN_CHECKPOINT_DIR")
+    p.add_argument("--json", action="store_true", help="one JSON object per sample")
+
+    p = commands.add_parser("demo", help="train on the bundled Shakespeare for a few minutes, then sample")
+    p.add_argument("--minutes", type=positive(float), default=5.0)
+    p.add_argument("--checkpoint-dir", type=Path, help="default: DANN_CHECKPOINT_DIR")
+    return parser
+
+
+def given(args, names) -> dict:
+    return {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
+
+
+def cmd_train(args, settings) -> None:
+    from trainer.corpus import read_corpus
+    from trainer.train import TrainConfig, train
+
+    corpus = read_corpus(args.path, split=args.split)
+    minutes = args.minutes or (None if args.steps else settings.train_minutes)
+    config = TrainConfig(
+        minutes=minutes,
+        max_steps=args.steps,
+        **given(args, ["batch_size", "seq_len", "learning_rate", "warmup_steps", "weight_decay", "eval_every",
+                       "stateful", "min_char_count", "rare_chars", "seed"]),
+    )
+    model_options = given(args, ["hidden", "layers", "cell", "residual", "dropout"])
+    summary = train(corpus, model_options, config, args.checkpoint_dir or settings.checkpoint_dir,
+                    resume=not args.fresh, progress=not args.quiet)
+    print(json.dumps({k: summary[k] for k in ("val_loss", "bpc", "val_acc", "steps", "chars_per_s")}))
+
+
+def cmd_sample(args, settings) -> None:
+    from lstm.checkpoint import load_latest
+    from lstm.sample import generate
+
+    if not 0.0 < args.top_p <= 1.0:
+        raise ValueError(f"--top-p must be in (0, 1], got {args.top_p:g}")
+    if args.top_k < 0:
+        raise ValueError(f"--top-k must be 0 (off) or positive, got {args.top_k}")
+    ckpt = load_latest(args.checkpoint_dir or settings.checkpoint_dir)
+    temp = settings.temperature if args.temp is None else args.temp
+    results = generate(
+        ckpt.model, ckpt.vocab, [args.prompt] * args.n, mode=args.mode, temperature=temp,
+        top_k=args.top_k, top_p=args.top_p, max_chars=args.max_chars or settings.max_chars, seed=args.seed,
+    )
+    for i, (text, logp) in enumerate(results):
+        if args.json:
+            print(json.dumps({"text": text, "mean_logprob": round(logp, 4), "version": ckpt.version}))
+        else:
+            print(("\n---\n" if i else "") + text)
+
+
+def cmd_demo(args, settings) -> None:
+    from lstm.checkpoint import load_latest
+    from lstm.sample import generate
+    from trainer.corpus import read_corpus
+    from trainer.train import TrainConfig, train
+
+    checkpoint_dir = args.checkpoint_dir or settings.checkpoint_dir
+    print(f"Training on {DEMO_CORPUS.name} (seven Shakespeare plays) for {args.minutes:g} minutes on "
+          f"{_device()}; each speech is one 'post'.", flush=True)
+    summary = train(read_corpus(DEMO_CORPUS), {}, TrainConfig(minutes=args.minutes), checkpoint_dir)
+    print(f"\nValidation loss {summary['val_loss']:.3f} nats/char ({summary['bpc']:.2f} bits), "
+          f"next-character accuracy {summary['val_acc']:.0%}, after {summary['steps']} steps.")
+    ckpt = load_latest(checkpoint_dir)
+    for temp in (0.25, 0.4, 0.7, 1.0):
+        text, _ = generate(ckpt.model, ckpt.vocab, [""], temperature=temp, max_chars=300, seed=1)[0]
+        print(f"\n=== temperature {temp} ===\n{text}")
+    print(f"\nThe model is saved in {checkpoint_dir}/ (version {ckpt.version}). Next:\n"
+          f"  dann sample -n 3 --temp 0.4              more posts\n"
+          f"  dann sample --prompt 'KING.' --temp 0.7   continue a prompt\n"
+          f"  dann train YOUR_POSTS.txt --minutes 10    learn your own voice")
+
+
+def _device() -> str:
+    import jax
+
+    return f"{jax.default_backend().upper()} ({jax.device_count()} device{'s' if jax.device_count() > 1 else ''})"
+
+
+COMMANDS = {"train": cmd_train, "sample": cmd_sample, "demo": cmd_demo}
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
+    logging.getLogger("dann").setLevel(logging.INFO)
+    logging.getLogger("absl").setLevel(logging.ERROR)  # orbax's notes about read-only managers
+
+    from pydantic import ValidationError
+
+    from lstm.checkpoint import NoCheckpoint
+    from lstm.settings import Settings
+    from trainer.corpus import CorpusError
+    from trainer.train import TrainingError
+
+    try:
+        settings = Settings()
+        COMMANDS[args.command](args, settings)
+    except ValidationError as error:
+        first = error.errors()[0]
+        field = "DANN_" + "_".join(str(p) for p in first["loc"]).upper()
+        print(f"dann: error: setting {field}: {first['msg']}", file=sys.stderr)
+        return 1
+    except (CorpusError, NoCheckpoint, TrainingError, ValueError) as error:
+        print(f"dann: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("dann: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

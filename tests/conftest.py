@@ -1,0 +1,31 @@
+"""Shared fixtures: tiny corpora and a tiny trained checkpoint, so tests run in seconds on a CPU."""
+
+import pytest
+
+from trainer.corpus import Corpus, Record
+from trainer.train import TrainConfig
+
+TINY_MODEL = {"hidden": 64, "layers": 1}
+
+
+def repeated_corpus(text: str, copies: int = 200) -> Corpus:
+    """Many identical posts: a model that can learn reproduces `text` exactly."""
+    return Corpus(format="test", records=[Record("post", text) for _ in range(copies)])
+
+
+def tiny_config(**overrides) -> TrainConfig:
+    options = dict(batch_size=16, seq_len=32, learning_rate=1e-2, warmup_steps=10, minutes=None,
+                   max_steps=200, eval_every=100, min_char_count=1)
+    return TrainConfig(**{**options, **overrides})
+
+
+@pytest.fixture(scope="session")
+def trained_dir(tmp_path_factory):
+    """A checkpoint directory holding one small model trained on posts and replies."""
+    from trainer.train import train
+
+    records = [Record("post", "good morning friends") for _ in range(80)]
+    records += [Record("reply", "lol same") for _ in range(80)]
+    directory = tmp_path_factory.mktemp("ckpt")
+    train(Corpus("test", records), TINY_MODEL, tiny_config(max_steps=150, eval_every=150), directory, progress=False)
+    return directory

@@ -1,0 +1,97 @@
+"""The `dann` command: the bad inputs the foundation issue names, and a train -> sample round trip
+through real subprocesses (so loading happens in a fresh process)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from dann.cli import main
+
+DANN = [sys.executable, "-m", "dann.cli"]
+
+
+def run_main(capsys, *argv):
+    try:
+        code = main(list(argv))
+    except SystemExit as exit:  # argparse errors
+        code = exit.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_line_error(code, err, *words):
+    assert code != 0
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    for word in words:
+        assert word in lines[0], lines[0]
+
+
+def test_missing_file(capsys, tmp_path):
+    code, _, err = run_main(capsys, "train", str(tmp_path / "nope.txt"), "--checkpoint-dir", str(tmp_path / "c"))
+    assert_one_line_error(code, err, "nope.txt", "no such file")
+
+
+def test_empty_file(capsys, tmp_path):
+    (tmp_path / "empty.txt").write_text("\n \n")
+    code, _, err = run_main(capsys, "train", str(tmp_path / "empty.txt"), "--checkpoint-dir", str(tmp_path / "c"))
+    assert_one_line_error(code, err, "empty.txt", "no posts")
+
+
+def test_binary_file(capsys, tmp_path):
+    (tmp_path / "blob.txt").write_bytes(bytes(range(256)) * 10)
+    code, _, err = run_main(capsys, "train", str(tmp_path / "blob.txt"), "--checkpoint-dir", str(tmp_path / "c"))
+    assert_one_line_error(code, err, "blob.txt", "binary")
+
+
+def test_not_utf8(capsys, tmp_path):
+    (tmp_path / "latin1.txt").write_bytes("café olé\n".encode("latin-1") * 50)
+    code, _, err = run_main(capsys, "train", str(tmp_path / "latin1.txt"), "--checkpoint-dir", str(tmp_path / "c"))
+    assert_one_line_error(code, err, "latin1.txt", "UTF-8")
+
+
+def test_no_checkpoint(capsys, tmp_path):
+    (tmp_path / "empty_dir").mkdir()
+    code, _, err = run_main(capsys, "sample", "--checkpoint-dir", str(tmp_path / "empty_dir"))
+    assert_one_line_error(code, err, "no checkpoint", "empty_dir")
+
+
+@pytest.mark.parametrize("temp", ["-0.5", "5.5", "warm"])
+def test_bad_temperature(capsys, tmp_path, temp):
+    code, _, err = run_main(capsys, "sample", "--temp", temp, "--checkpoint-dir", str(tmp_path))
+    assert_one_line_error(code, err, "--temp")
+
+
+def test_bad_setting_from_the_environment(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("DANN_TEMPERATURE", "-1")
+    code, _, err = run_main(capsys, "sample", "--checkpoint-dir", str(tmp_path))
+    assert_one_line_error(code, err, "DANN_TEMPERATURE")
+
+
+def test_train_then_sample_in_fresh_processes(tmp_path):
+    corpus = tmp_path / "posts.txt"
+    corpus.write_text("\n".join(["good morning friends", "coffee first then code", "lol same"] * 60))
+    ckpt = tmp_path / "ckpt"
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    trained = subprocess.run(
+        [*DANN, "train", str(corpus), "--steps", "60", "--hidden", "32", "--layers", "1", "--batch-size", "8",
+         "--seq-len", "16", "--eval-every", "30", "--min-char-count", "1", "--checkpoint-dir", str(ckpt)],
+        capture_output=True, text=True, env=env, timeout=300,
+    )
+    assert trained.returncode == 0, trained.stderr
+    summary = json.loads(trained.stdout.strip().splitlines()[-1])
+    assert set(summary) == {"val_loss", "bpc", "val_acc", "steps", "chars_per_s"} and summary["steps"] == 60
+
+    def sample():
+        done = subprocess.run([*DANN, "sample", "-n", "3", "--seed", "4", "--temp", "0.8", "--json",
+                               "--checkpoint-dir", str(ckpt)], capture_output=True, text=True, env=env, timeout=300)
+        assert done.returncode == 0, done.stderr
+        return [json.loads(line) for line in done.stdout.splitlines()]
+
+    first = sample()
+    assert len(first) == 3 and all(s["version"] == 1 for s in first)
+    assert sample() == first  # same seed, same text, in another fresh process

@@ -1,0 +1,85 @@
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from lstm import checkpoint
+from lstm.model import CharRNN, ModelConfig
+from lstm.sample import generate
+from tests.conftest import TINY_MODEL, repeated_corpus, tiny_config
+from trainer.corpus import Corpus, Record
+from trainer.train import TrainingError, make_optimizer, train, train_step
+
+
+def test_one_train_step_changes_every_parameter():
+    model = CharRNN(ModelConfig(vocab_size=12, hidden=8, layers=2, residual=True), rngs=nnx.Rngs(0))
+    graphdef, params = nnx.split(model)
+    before = jax.tree.map(np.array, params)
+    tx = make_optimizer(tiny_config())
+    data = jax.random.randint(jax.random.key(1), (500,), 0, 12)
+    params, *_ = train_step(graphdef, tx, params, tx.init(params), model.init_carry(4), data, jnp.zeros(1, jnp.int32), jax.random.key(0),
+                            0, 1e-2, batch=4, seq=8, stateful=False)
+    changed = jax.tree.map(lambda a, b: not np.allclose(a, np.asarray(b)), before, params)
+    assert all(jax.tree.leaves(changed)), changed
+
+
+@pytest.mark.parametrize("text, copies", [("lmao", 1000), ("lmao" * 4, 200), ("abcdefghijklmnopqrstuvwxyz", 200)])
+def test_overfits_a_tiny_text_and_greedy_sampling_reproduces_it(tmp_path, text, copies):
+    # "lmao" * 4 needs counting: the model must know where the post began to stop after the 4th.
+    config = tiny_config(max_steps=300, seq_len=64)
+    summary = train(repeated_corpus(text, copies), TINY_MODEL, config, tmp_path, progress=False)
+    assert summary["val_loss"] < 0.05
+    ckpt = checkpoint.load_latest(tmp_path)
+    (sample, _), = generate(ckpt.model, ckpt.vocab, [""], temperature=0, max_chars=100)
+    assert sample == text
+
+
+def test_metrics_are_appended_as_json_lines(tmp_path):
+    summary = train(repeated_corpus("hello there"), TINY_MODEL, tiny_config(max_steps=40, eval_every=20),
+                    tmp_path, progress=False)
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [20, 40]
+    for key in ("train_loss", "val_loss", "bpc", "val_acc", "grad_norm", "lr", "chars_per_s"):
+        assert all(np.isfinite(r[key]) for r in rows), key
+    assert summary["steps"] == 40 and summary["val_loss"] == pytest.approx(min(r["val_loss"] for r in rows), abs=1e-4)
+
+
+def test_resumes_from_the_latest_checkpoint(tmp_path):
+    corpus = repeated_corpus("resume me please")
+    first = train(corpus, TINY_MODEL, tiny_config(max_steps=30, eval_every=30), tmp_path, progress=False)
+    second = train(corpus, TINY_MODEL, tiny_config(max_steps=30, eval_every=30), tmp_path, progress=False)
+    assert (first["version"], second["version"]) == (1, 2)
+    assert second["steps"] == 60
+    assert checkpoint.load_latest(tmp_path).info["steps"] == 60
+    fresh = train(corpus, TINY_MODEL, tiny_config(max_steps=30, eval_every=30), tmp_path, resume=False,
+                  progress=False)
+    assert fresh["steps"] == 30
+
+
+def test_stateful_training_runs(tmp_path):
+    summary = train(repeated_corpus("carry the state " * 3), TINY_MODEL, tiny_config(max_steps=60, stateful=True),
+                    tmp_path, progress=False)
+    assert summary["val_loss"] < 1.0
+
+
+def test_posts_and_replies_are_learned_apart(trained_dir):
+    ckpt = checkpoint.load_latest(trained_dir)
+    (post, _), = generate(ckpt.model, ckpt.vocab, [""], mode="post", temperature=0)
+    (reply, _), = generate(ckpt.model, ckpt.vocab, [""], mode="reply", temperature=0)
+    assert (post, reply) == ("good morning friends", "lol same")
+
+
+def test_nan_aborts_without_writing_a_checkpoint(tmp_path):
+    with pytest.raises(TrainingError, match="NaN|diverged"):
+        train(repeated_corpus("boom " * 5), TINY_MODEL, tiny_config(learning_rate=1e9, max_steps=100, eval_every=10),
+              tmp_path, progress=False)
+    assert checkpoint.versions(tmp_path) == []
+
+
+def test_too_small_a_corpus_is_a_clear_error(tmp_path):
+    with pytest.raises(TrainingError, match="too small"):
+        train(Corpus("test", [Record("post", "hi"), Record("post", "yo")]), TINY_MODEL, tiny_config(), tmp_path,
+              progress=False)
