@@ -5,6 +5,7 @@ argument errors exit 2. Anything else is a bug and is logged with its traceback.
 """
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
@@ -69,14 +70,24 @@ def add_training_options(p: argparse.ArgumentParser):
     train.add_argument("--seed", type=int)
 
 
+def add_corpus_arguments(p: argparse.ArgumentParser):
+    p.add_argument("path", type=Path, help="an X archive (.zip, folder, tweets.js, tweets.csv), a Discord data "
+                   "package (.zip, folder), a DiscordChatExporter .json, or a .txt")
+    p.add_argument("--split", choices=["lines", "paragraphs"], help="how a .txt is cut into posts (default: detect)")
+    p.add_argument("--author", help="whose messages to learn, in a DiscordChatExporter file with several authors")
+
+
 def build_parser() -> Parser:
     parser = Parser(prog="dann", description="dann learns one person's voice from their posts and speaks it.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
-    p = commands.add_parser("train", help="train on a corpus and save a checkpoint")
-    p.add_argument("path", type=Path, help="a .txt file, one post per line or per paragraph")
-    p.add_argument("--split", choices=["lines", "paragraphs"], help="how a .txt is cut into posts (default: detect)")
+    p = commands.add_parser("train", help="train on a post export or a .txt and save a checkpoint")
+    add_corpus_arguments(p)
     add_training_options(p)
+
+    p = commands.add_parser("corpus", help="print the posts and replies read from an export, as JSON lines")
+    add_corpus_arguments(p)
+    p.add_argument("--stats", action="store_true", help="print one JSON object of counts instead")
 
     p = commands.add_parser("sample", help="print posts or replies from the latest checkpoint")
     p.add_argument("--mode", choices=["post", "reply"], default="post")
@@ -104,7 +115,7 @@ def cmd_train(args, settings) -> None:
     from trainer.corpus import read_corpus
     from trainer.train import TrainConfig, train
 
-    corpus = read_corpus(args.path, split=args.split)
+    corpus = read_corpus(args.path, split=args.split, author=args.author)
     minutes = args.minutes or (None if args.steps else settings.train_minutes)
     config = TrainConfig(
         minutes=minutes,
@@ -116,6 +127,17 @@ def cmd_train(args, settings) -> None:
     summary = train(corpus, model_options, config, args.checkpoint_dir or settings.checkpoint_dir,
                     resume=not args.fresh, progress=not args.quiet)
     print(json.dumps({k: summary[k] for k in ("val_loss", "bpc", "val_acc", "steps", "chars_per_s")}))
+
+
+def cmd_corpus(args, settings) -> None:
+    from trainer.corpus import read_corpus
+
+    corpus = read_corpus(args.path, split=args.split, author=args.author)
+    if args.stats:
+        print(json.dumps(corpus.stats(), ensure_ascii=False))
+        return
+    for record in corpus.records:
+        print(json.dumps(dataclasses.asdict(record), ensure_ascii=False))
 
 
 def cmd_sample(args, settings) -> None:
@@ -167,7 +189,7 @@ def _device() -> str:
     return f"{jax.default_backend().upper()} ({jax.device_count()} device{'s' if jax.device_count() > 1 else ''})"
 
 
-COMMANDS = {"train": cmd_train, "sample": cmd_sample, "demo": cmd_demo}
+COMMANDS = {"train": cmd_train, "corpus": cmd_corpus, "sample": cmd_sample, "demo": cmd_demo}
 
 
 def main(argv=None) -> int:

@@ -95,3 +95,41 @@ def test_train_then_sample_in_fresh_processes(tmp_path):
     first = sample()
     assert len(first) == 3 and all(s["version"] == 1 for s in first)
     assert sample() == first  # same seed, same text, in another fresh process
+
+
+def test_corpus_prints_records_and_stats(capsys):
+    from tests.trainer.fixtures import FIXTURES
+
+    code, out, _ = run_main(capsys, "corpus", str(FIXTURES / "x_archive"))
+    records = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and len(records) == 10
+    assert set(records[0]) == {"kind", "text", "created_at", "source_id"}
+    assert [r["created_at"] for r in records] == sorted(r["created_at"] for r in records)
+    code, out, _ = run_main(capsys, "corpus", str(FIXTURES / "x_archive"), "--stats")
+    stats = json.loads(out)
+    assert code == 0 and (stats["posts"], stats["replies"], stats["dropped"]["retweets"]) == (6, 4, 2)
+
+
+def test_train_on_an_export_learns_posts_and_replies_apart(capsys, tmp_path):
+    """Kinds flow from an X archive through training to `sample --mode`."""
+    from tests.trainer.fixtures import zip_members
+
+    endings = [f"{a} {b}" for a in ("big", "small", "red", "odd", "new", "old") for b in ("cats", "dogs", "days", "plans", "songs")]
+    tweets = []
+    for i in range(2 * len(endings)):
+        reply = i % 2 == 1
+        text = f"@sam lol same {endings[i // 2]}" if reply else f"good morning {endings[i // 2]}"
+        tweet = {"id_str": str(1000 + i), "created_at": f"Tue Mar 05 09:{i // 60:02d}:{i % 60:02d} +0000 2024",
+                 "full_text": text, "entities": {}}
+        if reply:
+            tweet.update(in_reply_to_status_id_str="999", display_text_range=["5", "13"])
+        tweets.append({"tweet": tweet})
+    export = zip_members(tmp_path / "twitter.zip", {"data/tweets.js": "window.YTD.tweets.part0 = " + json.dumps(tweets)})
+    ckpt = tmp_path / "ckpt"
+    code, _, err = run_main(capsys, "train", str(export), "--steps", "200", "--hidden", "64", "--batch-size", "16",
+                            "--lr", "0.01", "--min-char-count", "1", "--quiet", "--checkpoint-dir", str(ckpt))
+    assert code == 0, err
+    for mode, start in (("post", "good morning "), ("reply", "lol same ")):
+        code, out, _ = run_main(capsys, "sample", "--mode", mode, "-n", "4", "--temp", "0.4", "--json",
+                                "--checkpoint-dir", str(ckpt))
+        assert all(json.loads(line)["text"].startswith(start) for line in out.splitlines()), out

@@ -1,0 +1,85 @@
+"""Discord data packages: the fixture package has a channel in the newer messages.json form, one in
+the older messages.csv form, and one holding both."""
+
+import pytest
+
+from tests.trainer.fixtures import FIXTURES, zip_folder, zip_members
+from trainer.corpus import CorpusError, read_corpus
+
+PACKAGE = FIXTURES / "discord_package"
+
+EXPECTED = [  # every message is a post: the package has no reply information
+    "the oldest one :pepe:",  # messages.csv
+    "plain old message 😀",  # +02:00 makes it 21:10 UTC, before the 22:54 one
+    'ok so, first: "quotes" work\nand so do newlines',
+    "from the json copy",  # c3333 has both files: the json one is read
+    "lol did you see that",  # messages.json
+    ":blobcat: hi all :party_parrot:",
+    "ping in pls",
+    "gm ☀️",
+    "look at this one",  # text with an attachment is kept
+]
+
+
+@pytest.fixture
+def package_zip(tmp_path):
+    return zip_folder(PACKAGE, tmp_path / "package.zip")
+
+
+def test_the_zip_gives_every_message_as_a_post_in_time_order(package_zip):
+    corpus = read_corpus(package_zip)
+    assert [r.text for r in corpus.records] == EXPECTED
+    assert {r.kind for r in corpus.records} == {"post"}
+    times = [r.created_at for r in corpus.records]
+    assert times == sorted(times) and times[1] == "2020-08-25T21:10:00+00:00"
+
+
+def test_stats_count_attachment_only_and_empty_messages(package_zip):
+    stats = read_corpus(package_zip).stats()
+    assert stats["format"] == "discord package" and (stats["posts"], stats["replies"]) == (9, 0)
+    # empty: one message with nothing at all, one that was only a mention
+    assert stats["dropped"] == {"attachment_only": 2, "empty": 2, "duplicates": 0}
+
+
+def test_snowflake_ids_stay_exact():
+    ids = {r.source_id for r in read_corpus(PACKAGE).records}
+    assert "1234567890123456789" in ids  # above 2**53: a float would have rounded it
+
+
+def test_the_folder_and_the_capitalised_layout_read_the_same(package_zip, tmp_path):
+    capitalised = zip_folder(PACKAGE, tmp_path / "new.zip", rename=lambda n: n.replace("messages/", "Messages/", 1))
+    expected = read_corpus(package_zip).records
+    assert read_corpus(PACKAGE).records == expected
+    assert read_corpus(capitalised).records == expected
+
+
+@pytest.mark.parametrize("contents, text", [
+    ("hey <@123456789012345678> and <@!123456789012345678>", "hey and"),
+    ("<@&555> <#666> go", "go"),
+    ("see <#666>, then", "see, then"),
+    ("<:blobcat:998877665544332211><a:parrot:1>", ":blobcat::parrot:"),
+])
+def test_mention_markup_goes_and_custom_emoji_keep_their_name(tmp_path, contents, text):
+    package = zip_members(tmp_path / "p.zip", {
+        "messages/index.json": '{"1": "general"}',
+        "messages/c1/messages.json": f'[{{"ID": 1, "Timestamp": "2024-01-01 00:00:00", "Contents": "{contents}", '
+                                     f'"Attachments": ""}}]'})
+    assert [r.text for r in read_corpus(package).records] == [text]
+
+
+def test_broken_messages_json_names_the_member(tmp_path):
+    package = zip_members(tmp_path / "p.zip", {"messages/index.json": "{}", "messages/c1/messages.json": '[{"ID": 1,'})
+    with pytest.raises(CorpusError, match=r"p\.zip: messages/c1/messages\.json: broken JSON"):
+        read_corpus(package)
+
+
+def test_an_index_that_is_not_a_mapping_is_refused(tmp_path):
+    package = zip_members(tmp_path / "p.zip", {"messages/index.json": "[1, 2]"})
+    with pytest.raises(CorpusError, match=r"messages/index\.json: expected an object"):
+        read_corpus(package)
+
+
+def test_a_package_with_no_messages_has_no_posts(tmp_path):
+    package = zip_members(tmp_path / "p.zip", {"messages/index.json": "{}"})
+    with pytest.raises(CorpusError, match=r"p\.zip: no posts in it"):
+        read_corpus(package)

@@ -1,0 +1,92 @@
+"""Discord data packages (Settings → Data & Privacy → Request my data): the person's own messages.
+
+Layout (shared/notes/export-formats.md): `messages/index.json` maps channel ids to labels, and each
+channel has a folder `messages/c<id>/` (`<id>/` in early packages; newer ones capitalise `Messages/`)
+holding `messages.json` (newer: a list of {"ID", "Timestamp", "Contents", "Attachments"}) or
+`messages.csv` (older: columns ID,Timestamp,Contents,Attachments).
+
+The package says nothing about which message answered which, so every message is a "post".
+"""
+
+import csv
+import io
+import json
+import re
+from datetime import datetime
+
+from trainer.corpus import Corpus, CorpusError, Record, normalise_whitespace, utc_iso
+
+INDEX_FILE = r"(^|/)messages/index\.json$"
+CHANNEL_FILES = r"(^|/)messages/c?\d+/messages\.(json|csv)$"
+
+# User, nickname, role and channel mentions: the ids mean nothing as text. The space before one goes
+# too, so "from <#1>, ok" reads "from, ok".
+MENTION = re.compile(r"[ \t]*<(?:@[!&]?|#)\d+>")
+CUSTOM_EMOJI = re.compile(r"<a?(:\w+:)\d+>")  # <:name:123> and animated <a:name:123> read as :name:
+
+
+def holds_messages(archive) -> bool:
+    return bool(archive.find(INDEX_FILE))
+
+
+def read_package(archive) -> Corpus:
+    index = archive.find(INDEX_FILE)[0]
+    if not isinstance(parse_json(archive.read_text(index), archive.where(index)), dict):
+        raise CorpusError(f"{archive.where(index)}: expected an object mapping channel ids to names")
+    # index.json only labels channels; the folders are what holds messages, so read every one of them.
+    chosen = {}
+    for name in archive.find(CHANNEL_FILES):
+        folder = name.rsplit("/", 1)[0]
+        if folder not in chosen or name.lower().endswith(".json"):  # both present: the newer format wins
+            chosen[folder] = name
+    records, attachment_only = [], 0
+    for name in chosen.values():
+        where = archive.where(name)
+        text = archive.read_text(name)
+        rows = json_rows(text, where) if name.lower().endswith(".json") else csv_rows(text, where)
+        for row in rows:
+            contents = strip_markup(str(row.get("Contents") or ""))
+            if not normalise_whitespace(contents) and str(row.get("Attachments") or "").strip():
+                attachment_only += 1
+                continue
+            message_id = row.get("ID")
+            records.append(Record("post", contents, parse_time(row.get("Timestamp")),
+                                  None if message_id in (None, "") else str(message_id)))
+    return Corpus.from_records("discord package", records, {"attachment_only": attachment_only})
+
+
+def json_rows(text: str, where: str) -> list[dict]:
+    rows = parse_json(text, where)  # Python ints keep 19-digit snowflake ids exact
+    if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+        raise CorpusError(f"{where}: expected a list of messages")
+    return rows
+
+
+def csv_rows(text: str, where: str) -> list[dict]:
+    reader = csv.DictReader(io.StringIO(text, newline=""))  # contents hold commas, quotes and newlines
+    if "Contents" not in (reader.fieldnames or []):
+        raise CorpusError(f"{where}: not a Discord messages.csv (it needs the columns "
+                          f"ID,Timestamp,Contents,Attachments)")
+    try:
+        return list(reader)
+    except csv.Error as error:
+        raise CorpusError(f"{where}: broken CSV at line {reader.line_num} ({error})") from None
+
+
+def parse_json(text: str, where: str):
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise CorpusError(f"{where}: broken JSON at line {error.lineno} column {error.colno} ({error.msg})") from None
+
+
+def strip_markup(text: str) -> str:
+    return CUSTOM_EMOJI.sub(r"\1", MENTION.sub("", text))
+
+
+def parse_time(value) -> str | None:
+    """Discord's times ("2020-08-25 22:54:05.726000+00:00", "2025-01-16 18:47:37" in UTC, ISO) as UTC ISO."""
+    try:
+        return utc_iso(datetime.fromisoformat(value)) if value else None
+    except (TypeError, ValueError):
+        return None  # an odd time is not worth losing the message; it keeps its place in the file
