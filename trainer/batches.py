@@ -39,14 +39,15 @@ def post_starts(data: np.ndarray, seq: int) -> np.ndarray:
 def random_windows(data, starts, key, batch: int, seq: int):
     """`batch` windows: x, y (B, T) with y shifted by one character.
 
-    Even rows start anywhere, so the middles of long posts are learned; odd rows start at a post
-    boundary from `starts`, so a zero state means "a post begins", as it does when sampling.
-    Without them a model of 4-times-repeated "lmao" posts stopped after 3 when sampled.
+    One row in 8 starts at a post boundary from `starts`, so a zero state means "a post begins",
+    as it does when sampling (without them a model of 4-times-repeated "lmao" posts stopped after 3
+    when sampled). The rest start anywhere, so the middles of long posts are learned: with half
+    the rows at boundaries, Shakespeare's val loss after 4000 steps was 0.035 worse.
     """
     key_any, key_post = jax.random.split(key)
     anywhere = jax.random.randint(key_any, (batch,), 0, data.shape[0] - seq - 1)
     at_post = starts[jax.random.randint(key_post, (batch,), 0, starts.shape[0])]
-    begin = jnp.where(jnp.arange(batch) % 2 == 0, anywhere, at_post)
+    begin = jnp.where(jnp.arange(batch) % 8 == 7, at_post, anywhere)
     idx = begin[:, None] + jnp.arange(seq + 1)  # (B, T+1)
     chunk = data[idx]
     return chunk[:, :-1], chunk[:, 1:]

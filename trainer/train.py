@@ -212,7 +212,9 @@ def train(
     began = time.monotonic()
     step_time, step_chars = 0.0, 0
 
-    bar = tqdm(total=config.max_steps or round(budget_s), unit="step" if config.max_steps else "s", disable=not progress)
+    time_format = "{l_bar}{bar}| {n}/{total} s [{elapsed}<{remaining}{postfix}]"
+    bar = tqdm(total=config.max_steps or round(budget_s), unit="step", disable=not progress,
+               bar_format=None if config.max_steps else time_format)
     while True:
         elapsed = time.monotonic() - began
         done_steps = step - first_step

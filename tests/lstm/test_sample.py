@@ -105,3 +105,13 @@ def test_reserved_symbols_are_never_generated():
 def test_unknown_mode_is_refused():
     with pytest.raises(ValueError, match="mode"):
         generate(Table(successor_table()), VOCAB, [""], mode="tweet")
+
+
+def test_each_row_keeps_its_own_settings_and_seed():
+    table = random_table(4)
+    model = Table(table)
+    alone = texts(model, [""], temperature=1.0, max_chars=30, seed=11)[0]
+    # Row 1 of a mixed batch has seed 10 + 1 = 11 and temperature 1.0, as `alone` had.
+    mixed = texts(model, ["", "", ""], temperature=[0.0, 1.0, 0.7], max_chars=30, seed=10)
+    assert mixed[0] == greedy_chain(table, 30)
+    assert mixed[1] == alone
