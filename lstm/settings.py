@@ -10,7 +10,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="DANN_", env_file=".env", extra="ignore")
+    # Empty values (`DANN_DISCORD_GUILD_ID=` as .env.example ships them) mean "not set".
+    model_config = SettingsConfigDict(env_prefix="DANN_", env_file=".env", extra="ignore", env_ignore_empty=True)
 
     # Where the trainer publishes models and where `dann sample`, the bot and the web page read them.
     checkpoint_dir: Path = Path("checkpoints")
@@ -20,5 +21,23 @@ class Settings(BaseSettings):
     max_chars: int = Field(280, ge=1, le=4000)
     # Training time budget for `dann train` when neither --minutes nor --steps is given.
     train_minutes: float = Field(5.0, gt=0)
+    # How often the bot and the web page look for a newer model, in seconds.
+    reload_poll_s: float = Field(10.0, gt=0)
+
     # The Discord bot token. Never logged, never printed.
     discord_token: SecretStr | None = None
+    # A server (guild) id: `dann bot --sync` copies the slash commands there (instant) instead of globally.
+    discord_guild_id: int | None = None
+    # Seconds a user, and a channel, must wait between two generations.
+    user_cooldown_s: float = Field(10.0, ge=0)
+    channel_cooldown_s: float = Field(3.0, ge=0)
+    # Longest message text used to prime a reply, in characters; the rest is cut.
+    max_prompt_chars: int = Field(500, ge=0, le=4000)
+
+    # The web playground.
+    web_host: str = "127.0.0.1"
+    web_port: int = Field(8000, ge=1, le=65535)
+    # Generate requests one client may make per minute.
+    web_rate_per_minute: int = Field(30, ge=1)
+    # Most candidates one web request may ask for.
+    web_max_candidates: int = Field(8, ge=1, le=32)
