@@ -101,6 +101,15 @@ def build_parser() -> Parser:
     p.add_argument("--checkpoint-dir", type=Path, help="default: DANN_CHECKPOINT_DIR")
     p.add_argument("--json", action="store_true", help="one JSON object per sample")
 
+    p = commands.add_parser("trainer", help="retrain on DANN_EXPORT_PATH on the DANN_TRAIN_CRON schedule")
+    when = p.add_mutually_exclusive_group()
+    when.add_argument("--once", action="store_true", help="run one retrain now and exit")
+    when.add_argument("--now", action="store_true", help="run one retrain now, then follow the schedule")
+
+    p = commands.add_parser("status", help="the served model and the next scheduled retrain")
+    p.add_argument("--json", action="store_true", help="one JSON object")
+    p.add_argument("--checkpoint-dir", type=Path, help="default: DANN_CHECKPOINT_DIR")
+
     p = commands.add_parser("demo", help="train on the bundled Shakespeare for a few minutes, then sample")
     p.add_argument("--minutes", type=positive(float), default=5.0)
     p.add_argument("--checkpoint-dir", type=Path, help="default: DANN_CHECKPOINT_DIR")
@@ -161,6 +170,45 @@ def cmd_sample(args, settings) -> None:
             print(("\n---\n" if i else "") + text)
 
 
+def cmd_trainer(args, settings) -> None:
+    from trainer.schedule import run_trainer
+
+    result = run_trainer(settings, once=args.once, now=args.now)
+    if result is not None:
+        print(json.dumps({"outcome": result.outcome, "version": result.version, "reason": result.reason}))
+
+
+def cmd_status(args, settings) -> None:
+    from lstm.checkpoint import NoCheckpoint, load_latest
+    from trainer.schedule import next_run
+
+    checkpoint_dir = args.checkpoint_dir or settings.checkpoint_dir
+    try:
+        info, version = (ckpt := load_latest(checkpoint_dir)).info, ckpt.version
+    except NoCheckpoint:
+        info, version = {}, None
+    upcoming = next_run(settings)
+    status = {
+        "version": version,
+        "trained_at": info.get("trained_at"),
+        "export_hash": info.get("data_hash"),
+        "posts": info.get("posts"),
+        "replies": info.get("replies"),
+        "val_loss": info.get("val_loss"),
+        "next_run": upcoming.isoformat() if upcoming else None,
+    }
+    if args.json:
+        print(json.dumps(status))
+    elif version is None:
+        print(f"No model in {checkpoint_dir} yet. Next scheduled retrain: {status['next_run']}")
+    else:
+        print(f"Serving version {version} from {checkpoint_dir}\n"
+              f"  trained at   {status['trained_at']}\n"
+              f"  on           {status['posts']} posts and {status['replies']} replies (export {status['export_hash']})\n"
+              f"  val loss     {status['val_loss']:.4f} nats/char\n"
+              f"  next retrain {status['next_run']} ({settings.train_cron!r}, {settings.train_timezone})")
+
+
 def cmd_demo(args, settings) -> None:
     from lstm.checkpoint import load_latest
     from lstm.sample import generate
@@ -189,7 +237,8 @@ def _device() -> str:
     return f"{jax.default_backend().upper()} ({jax.device_count()} device{'s' if jax.device_count() > 1 else ''})"
 
 
-COMMANDS = {"train": cmd_train, "corpus": cmd_corpus, "sample": cmd_sample, "demo": cmd_demo}
+COMMANDS = {"train": cmd_train, "corpus": cmd_corpus, "sample": cmd_sample, "trainer": cmd_trainer,
+            "status": cmd_status, "demo": cmd_demo}
 
 
 def main(argv=None) -> int:
@@ -203,6 +252,7 @@ def main(argv=None) -> int:
     from lstm.checkpoint import NoCheckpoint
     from lstm.settings import Settings
     from trainer.corpus import CorpusError
+    from trainer.lock import Locked
     from trainer.train import TrainingError
 
     try:
@@ -213,7 +263,7 @@ def main(argv=None) -> int:
         field = "DANN_" + "_".join(str(p) for p in first["loc"]).upper()
         print(f"dann: error: setting {field}: {first['msg']}", file=sys.stderr)
         return 1
-    except (CorpusError, NoCheckpoint, TrainingError, ValueError) as error:
+    except (CorpusError, NoCheckpoint, TrainingError, Locked, ValueError) as error:
         print(f"dann: error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

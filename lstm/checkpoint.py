@@ -44,7 +44,11 @@ class Checkpoint:
 
 def _manager(directory, read_only: bool, keep: int | None = None) -> ocp.CheckpointManager:
     options = ocp.CheckpointManagerOptions(
-        max_to_keep=keep, read_only=read_only, create=not read_only, enable_async_checkpointing=False
+        max_to_keep=keep,
+        read_only=read_only,
+        create=not read_only,
+        enable_async_checkpointing=False,
+        cleanup_tmp_directories=not read_only,  # a writer removes what a killed save left behind
     )
     return ocp.CheckpointManager(Path(directory).absolute(), options=options)
 

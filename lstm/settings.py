@@ -19,8 +19,24 @@ class Settings(BaseSettings):
     temperature: float = Field(0.4, ge=0.0, le=5.0)
     # Longest generated post, in characters.
     max_chars: int = Field(280, ge=1, le=4000)
-    # Training time budget for `dann train` when neither --minutes nor --steps is given.
+    # Training time budget for `dann train` (when neither --minutes nor --steps is given) and the trainer.
     train_minutes: float = Field(5.0, gt=0)
+
+    # The scheduled trainer (`dann trainer`): the post export it learns from (any format
+    # `dann corpus` reads), when it retrains (crontab syntax; weekday 0 and 7 are Sunday, as in
+    # cron; day names work too) and in which time zone.
+    export_path: Path | None = None
+    train_cron: str = "0 3 * * *"
+    train_timezone: str = "UTC"
+    # A run missed while the trainer was down or busy still happens if it is at most this late.
+    misfire_grace_s: float = Field(6 * 3600, ge=0)
+    # Publish a new model only if its val loss is at most this much worse than the served one's.
+    promote_tolerance: float = Field(0.02, ge=0)
+    # Optional JSON file of hyperparameters for the trainer, {"model": {...}, "train": {...}} with the
+    # fields of ModelConfig and TrainConfig (`dann tune` writes one). Defaults are used without it.
+    train_config: Path | None = None
+    # Published versions kept in the checkpoint directory.
+    keep_versions: int = Field(5, ge=2)
     # How often the bot and the web page look for a newer model, in seconds.
     reload_poll_s: float = Field(10.0, gt=0)
 

@@ -6,6 +6,7 @@ decay to `min_lr_ratio`) follows progress = max(steps done / max_steps, time use
 """
 
 import dataclasses
+import functools
 import json
 import logging
 import math
@@ -63,8 +64,12 @@ class TrainConfig:
             raise ValueError(f"val_fraction must be between 0 and 0.5, not {self.val_fraction}")
 
 
+@functools.lru_cache
 def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
-    """AdamW with clipping, minus the learning rate (train_step applies it). Only matrices decay."""
+    """AdamW with clipping, minus the learning rate (train_step applies it). Only matrices decay.
+
+    Cached: the optimizer is a static argument of the jitted step, and a fresh one (new closures)
+    would make every train() call compile the step again."""
     decay_mask = lambda params: jax.tree.map(lambda p: p.ndim >= 2, params)  # noqa: E731
     return optax.chain(
         optax.clip_by_global_norm(config.clip_norm),
@@ -144,7 +149,7 @@ def _warm_start(checkpoint_dir, vocab: Vocab, model_config: ModelConfig, tx):
         log.info("checkpoint version %d has another vocabulary or architecture: training from scratch", latest.version)
         return None
     opt_state = tx.init(nnx.state(latest.model))
-    if latest.info.get("has_opt"):
+    if latest.info.get("has_opt"):  # published (serving) versions carry no optimizer state
         abstract_opt = jax.eval_shape(lambda: opt_state)
         opt_state = checkpoint.load_version(checkpoint_dir, latest.version, abstract_opt).opt_state
     return latest, opt_state
@@ -157,12 +162,14 @@ def train(
     checkpoint_dir,
     *,
     resume: bool = True,
+    warm_start_dir=None,
     progress: bool = True,
 ) -> dict:
     """Train on `corpus`, saving the best model of the run to `checkpoint_dir` as a new version.
 
-    Resumes (or warm-starts, if the data changed) from the directory's latest version when its
-    vocabulary and architecture match. Returns the summary that `dann train` prints.
+    Resumes (or warm-starts, if the data changed) from the latest version in `warm_start_dir`
+    (default: `checkpoint_dir`) when its vocabulary and architecture match. Returns the summary
+    that `dann train` prints.
     """
     checkpoint_dir = Path(checkpoint_dir)
     train_records, val_records = split_records(corpus.records, config.val_fraction)
@@ -179,7 +186,7 @@ def train(
     model_config = ModelConfig(vocab_size=len(vocab), **model_options)
     tx = make_optimizer(config)
 
-    start = _warm_start(checkpoint_dir, vocab, model_config, tx) if resume else None
+    start = _warm_start(warm_start_dir or checkpoint_dir, vocab, model_config, tx) if resume else None
     if start:
         previous, opt_state = start
         model, step = previous.model, int(previous.info.get("steps", 0))

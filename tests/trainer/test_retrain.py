@@ -1,0 +1,196 @@
+"""The scheduled trainer's runs: skip, publish, the promotion gate, crash safety and the lock.
+
+Crash tests use real `dann trainer` subprocesses killed with a real SIGKILL."""
+
+import json
+import shutil
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from lstm import checkpoint
+from lstm.settings import Settings
+from tests.conftest import tiny_config
+from trainer.retrain import configured, retrain, state_dir
+
+TINY = {"hidden": 32}
+DANN = [sys.executable, "-m", "dann.cli"]
+
+
+def write_export(path: Path, extra: str = "") -> Path:
+    lines = ["good morning friends", "lol same", "coffee first then code"] * 40
+    path.write_text("\n".join(f"{line} {i % 7}" for i, line in enumerate(lines)) + extra)
+    return path
+
+
+def run(settings, **config):
+    return retrain(settings, tiny_config(**{"max_steps": 120, **config}), TINY)
+
+
+@pytest.fixture(scope="module")
+def first_version(tmp_path_factory):
+    """A serving directory after one published run, trained once for the whole module."""
+    root = tmp_path_factory.mktemp("first")
+    settings = Settings(_env_file=None, export_path=write_export(root / "posts.txt"), checkpoint_dir=root / "serving")
+    assert run(settings).outcome == "published"
+    return root / "serving"
+
+
+@pytest.fixture
+def settings(tmp_path):
+    return Settings(_env_file=None, export_path=write_export(tmp_path / "posts.txt"),
+                    checkpoint_dir=tmp_path / "serving", keep_versions=3)
+
+
+@pytest.fixture
+def served(settings, first_version):
+    """`settings` whose serving directory already holds version 1 of this export."""
+    shutil.copytree(first_version, settings.checkpoint_dir)
+    return settings
+
+
+def test_first_run_publishes_and_an_unchanged_export_is_skipped(settings):
+    first = run(settings)
+    assert (first.outcome, first.version) == ("published", 1)
+    report = Path(settings.checkpoint_dir) / checkpoint.load_latest(settings.checkpoint_dir).info["report"]
+    assert {p.name for p in report.iterdir()} == {"metrics.jsonl", "loss.png", "samples.md"}
+    assert (report / "loss.png").read_bytes()[:4] == b"\x89PNG"
+    assert "temperature 0.25" in (report / "samples.md").read_text()
+    again = run(settings)
+    assert (again.outcome, again.version) == ("skipped", 1)
+    assert checkpoint.versions(settings.checkpoint_dir) == [1]
+
+
+def test_a_changed_training_setting_retrains_on_the_same_export(served):
+    settings = served
+    assert run(settings, learning_rate=5e-3).outcome == "published"
+
+
+def test_a_changed_export_is_retrained_warm_and_published(served):
+    settings = served
+    first_steps = checkpoint.load_latest(settings.checkpoint_dir).info["steps"]
+    write_export(settings.export_path, "\nbrand new post here")
+    result = run(settings, max_steps=40, eval_every=40)
+    assert (result.outcome, result.version) == ("published", 2)
+    served = checkpoint.load_latest(settings.checkpoint_dir)
+    assert served.version == 2 and served.info["steps"] == first_steps + 40  # warm-started from version 1
+
+
+def test_a_worse_model_is_not_published(served):
+    settings = served
+    write_export(settings.export_path, "\nbrand new post here")
+    # Another architecture cannot warm-start, and 2 steps from scratch is far worse.
+    result = retrain(settings, tiny_config(max_steps=2), {"hidden": 16})
+    assert result.outcome == "rejected" and "worse than the served model" in result.reason
+    assert checkpoint.versions(settings.checkpoint_dir) == [1]
+
+
+def test_a_nan_model_is_not_published(served):
+    settings = served
+    write_export(settings.export_path, "\nbrand new post here")
+    result = run(settings, learning_rate=1e9, eval_every=10)
+    assert result.outcome == "rejected" and ("NaN" in result.reason or "diverged" in result.reason)
+    assert checkpoint.versions(settings.checkpoint_dir) == [1]
+
+
+def test_a_reader_polling_the_serving_directory_sees_the_new_version(served):
+    settings = served
+    seen = []
+
+    def poll():
+        current = checkpoint.load_latest(settings.checkpoint_dir).version
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not seen:
+            try:
+                seen.append(checkpoint.load_latest(settings.checkpoint_dir, newer_than=current).version)
+            except checkpoint.NoCheckpoint:
+                time.sleep(0.05)
+
+    reader = threading.Thread(target=poll)
+    reader.start()
+    write_export(settings.export_path, "\nsomething new")
+    run(settings, max_steps=20)
+    reader.join()
+    assert seen == [2]
+
+
+# --- real processes, real signals --------------------------------------------------------------
+
+
+def trainer_env(settings, minutes="0.5"):
+    """The environment of a real `dann trainer` process: a small model, so its runs are quick."""
+    config = Path(settings.checkpoint_dir).parent / "train_config.json"
+    config.write_text(json.dumps({"model": {"hidden": 64}, "train": {"batch_size": 16, "seq_len": 32,
+                                                                      "min_char_count": 1, "eval_every": 50}}))
+    return {**os.environ, "JAX_PLATFORMS": "cpu", "DANN_EXPORT_PATH": str(settings.export_path),
+            "DANN_CHECKPOINT_DIR": str(settings.checkpoint_dir), "DANN_TRAIN_MINUTES": minutes,
+            "DANN_TRAIN_CONFIG": str(config)}
+
+
+def wait_for(condition, timeout=120.0, every=0.001):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(every)
+    return False
+
+
+def test_kill_9_during_training_keeps_the_served_model_and_the_next_run_is_clean(served):
+    settings = served
+    write_export(settings.export_path, "\nchanged while training")
+    trainer = subprocess.Popen([*DANN, "trainer", "--once"], env=trainer_env(settings, "2"),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert wait_for(lambda: (state_dir(settings.checkpoint_dir)).exists(), every=0.05)
+    time.sleep(3)  # well inside the training loop
+    trainer.send_signal(signal.SIGKILL)
+    trainer.wait()
+    assert trainer.returncode == -signal.SIGKILL
+    assert checkpoint.load_latest(settings.checkpoint_dir).version == 1
+    assert run(settings, max_steps=20).outcome in ("published", "rejected")  # no leftovers in the way
+
+
+def test_kill_9_during_publishing_keeps_a_loadable_model(settings):
+    run(settings, max_steps=1)  # a poor served model, so the trainer's new one is published
+    serving = Path(settings.checkpoint_dir)
+    write_export(settings.export_path, "\nchanged before publishing")
+    trainer = subprocess.Popen([*DANN, "trainer", "--once"], env=trainer_env(settings, "0.05"),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    saving = wait_for(lambda: any("tmp" in p.name for p in serving.iterdir()))  # orbax's unfinished version
+    trainer.send_signal(signal.SIGKILL)
+    trainer.wait()
+    assert saving, "the trainer finished before its publish was seen"
+    served = checkpoint.load_latest(serving)
+    assert served.version in (1, 2)  # the old model, or the new one if the rename had just happened
+    assert json.dumps(served.info)  # and it loads whole
+    result = run(settings, max_steps=20)
+    assert result.outcome in ("published", "rejected")
+    assert not any("tmp" in p.name for p in serving.iterdir())  # the next writer cleaned up
+
+
+def test_the_trainer_reads_its_hyperparameters_from_a_file(settings):
+    config, model = configured(
+        Settings(_env_file=None, train_config=Path(trainer_env(settings)["DANN_TRAIN_CONFIG"]), train_minutes=2))
+    assert (model, config.batch_size, config.seq_len, config.minutes) == ({"hidden": 64}, 16, 32, 2)
+
+
+def test_a_second_trainer_exits_with_a_clear_message(settings):
+    first = subprocess.Popen([*DANN, "trainer"], env=trainer_env(settings), stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    lock = Path(settings.checkpoint_dir) / ".trainer.lock"
+    try:
+        assert wait_for(lambda: lock.exists() and lock.read_text().strip() == str(first.pid), every=0.05)
+        second = subprocess.run([*DANN, "trainer", "--once"], env=trainer_env(settings), capture_output=True,
+                                text=True, timeout=120)
+        assert second.returncode == 1
+        assert f"another trainer (pid {first.pid}) is already writing" in second.stderr
+        assert "Traceback" not in second.stderr
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait()

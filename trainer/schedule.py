@@ -1,0 +1,148 @@
+"""`dann trainer`: retrain on a cron schedule with APScheduler 3.x, one trainer per directory.
+
+DANN_TRAIN_CRON is crontab syntax with cron's meaning: weekday 0 and 7 are Sunday, 1 is Monday.
+APScheduler's `from_crontab` counts 0 as Monday, so the weekday field is rewritten into day names
+(which mean the same to both) before APScheduler sees it. Names (`mon-fri`, `sun`) work as well.
+
+APScheduler's misfire grace and coalescing cover a trainer that was busy or paused at fire time.
+A trainer that was not running at all (the machine was off at 03:00) has no memory in a memory
+job store, so at start it reads the time of its last run and, if a fire time passed since then
+(within the grace time), runs once now.
+"""
+
+import json
+import logging
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_MISSED
+from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.cron import CronTrigger
+
+from lstm.settings import Settings
+from trainer.corpus import CorpusError
+from trainer.lock import TrainerLock
+from trainer.retrain import RunResult, retrain
+
+log = logging.getLogger("dann.trainer")
+DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+
+
+def cron_weekdays(field: str) -> str:
+    """A crontab weekday field (0-7, names, ranges, lists, steps) as APScheduler day names."""
+    if field == "*":
+        return "*"
+
+    def day(token: str) -> int:
+        token = token.strip().lower()
+        if token[:3] in DAY_NAMES:
+            return DAY_NAMES.index(token[:3])
+        if token.isdigit() and int(token) <= 7:
+            return int(token)
+        raise ValueError(f"weekday {token!r} is not 0-7 or a day name")
+
+    days = set()
+    for part in field.split(","):
+        part, _, step = part.partition("/")
+        if part == "*":
+            low, high = 0, 6
+        elif "-" in part:
+            low, high = (day(t) for t in part.split("-", 1))
+        else:
+            low = day(part)
+            high = 6 if step else low  # cron reads "1/2" as "from 1 to the end, every 2nd"
+        if high < low:
+            raise ValueError(f"weekday range {part!r} runs backwards")
+        days.update(d % 7 for d in range(low, high + 1, int(step or 1)))  # 7 is Sunday, as 0 is
+    return ",".join(DAY_NAMES[d] for d in sorted(days))
+
+
+def cron_trigger(expression: str, time_zone: str) -> CronTrigger:
+    fields = expression.split()
+    if len(fields) != 5:
+        raise ValueError(f"DANN_TRAIN_CRON {expression!r} needs 5 fields: minute hour day month weekday")
+    try:
+        zone = ZoneInfo(time_zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"DANN_TRAIN_TIMEZONE {time_zone!r} is not a known time zone (e.g. UTC, Europe/Berlin)") from None
+    minute, hour, day, month, weekday = fields
+    try:
+        return CronTrigger(minute=minute, hour=hour, day=day, month=month, day_of_week=cron_weekdays(weekday),
+                           timezone=zone)
+    except ValueError as error:
+        raise ValueError(f"DANN_TRAIN_CRON {expression!r}: {error}") from None
+
+
+def next_run(settings: Settings, after: datetime | None = None) -> datetime | None:
+    trigger = cron_trigger(settings.train_cron, settings.train_timezone)
+    return trigger.get_next_fire_time(None, after or datetime.now(timezone.utc))
+
+
+def missed_run(trigger: CronTrigger, last_run: datetime | None, now: datetime, grace_s: float) -> bool:
+    """Whether a fire time fell between the last run and now, recently enough to make up for."""
+    if last_run is None:
+        return False
+    due = trigger.get_next_fire_time(None, last_run + timedelta(seconds=1))
+    return due is not None and due <= now and (now - due).total_seconds() <= grace_s
+
+
+def last_run_path(settings: Settings) -> Path:
+    return Path(settings.checkpoint_dir) / ".last-run.json"
+
+
+def read_last_run(settings: Settings) -> datetime | None:
+    try:
+        return datetime.fromisoformat(json.loads(last_run_path(settings).read_text())["started_at"])
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def recorded_run(settings: Settings) -> RunResult:
+    """One retrain, with its start time recorded for the missed-run check."""
+    path = last_run_path(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"started_at": datetime.now(timezone.utc).isoformat()}))
+    result = retrain(settings)
+    log.info("run finished: %s (%s)", result.outcome, result.reason)
+    return result
+
+
+def scheduled_run(settings: Settings) -> None:
+    """One run as the scheduler calls it: any failure is logged and the schedule goes on."""
+    try:
+        recorded_run(settings)
+    except (CorpusError, ValueError, OSError) as error:  # a missing export today may be back tomorrow
+        log.error("run failed: %s", error)
+    except Exception:
+        log.exception("run failed unexpectedly")
+
+
+def run_trainer(settings: Settings, once: bool = False, now: bool = False) -> RunResult | None:
+    """`dann trainer`: --once runs one retrain and returns; otherwise follow the schedule (forever),
+    starting with a run when --now is given or a scheduled run was missed."""
+    trigger = cron_trigger(settings.train_cron, settings.train_timezone)
+    with TrainerLock(settings.checkpoint_dir):
+        if once:
+            return recorded_run(settings)  # errors go to the caller: one line at the CLI
+        scheduler = BlockingScheduler(
+            timezone=trigger.timezone,
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": int(settings.misfire_grace_s)},
+        )
+        current = datetime.now(timezone.utc)
+        if missed_run(trigger, read_last_run(settings), current, settings.misfire_grace_s):
+            log.info("a scheduled run was missed while the trainer was not running; running once now")
+            now = True
+        scheduler.add_job(scheduled_run, trigger, args=[settings], id="retrain", name="retrain",
+                          **({"next_run_time": current} if now else {}))
+
+        def say_next(event):
+            if event.code == EVENT_JOB_MISSED:
+                log.warning("a run was missed (the previous one was still going)")
+            log.info("next run at %s", scheduler.get_job("retrain").next_run_time)
+
+        scheduler.add_listener(say_next, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR | EVENT_JOB_MISSED)
+        log.info("trainer started: schedule %r (%s), next run at %s", settings.train_cron, settings.train_timezone,
+                 "now" if now else trigger.get_next_fire_time(None, current))
+        scheduler.start()
+    return None
