@@ -165,7 +165,8 @@ def train(
     warm_start_dir=None,
     progress: bool = True,
 ) -> dict:
-    """Train on `corpus`, saving the best model of the run to `checkpoint_dir` as a new version.
+    """Train on `corpus`, saving each improvement of the run to `checkpoint_dir` as a new version,
+    so the newest version is always the best model so far (orbax never overwrites a version).
 
     Resumes (or warm-starts, if the data changed) from the latest version in `warm_start_dir`
     (default: `checkpoint_dir`) when its vocabulary and architecture match. Returns the summary
@@ -196,7 +197,7 @@ def train(
         opt_state = tx.init(nnx.state(model))
     graphdef, params = nnx.split(model)
     versions = checkpoint.versions(checkpoint_dir)
-    version = (versions[0] if versions else 0) + 1
+    version = versions[0] if versions else 0  # the last one written; each save takes the next
 
     data, val = jnp.asarray(train_data), jnp.asarray(val_data)  # the whole corpus on the device, once
     starts = jnp.asarray(post_starts(train_data, config.seq_len))
@@ -259,6 +260,7 @@ def train(
                 best = {k: row[k] for k in ("val_loss", "bpc", "val_acc", "step")}
                 info = {**base_info, "steps": step, "val_loss": val_loss, "val_acc": val_acc,
                         "trained_at": row["time"]}
+                version += 1
                 checkpoint.save(checkpoint_dir, version, nnx.merge(graphdef, params), vocab, info, opt_state)
             window_losses, window_norms = [], []
         if finished:

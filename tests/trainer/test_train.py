@@ -47,6 +47,16 @@ def test_metrics_are_appended_as_json_lines(tmp_path):
     assert summary["steps"] == 40 and summary["val_loss"] == pytest.approx(min(r["val_loss"] for r in rows), abs=1e-4)
 
 
+def test_the_saved_model_is_the_best_one_evaluated(tmp_path):
+    summary = train(repeated_corpus("hello there"), TINY_MODEL, tiny_config(max_steps=60, eval_every=20),
+                    tmp_path, progress=False)
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    best = min(rows, key=lambda r: r["val_loss"])
+    saved = checkpoint.load_latest(tmp_path)
+    assert (saved.version, saved.info["steps"]) == (summary["version"], best["step"])
+    assert saved.info["val_loss"] == pytest.approx(best["val_loss"], abs=1e-4)
+
+
 def test_resumes_from_the_latest_checkpoint(tmp_path):
     corpus = repeated_corpus("resume me please")
     first = train(corpus, TINY_MODEL, tiny_config(max_steps=30, eval_every=30), tmp_path, progress=False)

@@ -1,0 +1,216 @@
+"""The generation service: one model, hot-reloaded, with requests batched into shared sampler calls.
+
+The Discord bot and the web page both talk to this; neither loads a model or samples by itself.
+
+- Requests queue up; a worker takes every request that arrives within `batch_window_s` of the
+  first (up to `max_batch` rows) and runs them as one call of the jitted batch sampler.
+- The sampler runs on one dedicated thread, off the event loop: XLA releases the GIL, so the
+  loop (and Discord's heartbeat) keeps running while the model samples.
+- A poll task checks the checkpoint directory every `poll_s`; a newer version is loaded on another
+  thread and swapped in with one assignment, so requests never see a half-loaded model. A version
+  that fails to load is logged once and the current model stays; that version is not tried again
+  (orbax publishes versions atomically, so a broken one stays broken), a newer one is.
+"""
+
+import asyncio
+import dataclasses
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from lstm import checkpoint
+from lstm.sample import generate
+
+log = logging.getLogger("dann.service")
+
+
+class NotReady(Exception):
+    """No model has been trained yet."""
+
+
+@dataclasses.dataclass
+class Request:
+    mode: str
+    prompt: str
+    temperature: float
+    n: int
+    seed: int
+    max_chars: int
+    context: str | None
+    future: asyncio.Future
+
+
+@dataclasses.dataclass
+class Generation:
+    texts: list[str]
+    model_version: int
+    ms: float  # from the request's arrival to its answer, queueing included
+
+
+def batch_rows(rows: int) -> int:
+    """Pad the batch to a power of two, so the sampler compiles for a handful of shapes only."""
+    return 1 << max(0, rows - 1).bit_length()
+
+
+class GenerationService:
+    def __init__(self, checkpoint_dir, *, max_chars: int = 280, max_batch: int = 32,
+                 batch_window_s: float = 0.02, poll_s: float = 10.0):
+        self.checkpoint_dir = checkpoint_dir
+        self.max_chars = max_chars
+        self.max_batch = max_batch
+        self.batch_window_s = batch_window_s
+        self.poll_s = poll_s
+        self.current: checkpoint.Checkpoint | None = None
+        self.batches = 0  # sampler calls made, and the requests they served: shared batching shows here
+        self.requests_served = 0
+        self._queue: asyncio.Queue[Request] | None = None
+        self._tasks: list[asyncio.Task] = []
+        self._failed: set[int] = set()  # versions that did not load: logged once, not retried
+        self._sampler = ThreadPoolExecutor(1, thread_name_prefix="dann-sampler")
+        self._loader = ThreadPoolExecutor(1, thread_name_prefix="dann-loader")
+
+    # --- model -------------------------------------------------------------------------------
+
+    def reload(self) -> bool:
+        """Load the newest loadable version if it is newer than the current one. Blocking; returns
+        whether the model changed. Never raises for a bad checkpoint: the current model stays."""
+        serving = self.current.version if self.current else -1
+        candidates = [v for v in checkpoint.versions(self.checkpoint_dir) if v > serving and v not in self._failed]
+        for version in candidates:  # newest first
+            try:
+                fresh = checkpoint.load_version(self.checkpoint_dir, version)
+                generate(fresh.model, fresh.vocab, [""], max_chars=self.max_chars)  # compile (and try) before serving
+            except Exception as error:  # noqa: BLE001 - any damage: missing item, bad JSON, wrong shapes, a model that cannot run
+                self._failed.add(version)
+                reason = (str(error).strip().splitlines() or [""])[0][:300]
+                log.warning("model version %d in %s failed to load (%s: %s); %s", version, self.checkpoint_dir,
+                            type(error).__name__, reason,
+                            f"still serving version {serving}" if serving >= 0 else "no model to serve yet")
+                continue
+            self.current = fresh  # one assignment: requests see the old model or the new one, never half
+            log.info("serving model version %d (val loss %.3f)", fresh.version, fresh.info.get("val_loss", float("nan")))
+            return True
+        return False
+
+    def status(self) -> dict | None:
+        """What the front ends show about the served model, or None before the first one."""
+        current = self.current  # read once: a swap in between must not mix two versions' facts
+        if current is None:
+            return None
+        info = current.info
+        return {
+            "version": current.version,
+            "trained_at": info.get("trained_at"),
+            "val_loss": info.get("val_loss"),
+            "steps": info.get("steps"),
+            "posts": info.get("posts"),
+            "replies": info.get("replies"),
+            "export_hash": info.get("data_hash"),
+        }
+
+    # --- running -----------------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        return bool(self._tasks)
+
+    async def start(self) -> None:
+        """Load the model (if there is one yet) and start the batch worker and the poller. Starting
+        a running service does nothing, so two front ends in one process can share it."""
+        if self.running:
+            return
+        loop = asyncio.get_running_loop()
+        self._queue = asyncio.Queue()
+        await loop.run_in_executor(self._loader, self.reload)
+        self._tasks = [asyncio.create_task(self._worker()), asyncio.create_task(self._poll())]
+
+    async def stop(self) -> None:
+        """Stop the worker and the poller. Requests still waiting fail instead of waiting forever."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+        queue, self._queue = self._queue, None
+        while queue is not None and not queue.empty():
+            self._fail([queue.get_nowait()], RuntimeError("the generation service stopped"))
+
+    async def _poll(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self.poll_s)
+            try:
+                await loop.run_in_executor(self._loader, self.reload)
+            except Exception:  # keep polling whatever happens; the next poll may succeed
+                log.exception("checking %s for a new model failed", self.checkpoint_dir)
+
+    async def generate(self, mode: str = "post", prompt: str = "", *, temperature: float = 0.4, n: int = 1,
+                       seed: int | None = None, max_chars: int | None = None,
+                       context: str | None = None) -> Generation:
+        """`n` texts that begin with `prompt`. `context` (say, the message being answered) is fed to
+        the model as a preceding post. Raises NotReady before the first model exists."""
+        if mode not in ("post", "reply"):
+            raise ValueError(f"mode must be 'post' or 'reply', not {mode!r}")  # here, not in a shared batch
+        if n < 1:
+            raise ValueError(f"n must be at least 1, not {n}")
+        if self.current is None:
+            raise NotReady("dann is still learning: no model has been trained yet")
+        if self._queue is None:
+            raise RuntimeError("call start() first")
+        future = asyncio.get_running_loop().create_future()
+        seed = time.time_ns() % 2**31 if seed is None else seed
+        max_chars = min(max_chars or self.max_chars, self.max_chars)
+        began = time.perf_counter()
+        await self._queue.put(Request(mode, prompt, temperature, n, seed, max_chars, context, future))
+        texts, version = await future
+        return Generation(texts, version, round((time.perf_counter() - began) * 1000, 1))
+
+    async def _worker(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = [await self._queue.get()]
+            try:
+                deadline = loop.time() + self.batch_window_s
+                while sum(r.n for r in batch) < self.max_batch:
+                    try:
+                        batch.append(await asyncio.wait_for(self._queue.get(), deadline - loop.time()))
+                    except TimeoutError:
+                        break
+                results = await loop.run_in_executor(self._sampler, self._sample, batch)
+            except asyncio.CancelledError:  # stop(): nobody will answer the requests taken so far
+                self._fail(batch, RuntimeError("the generation service stopped"))
+                raise
+            except Exception as error:
+                log.exception("generation failed for a batch of %d requests", len(batch))
+                self._fail(batch, error)
+                continue
+            for request, result in zip(batch, results):
+                if not request.future.done():  # the asker may have given up (a cancelled request)
+                    request.future.set_result(result)
+
+    @staticmethod
+    def _fail(batch: list[Request], error: Exception) -> None:
+        for request in batch:
+            if not request.future.done():
+                request.future.set_exception(error)
+
+    def _sample(self, batch: list[Request]) -> list[tuple[list[str], int]]:
+        """One sampler call for every row of every request in the batch. Runs on the sampler thread."""
+        model = self.current  # read once: a swap during this call does not mix two models
+        rows = [(r, i) for r in batch for i in range(r.n)]
+        # Padding rows copy the first row, key included: a row's text depends only on its own
+        # settings, so they finish exactly when it does. (Greedy empty rows, as before, can loop
+        # without ever ending their post, and the batch runs until its last row ends.)
+        rows += [rows[0]] * (batch_rows(len(rows)) - len(rows))
+        generated = generate(
+            model.model, model.vocab,
+            prompts=[r.prompt for r, _ in rows],
+            mode=[r.mode for r, _ in rows],
+            context=[r.context for r, _ in rows],
+            temperature=[r.temperature for r, _ in rows],
+            seed=[r.seed + i for r, i in rows],
+            max_chars=self.max_chars,
+        )
+        self.batches += 1
+        self.requests_served += len(batch)
+        texts = iter(text for text, _ in generated)
+        return [([next(texts)[: r.max_chars + len(r.prompt)] for _ in range(r.n)], model.version) for r in batch]

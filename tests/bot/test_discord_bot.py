@@ -1,0 +1,352 @@
+"""The Discord front end, driven through real discord.py objects with no network: dpytest for
+messages, a mocked Interaction for the slash commands (dpytest has no interactions)."""
+
+import asyncio
+from unittest.mock import AsyncMock, MagicMock
+
+import discord
+import discord.ext.test as dpytest
+import pytest
+from discord import AppCommandOptionType
+from discord.ext.test import backend, callbacks, factories
+
+from bot import create_bot, run_bot
+from bot.discord_bot import STILL_LEARNING, clip, prompt_text
+from bot.service import Generation, GenerationService
+from lstm.settings import Settings
+from tests.bot import MAX_CHARS, eventually, publish, serving_copy
+
+NO_PINGS = {"parse": []}  # AllowedMentions.none() as sent to Discord: no @everyone, users, roles or reply ping
+
+
+def settings_for(directory, **overrides) -> Settings:
+    options = {"checkpoint_dir": directory, "temperature": 0.05, "max_chars": MAX_CHARS, "reload_poll_s": 0.05,
+               "user_cooldown_s": 0, "channel_cooldown_s": 0}
+    return Settings(_env_file=None, **{**options, **overrides})
+
+
+async def connect(settings: Settings, service) -> discord.ext.commands.Bot:
+    """A bot wired to dpytest's fake Discord: one server, one channel, two members besides the bot."""
+    bot = create_bot(settings, service=service)
+    # dpytest finds the members it invents through the member cache, which the bot's intents (no
+    # privileged members intent) leave off. Its fake server needs the cache; the real bot does not.
+    bot._connection._intents.members = True
+    bot._connection.member_cache_flags = discord.MemberCacheFlags.from_intents(bot._connection._intents)
+    await bot._async_setup_hook()
+    dpytest.configure(bot, members=2)
+    bot._connection.loop = asyncio.get_running_loop()  # dpytest's state has no loop; typing() needs one
+    return bot
+
+
+@pytest.fixture
+def sent(monkeypatch):
+    """The JSON payload of every message the bot sends, as Discord would receive it."""
+    payloads = []
+    real = discord.abc.handle_message_parameters
+
+    def spy(*args, **kwargs):
+        params = real(*args, **kwargs)
+        payloads.append(params.payload)
+        return params
+
+    monkeypatch.setattr(discord.abc, "handle_message_parameters", spy)
+    return payloads
+
+
+@pytest.fixture
+async def service(trained_dir, tmp_path):
+    service = GenerationService(serving_copy(trained_dir, tmp_path), max_chars=MAX_CHARS, poll_s=0.05)
+    await service.start()
+    yield service
+    await service.stop()
+
+
+@pytest.fixture
+async def bot(service):
+    bot = await connect(settings_for(service.checkpoint_dir), service)
+    yield bot
+    await dpytest.empty_queue()
+
+
+def mention(bot) -> str:
+    return f"<@{bot.user.id}>"
+
+
+def interaction(user_id=1, channel_id=2):
+    """What a slash command callback receives, with Discord's side mocked."""
+    inter = MagicMock(spec=discord.Interaction)
+    inter.user.id, inter.channel_id = user_id, channel_id
+    inter.response = AsyncMock()
+    inter.followup = AsyncMock()
+    return inter
+
+
+def dann(bot):
+    return bot.tree.get_command("dann")
+
+
+# --- mentions ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def typing():
+    """The channels the bot showed the typing indicator in."""
+    channels = []
+
+    async def typed(channel):
+        channels.append(channel)
+
+    callbacks.set_callback(typed, "send_typing")
+    yield channels
+    callbacks.remove_callback("send_typing")
+
+
+async def test_a_mention_gets_one_reply_that_cannot_ping(bot, service, sent, typing, monkeypatch):
+    asked_for = []
+    real = service.generate
+
+    async def generate(*args, **kwargs):
+        asked_for.append((args, kwargs))
+        generation = await real(*args, **kwargs)
+        asked_for.append(generation.texts[0])
+        return generation
+
+    monkeypatch.setattr(service, "generate", generate)
+    asked = await dpytest.message(f"{mention(bot)} good morning @everyone")
+
+    reply = dpytest.get_message()
+    assert dpytest.verify().message().nothing()  # exactly one
+    (args, options), text = asked_for
+    assert args == ("reply",) and options["context"] == "good morning @everyone"  # primed, minus the mention
+    assert reply.content == text != ""
+    assert len(sent) == 1
+    assert sent[0]["allowed_mentions"] == NO_PINGS
+    assert sent[0]["message_reference"]["message_id"] == asked.id
+    assert typing == [asked.channel]  # the typing indicator showed while the model sampled
+
+
+async def test_a_bare_mention_and_a_dm_get_replies_in_the_voice(bot):
+    await dpytest.message(mention(bot))
+    assert dpytest.verify().message().content("lol same")
+
+    member = dpytest.get_config().members[0]
+    dm = await member.create_dm()
+    await dpytest.message("hi there", channel=dm, member=member)
+    assert dpytest.get_message().channel == dm
+
+
+async def test_the_reply_fits_discords_limit_in_utf16_units(tmp_path):
+    class Talkative:
+        async def generate(self, *args, **kwargs):
+            return Generation(["😀" * 1500], 1, 0.0)  # 3000 UTF-16 units
+
+    bot = await connect(settings_for(tmp_path), Talkative())
+    await dpytest.message(mention(bot))
+    content = dpytest.get_message().content
+    assert len(content.encode("utf-16-le")) // 2 == 2000 and content == "😀" * 1000
+    await dpytest.empty_queue()
+
+
+async def deliver(author, content: str, **fields) -> None:
+    """A message as the gateway would send it, with fields dpytest.message cannot set."""
+    channel = dpytest.get_config().channels[0]
+    data = factories.make_message_dict(channel, author, content=content, guild_id=channel.guild.id, **fields)
+    backend.get_state().parse_message_create(data)
+    await dpytest.run_all_events()
+
+
+async def test_no_reply_without_a_mention_or_to_bots_and_webhooks(bot):
+    guild, person = bot.guilds[0], dpytest.get_config().members[0]
+    await dpytest.message("good morning everyone")
+    await deliver(person, "@everyone @here wake up", mention_everyone=True)  # mentioned_in() would say yes
+
+    other_bot = backend.get_state().store_user(factories.make_user_dict("otherbot", 1, None, bot=True))
+    backend.make_member(other_bot, guild)
+    await dpytest.message(f"{mention(bot)} hello fellow bot", member=guild.get_member(other_bot.id))
+    await deliver(person, f"{mention(bot)} from a webhook", mentions=[guild.me], webhook_id=factories.make_id())
+
+    assert dpytest.verify().message().nothing()
+    await dpytest.message(f"{mention(bot)} and a person")  # while people still get their replies
+    assert dpytest.get_message().author.id == bot.user.id
+
+
+async def test_the_cooldown_holds_with_one_short_notice(service, sent):
+    bot = await connect(settings_for(service.checkpoint_dir, user_cooldown_s=60, channel_cooldown_s=30), service)
+    first, second = dpytest.get_config().members
+
+    await dpytest.message(mention(bot), member=first)
+    assert dpytest.verify().message().content("lol same")
+    await dpytest.message(f"{mention(bot)} again", member=first)
+    assert dpytest.verify().message().contains().content("Give me 60 s")
+    await dpytest.message(f"{mention(bot)} and again", member=first)
+    assert dpytest.verify().message().nothing()  # one notice per wait, or the notices become the spam
+    await dpytest.message(mention(bot), member=second)  # someone else, same channel: the channel waits too
+    assert dpytest.verify().message().contains().content("Give me 30 s")
+    assert service.requests_served == 1
+    await dpytest.empty_queue()
+
+
+async def test_still_learning_before_any_model(tmp_path):
+    service = GenerationService(tmp_path / "empty", max_chars=MAX_CHARS, poll_s=60)
+    await service.start()
+    try:
+        bot = await connect(settings_for(tmp_path / "empty"), service)
+        await dpytest.message(mention(bot))
+        assert dpytest.verify().message().content(STILL_LEARNING)
+
+        inter = interaction()
+        await dann(bot).status.callback(dann(bot), inter)
+        assert inter.response.send_message.await_args.args[0] == STILL_LEARNING
+    finally:
+        await dpytest.empty_queue()
+        await service.stop()
+
+
+async def test_a_new_checkpoint_version_is_picked_up_while_the_bot_runs(bot, service, trained_dir):
+    await dpytest.message(mention(bot))
+    assert dpytest.verify().message().content("lol same")
+
+    publish(trained_dir, service.checkpoint_dir, 2, shout=True, val_loss=0.25)
+    await eventually(lambda: service.status()["version"] == 2)
+
+    await dpytest.message(mention(bot))
+    assert dpytest.verify().message().content("LOL SAME")
+    inter = interaction()
+    await dann(bot).status.callback(dann(bot), inter)
+    shown = inter.response.send_message.await_args.args[0]
+    assert "version **2**" in shown and "0.250" in shown and "<t:" in shown
+
+
+# --- slash commands ------------------------------------------------------------------------------
+
+
+async def test_dann_post_defers_then_posts_at_the_asked_temperature(bot, service, monkeypatch):
+    events = []
+    real = service.generate
+
+    async def generate(mode, *args, **kwargs):
+        events.append(("generate", mode, kwargs["temperature"]))
+        generation = await real(mode, *args, **kwargs)
+        events.append(("generated", generation.texts[0]))
+        return generation
+
+    monkeypatch.setattr(service, "generate", generate)
+    inter = interaction()
+    inter.response.defer.side_effect = lambda **kw: events.append(("defer", kw))
+
+    await dann(bot).post.callback(dann(bot), inter, temp=0.4)
+    await dann(bot).post.callback(dann(bot), interaction(user_id=3, channel_id=4))  # no temp: the setting's
+
+    assert events[:2] == [("defer", {"thinking": True}), ("generate", "post", 0.4)]
+    assert events[-2] == ("generate", "post", 0.05)
+    inter.followup.send.assert_awaited_once()
+    assert inter.followup.send.await_args.args == (events[2][1],)  # the post, as generated
+    assert inter.followup.send.await_args.kwargs["allowed_mentions"].to_dict() == NO_PINGS
+
+
+async def test_the_temperature_option_carries_its_limits(bot):
+    for name in ("post", "reply"):
+        temp = next(p for p in dann(bot).get_command(name).parameters if p.name == "temp")
+        assert (temp.type, temp.min_value, temp.max_value, temp.required) == (AppCommandOptionType.number, 0.05, 2.0, False)
+    payload = dann(bot).to_dict(bot.tree)
+    post = next(o for o in payload["options"] if o["name"] == "post")
+    assert post["options"][0] | {"description": ""} == {"type": 10, "name": "temp", "description": "",
+                                                        "required": False, "min_value": 0.05, "max_value": 2.0}
+
+
+async def test_dann_reply_quotes_the_text_and_answers_it(bot):
+    inter = interaction()
+    await dann(bot).reply.callback(dann(bot), inter, text="@everyone <@123> what's up\nfriends")
+    inter.response.defer.assert_awaited_once_with(thinking=True)
+    text = inter.followup.send.await_args.args[0]
+    assert text.startswith("> @everyone <@123> what's up\n> friends\n")
+    assert len(text.splitlines()) == 3
+    assert inter.followup.send.await_args.kwargs["allowed_mentions"].to_dict() == NO_PINGS
+
+
+async def test_slash_commands_and_mentions_share_the_cooldown(service):
+    bot = await connect(settings_for(service.checkpoint_dir, user_cooldown_s=60), service)
+    member, channel = dpytest.get_config().members[0], dpytest.get_config().channels[0]
+    await dann(bot).post.callback(dann(bot), interaction(member.id, channel.id))
+    again = interaction(member.id, channel.id)
+    await dann(bot).post.callback(dann(bot), again)
+
+    again.response.defer.assert_not_awaited()
+    notice = again.response.send_message.await_args
+    assert "Give me 60 s" in notice.args[0] and notice.kwargs["ephemeral"] is True  # only the asker sees it
+    await dpytest.message(mention(bot), member=member)  # switching to a mention does not dodge it
+    assert dpytest.verify().message().contains().content("Give me")
+    assert service.requests_served == 1
+    await dpytest.empty_queue()
+
+
+# --- starting -----------------------------------------------------------------------------------
+
+
+async def test_commands_are_synced_only_on_request_and_to_the_configured_server(service, monkeypatch):
+    for guild_id in (None, 1234):
+        bot = create_bot(settings_for(service.checkpoint_dir, discord_guild_id=guild_id), service=service)
+        sync = AsyncMock(return_value=[])
+        monkeypatch.setattr(bot.tree, "sync", sync)
+        await bot.setup_hook()
+        sync.assert_not_awaited()  # not on every start: Discord rate-limits command creation
+
+        bot.sync_commands = True
+        await bot.setup_hook()
+        if guild_id is None:
+            sync.assert_awaited_once_with()
+        else:
+            assert sync.await_args.kwargs["guild"].id == guild_id
+            assert [c.name for c in bot.tree.get_commands(guild=discord.Object(guild_id))] == ["dann"]
+
+    sync.side_effect = discord.Forbidden(MagicMock(status=403, reason="Forbidden"), "Missing Access")
+    with pytest.raises(ValueError, match="applications.commands"):  # not invited with that scope
+        await bot.setup_hook()
+
+
+def test_safe_defaults_no_pings_and_no_privileged_intents(tmp_path):
+    bot = create_bot(settings_for(tmp_path))
+    assert bot.allowed_mentions.to_dict() == NO_PINGS  # whatever a future send forgets to pass
+    assert bot.intents.guild_messages and bot.intents.dm_messages
+    assert not (bot.intents.message_content or bot.intents.members or bot.intents.presences)
+
+
+def test_a_missing_token_is_a_clear_error_before_connecting(tmp_path, monkeypatch):
+    def no_network(*args, **kwargs):
+        raise AssertionError("tried to connect")
+
+    monkeypatch.setattr(discord.Client, "run", no_network)
+    for token in (None, "", "  "):
+        with pytest.raises(ValueError, match="DANN_DISCORD_TOKEN"):
+            run_bot(settings_for(tmp_path, discord_token=token))
+
+
+def test_a_refused_token_is_a_clear_error_and_never_logged(tmp_path, monkeypatch, caplog, capsys):
+    secret = "MTIz.fake.token-that-must-not-leak"
+
+    async def refuse(self, token):
+        raise discord.LoginFailure("Improper token has been passed.")
+
+    monkeypatch.setattr(discord.http.HTTPClient, "static_login", refuse)
+    with pytest.raises(ValueError, match="refused the token in DANN_DISCORD_TOKEN") as error:
+        run_bot(settings_for(tmp_path, discord_token=secret))
+    out = capsys.readouterr()
+    assert secret not in str(error.value) + caplog.text + out.out + out.err
+
+
+# --- text -----------------------------------------------------------------------------------------
+
+
+def test_clip_counts_utf16_units_and_never_splits_a_character():
+    assert clip("a" * 2000) == "a" * 2000
+    assert clip("a" * 2001) == "a" * 2000
+    assert clip("😀" * 1000 + "a") == "😀" * 1000
+    assert clip("a" + "😀" * 1000) == "a" + "😀" * 999  # the half emoji at unit 2000 is dropped
+    assert clip("é" * 3000) == "é" * 2000
+
+
+def test_the_prompt_is_the_message_without_mentions_and_markup():
+    assert prompt_text("<@123> <@!456>  good   morning <#789> <@&12> <:wave:555>!", 500) == "good morning :wave:!"
+    assert prompt_text("<@123> " + "x" * 10 + "tail", 6) == "xxtail"
+    assert prompt_text("<@123>", 500) == ""
+    assert prompt_text("anything", 0) == ""
