@@ -106,6 +106,7 @@ class GenerationService:
             "posts": info.get("posts"),
             "replies": info.get("replies"),
             "export_hash": info.get("data_hash"),
+            "report": info.get("report"),  # the trainer's report folder, relative to the checkpoint dir
         }
 
     # --- running -----------------------------------------------------------------------------
