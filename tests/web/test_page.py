@@ -1,0 +1,170 @@
+"""The page in a real browser: Debian's chromium, headless, driven by playwright, against a real
+uvicorn server on a free port serving the tiny trained model."""
+
+import contextlib
+import re
+import shutil
+import threading
+import time
+
+import pytest
+import uvicorn
+
+from lstm.settings import Settings
+from web.app import create_app, listen
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None, reason="chromium is not installed (apt-get install chromium); the browser tests need it"
+)
+XSS = "<img src=x onerror=alert(1)>"
+
+
+@contextlib.contextmanager
+def server(checkpoint_dir):
+    """The app on uvicorn in a background thread, on a free 127.0.0.1 port. Yields its URL."""
+    settings = Settings(checkpoint_dir=checkpoint_dir, temperature=0.4, max_chars=60, max_prompt_chars=500,
+                        web_max_candidates=8, web_rate_per_minute=1000)
+    sock = listen("127.0.0.1", 0)
+    port = sock.getsockname()[1]
+    app = create_app(settings)
+    uvicorn_server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=uvicorn_server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not uvicorn_server.started:  # the model loads and compiles during startup
+        assert thread.is_alive(), "the server stopped while starting"
+        assert time.monotonic() < deadline, "the server did not start within a minute"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        uvicorn_server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+@pytest.fixture(scope="module")
+def url(trained_dir):
+    with server(trained_dir) as address:
+        yield address
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(30_000)  # a first request may wait for a compile on a busy 2-core machine
+    dialogs = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    page.dialogs = dialogs
+    yield page
+    context.close()
+
+
+def test_set_the_temperature_click_generate_and_read_the_text(page, url):
+    from playwright.sync_api import expect
+
+    page.goto(url)
+    expect(page).to_have_title("dann")
+    expect(page.locator("#model-version")).to_have_text(re.compile(r"^\d+$"))  # the panel shows the served model
+    expect(page.locator("#model-loss")).to_contain_text("nats")
+    page.locator("#temperature").fill("0.7")
+    expect(page.locator("#temperature-value")).to_have_text("0.70")
+    page.locator("#prompt").fill("good")
+    with page.expect_request("**/api/generate") as sent:
+        page.locator("#generate").click()
+    assert sent.value.post_data_json["temperature"] == 0.7
+    candidates = page.locator("#output li")
+    expect(candidates).to_have_count(3)  # the page asks for 3 by default
+    for i in range(3):
+        expect(candidates.nth(i)).to_have_text(re.compile(r"^good"))
+    expect(page.locator("#message")).to_contain_text("model version")
+
+
+def test_markup_in_a_prompt_is_shown_as_text_and_never_runs(page, url):
+    from playwright.sync_api import expect
+
+    page.goto(url)
+    page.locator("#prompt").fill(XSS)
+    page.locator("#n").fill("1")
+    page.locator("#generate").click()
+    candidate = page.locator("#output li")
+    expect(candidate).to_have_count(1)
+    expect(candidate).to_contain_text(XSS)
+    expect(page.get_by_text(XSS)).to_be_visible()
+    assert page.locator("#output img").count() == 0
+    assert page.evaluate("document.querySelectorAll('img:not(#plot)').length") == 0
+    page.wait_for_timeout(300)  # time for an injected image's onerror to have fired
+    assert page.dialogs == []
+
+
+def test_the_page_works_from_the_keyboard_alone(page, url):
+    from playwright.sync_api import expect
+
+    page.goto(url)
+    expect(page.locator("#model-version")).to_have_text(re.compile(r"^\d+$"))
+
+    def focused():
+        return page.evaluate("document.activeElement.id")
+
+    page.keyboard.press("Tab")
+    assert focused() == "prompt"
+    page.keyboard.type("good")
+    page.keyboard.press("Tab")
+    assert focused() == "mode"
+    page.keyboard.press("Tab")
+    assert focused() == "n"
+    page.keyboard.press("Tab")
+    assert focused() == "temperature"
+    page.keyboard.press("ArrowRight")
+    expect(page.locator("#temperature-value")).to_have_text("0.41")
+    page.keyboard.press("Tab")
+    assert focused() == "generate"
+    page.keyboard.press("Enter")
+    expect(page.locator("#output li")).to_have_count(3)
+    assert focused() == "generate"  # still there for the next try
+
+
+def test_the_page_fits_a_phone(browser, url):
+    from playwright.sync_api import expect
+
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    try:
+        page.goto(url)
+        page.locator("#prompt").fill("good" + "o" * 150)  # one long unbroken word
+        page.locator("#n").fill("1")
+        page.locator("#generate").click()
+        expect(page.locator("#output li")).to_have_count(1)
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        assert page.evaluate("parseFloat(getComputedStyle(document.getElementById('prompt')).fontSize)") >= 16
+    finally:
+        context.close()
+
+
+def test_before_any_model_the_page_says_so(browser, tmp_path):
+    from playwright.sync_api import expect
+
+    with server(tmp_path) as address:
+        page = browser.new_page()
+        try:
+            page.goto(address)
+            expect(page.locator("#model-version")).to_contain_text("still learning")
+            expect(page.locator("#plot-note")).to_contain_text("No training plot yet")
+            page.locator("#generate").click()
+            expect(page.locator("#message")).to_contain_text("still learning")
+            expect(page.locator("#output li")).to_have_count(0)
+        finally:
+            page.close()

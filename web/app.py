@@ -1,0 +1,257 @@
+"""The web playground: one page and a JSON API over the bot's generation service.
+
+The API is a front end like the Discord bot: model loading, hot reload and request batching all
+live in `bot.service.GenerationService`, and this file only turns HTTP into service calls and
+service answers (and refusals) into HTTP. `run_web` serves it with uvicorn for `dann web`.
+
+    POST /api/generate  {"mode", "prompt", "temperature", "n", "seed"?} -> {"texts", "model_version", "ms"}
+    GET  /api/status    the served model, whether a training plot exists, and the request limits
+    GET  /api/plot.png  the trainer's loss curve for the served model's run
+    GET  /healthz       200 while the process answers
+
+Each client gets `DANN_WEB_RATE_PER_MINUTE` generations a minute (rate_limit.py); bodies over a few
+KB are refused with 413 (body_limit.py); validation errors are 422s with one readable line.
+"""
+
+import contextlib
+import errno
+import json
+import logging
+import math
+import socket
+from pathlib import Path
+from typing import Literal
+
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, ConfigDict, Field
+
+from bot.service import GenerationService, NotReady
+from lstm.settings import Settings
+from web.body_limit import BodyLimit
+from web.rate_limit import RateLimiter
+
+log = logging.getLogger("dann.web")
+
+STATIC = Path(__file__).parent / "static"
+# The slider's range, and the API's: below 0.05 the voice loops on itself, above 2 it is noise.
+MIN_TEMPERATURE, MAX_TEMPERATURE = 0.05, 2.0
+MAX_SEED = 2**31 - 1  # the service offsets seeds per candidate inside a uint32
+# The page cannot load anything from elsewhere (the servers have no internet anyway), and a
+# string that slips into the page as markup still cannot run.
+CONTENT_SECURITY_POLICY = ("default-src 'self'; img-src 'self'; object-src 'none'; base-uri 'none'; "
+                           "form-action 'self'; frame-ancestors 'none'")
+STILL_LEARNING = "dann is still learning: no model has been trained yet. Try again in a few minutes."
+
+
+class CannotListen(ValueError):
+    """The host and port cannot be listened on: in use, not permitted, or not an address here.
+    A ValueError, so the CLI's edge prints it as one line."""
+
+
+class GenerateRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt "temp" is an error, not silently ignored
+
+    mode: Literal["post", "reply"] = "post"
+    prompt: str = ""
+    temperature: float | None = Field(None, ge=MIN_TEMPERATURE, le=MAX_TEMPERATURE, allow_inf_nan=False)
+    n: int = Field(1, ge=1, strict=True)  # strict: true is not 1. The upper bound is a setting, checked in the handler
+    seed: int | None = Field(None, ge=0, le=MAX_SEED, strict=True)
+
+
+def create_app(settings: Settings, service: GenerationService | None = None) -> FastAPI:
+    """The playground app. Pass `service` to share one that is already running (the bot's, say):
+    its owner starts and stops it. Without one, the app makes its own and runs it in its lifespan."""
+    owned = service is None
+    if owned:
+        service = GenerationService(settings.checkpoint_dir, max_chars=settings.max_chars,
+                                    poll_s=settings.reload_poll_s)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI):
+        if owned:
+            await service.start()  # loads and compiles the model on the service's loader thread
+        if service.current is None:
+            log.info("no model in %s yet: the page says 'still learning' until the trainer publishes one",
+                     settings.checkpoint_dir)
+        try:
+            yield
+        finally:
+            if owned:
+                await service.stop()
+
+    # No /docs: Swagger UI loads its scripts from a CDN, and these servers have no internet.
+    app = FastAPI(title="dann", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.state.settings, app.state.service = settings, service
+    app.add_middleware(BodyLimit, limit=body_limit(settings))
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    limiter = RateLimiter(settings.web_rate_per_minute)
+
+    def plot() -> Path | None:
+        """The loss curve of the served model's training run, if the trainer drew one."""
+        report = (service.status() or {}).get("report")
+        path = Path(settings.checkpoint_dir) / report / "loss.png" if report else None
+        return path if path and path.is_file() else None
+    page = render_page(settings)
+
+    @app.get("/", response_class=HTMLResponse)
+    async def index():
+        return HTMLResponse(page, headers={"Content-Security-Policy": CONTENT_SECURITY_POLICY,
+                                           "X-Content-Type-Options": "nosniff"})
+
+    @app.post("/api/generate")
+    async def generate(body: GenerateRequest, request: Request):
+        if body.n > settings.web_max_candidates:
+            return problem(422, f"n must be a whole number from 1 to {settings.web_max_candidates}, got {body.n}")
+        if len(body.prompt) > settings.max_prompt_chars:
+            return problem(422, f"the prompt is {len(body.prompt)} characters long; the most is "
+                                f"{settings.max_prompt_chars}")
+        wait = limiter.take(request.client.host if request.client else "unknown")
+        if wait:
+            seconds = math.ceil(wait)
+            return problem(429, f"too many requests: try again in {seconds} s", {"Retry-After": str(seconds)})
+        temperature = settings.temperature if body.temperature is None else body.temperature
+        try:
+            result = await service.generate(body.mode, body.prompt, temperature=temperature, n=body.n,
+                                            seed=body.seed)
+        except NotReady:
+            return problem(503, STILL_LEARNING, {"Retry-After": str(math.ceil(settings.reload_poll_s))})
+        except Exception:
+            log.exception("generating %d %s(s) failed", body.n, body.mode)
+            return problem(500, "generation failed; the server's log says why")
+        return {"texts": result.texts, "model_version": result.model_version, "ms": result.ms}
+
+    @app.get("/api/status")
+    async def status():
+        model = service.status()
+        return {
+            "ready": model is not None,
+            "model": model,
+            "plot": plot() is not None,
+            "limits": {
+                "temperature": {"min": MIN_TEMPERATURE, "max": MAX_TEMPERATURE, "default": settings.temperature},
+                "max_candidates": settings.web_max_candidates,
+                "max_prompt_chars": settings.max_prompt_chars,
+                "per_minute": settings.web_rate_per_minute,
+            },
+        }
+
+    @app.get("/api/plot.png")
+    async def plot_png():
+        path = plot()
+        if path is None:
+            return problem(404, "no training plot yet: the trainer draws one when it publishes a model")
+        # A new model brings a new plot: the browser must ask again, not reuse its copy.
+        return FileResponse(path, media_type="image/png", headers={"Cache-Control": "no-cache"})
+
+    @app.get("/healthz")
+    async def healthz():
+        model = service.status()
+        return {"ok": True, "ready": model is not None, "model_version": model and model["version"]}
+
+    return app
+
+
+def problem(status: int, detail: str, headers: dict | None = None) -> JSONResponse:
+    return JSONResponse({"detail": detail}, status_code=status, headers=headers)
+
+
+def render_page(settings: Settings) -> str:
+    """index.html with the settings' defaults filled in, so the form is right before any script runs."""
+    default = min(max(settings.temperature, MIN_TEMPERATURE), MAX_TEMPERATURE)
+    values = {"temperature": f"{default:.2f}", "min_temperature": MIN_TEMPERATURE,
+              "max_temperature": MAX_TEMPERATURE, "max_candidates": settings.web_max_candidates,
+              "max_prompt_chars": settings.max_prompt_chars}
+    page = (STATIC / "index.html").read_text(encoding="utf-8")
+    for name, value in values.items():
+        page = page.replace("{{" + name + "}}", str(value))
+    return page
+
+
+# --- validation errors: one readable line instead of pydantic's list -----------------------------
+
+FIELDS = "mode, prompt, temperature, n and seed"
+ALLOWED = {
+    "mode": "'post' or 'reply'",
+    "prompt": "text",
+    "temperature": f"a number from {MIN_TEMPERATURE} to {MAX_TEMPERATURE}",
+    "n": "a whole number from 1 to {max_candidates}",
+    "seed": f"a whole number from 0 to {MAX_SEED}",
+}
+
+
+async def validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
+    settings = request.app.state.settings
+    lines = [describe(e, settings) for e in error.errors()]
+    return problem(422, "; ".join(dict.fromkeys(lines)))  # each problem once, in order
+
+
+def describe(error: dict, settings: Settings) -> str:
+    where = [str(part) for part in error.get("loc", ()) if part != "body"]
+    if error["type"] == "json_invalid":
+        reason = error.get("ctx", {}).get("error")
+        return "the request body is not valid JSON" + (f" ({reason})" if reason else "")
+    if not where and isinstance(error.get("input"), bytes):  # FastAPI parses JSON only when told it is JSON
+        return "send the body as JSON, with the header Content-Type: application/json"
+    if not where or error["type"] == "model_attributes_type":
+        return ('the request body must be a JSON object such as {"mode": "post", "prompt": "", '
+                '"temperature": 0.4, "n": 1}')
+    field = where[0]
+    if error["type"] == "extra_forbidden":
+        return f"unknown field {field!r}; the fields are {FIELDS}"
+    if field in ALLOWED:
+        allowed = ALLOWED[field].format(max_candidates=settings.web_max_candidates)
+        return f"{field} must be {allowed}, got {json.dumps(error.get('input'), default=str)[:60]}"
+    return f"{field}: {error['msg']}"
+
+
+# --- the request size cap --------------------------------------------------------------------------
+
+def body_limit(settings: Settings) -> int:
+    """Bytes a request body may have: the longest prompt at 4 UTF-8 bytes a character, plus room
+    for the other fields. About 3 KB with the default 500-character prompt."""
+    return 1024 + 4 * settings.max_prompt_chars
+
+
+# --- serving -----------------------------------------------------------------------------------
+
+def listen(host: str, port: int) -> socket.socket:
+    """A socket bound to host:port (port 0: any free one), or CannotListen saying why not."""
+    if not 0 <= port <= 65535:  # getaddrinfo would quietly wrap 70000 round to 4464
+        raise CannotListen(f"cannot listen on {host}:{port}: a port is a number from 1 to 65535")
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                             flags=socket.AI_PASSIVE)[0]
+        sock = socket.socket(family, kind, proto)
+    except OSError as error:
+        raise CannotListen(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError as error:
+        sock.close()
+        hint = "; is another `dann web` running? Choose another --port" if error.errno == errno.EADDRINUSE else ""
+        raise CannotListen(f"cannot listen on {host}:{port}: {error.strerror or error}{hint}") from None
+    return sock
+
+
+def run_web(settings: Settings, host: str | None = None, port: int | None = None) -> None:
+    """Serve the playground until Ctrl-C (or SIGTERM) stops it. Blocking; raises CannotListen."""
+    host = host or settings.web_host
+    port = settings.web_port if port is None else port
+    # Bound before the model loads, so a port in use fails at once, not after a compile.
+    sock = listen(host, port)
+    port = sock.getsockname()[1]
+    log.info("the playground will be at http://%s:%d/ once the model has loaded from %s",
+             f"[{host}]" if ":" in host else host, port, settings.checkpoint_dir)
+    try:
+        config = uvicorn.Config(create_app(settings), host=host, port=port, log_level="info")
+        uvicorn.Server(config).run(sockets=[sock])
+    except KeyboardInterrupt:
+        pass  # uvicorn has shut down cleanly and re-raised the Ctrl-C; stopping a server is no error
+    finally:
+        sock.close()

@@ -1,0 +1,130 @@
+// The playground: sends the form to POST /api/generate and shows each candidate, and keeps the
+// model panel in step with GET /api/status (the server hot-reloads newer models).
+//
+// Everything that came from the model or the visitor goes onto the page with textContent, never
+// innerHTML: a prompt like <img src=x onerror=...> is text to show, not markup to run.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const form = $("form");
+const button = $("generate");
+const output = $("output");
+const message = $("message");
+const temperature = $("temperature");
+const STATUS_EVERY_MS = 30000; // how often the panel asks whether a newer model is being served
+
+let busy = false;
+let shownVersion;
+
+function showTemperature() {
+  $("temperature-value").textContent = Number(temperature.value).toFixed(2);
+}
+
+async function generate(event) {
+  event.preventDefault();
+  if (busy) return; // a second Enter while the first is out would only queue a duplicate
+  busy = true;
+  // Not disabled: disabling the focused button would throw a keyboard user's focus away.
+  button.setAttribute("aria-busy", "true");
+  button.textContent = "Generating…";
+  message.textContent = "";
+  try {
+    const response = await fetch("/api/generate", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({
+        mode: $("mode").value,
+        prompt: $("prompt").value,
+        temperature: Number(temperature.value),
+        n: Number($("n").value),
+      }),
+    });
+    const body = await response.json().catch(() => ({}));
+    if (!response.ok) {
+      message.textContent = body.detail || `The server answered ${response.status}.`;
+      return;
+    }
+    showTexts(body.texts);
+    const count = body.texts.length === 1 ? "1 candidate" : `${body.texts.length} candidates`;
+    message.textContent = `${count} from model version ${body.model_version} in ${Math.round(body.ms)} ms.`;
+    if (body.model_version !== shownVersion) loadStatus();
+  } catch (error) {
+    message.textContent = "Could not reach the server. Is `dann web` still running?";
+  } finally {
+    busy = false;
+    button.removeAttribute("aria-busy");
+    button.textContent = "Generate";
+  }
+}
+
+function showTexts(texts) {
+  output.replaceChildren(
+    ...texts.map((text) => {
+      const item = document.createElement("li");
+      item.textContent = text;
+      return item;
+    }),
+  );
+}
+
+async function loadStatus() {
+  let status;
+  try {
+    const response = await fetch("/api/status", { cache: "no-store" });
+    status = await response.json();
+  } catch (error) {
+    $("model-version").textContent = "unknown: the server did not answer";
+    return;
+  }
+  const model = status.model;
+  shownVersion = model ? model.version : undefined;
+  $("model-version").textContent = model ? String(model.version) : "none yet: dann is still learning";
+  $("model-trained").textContent = model && model.trained_at ? when(model.trained_at) : "—";
+  $("model-loss").textContent =
+    model && typeof model.val_loss === "number"
+      ? `${model.val_loss.toFixed(3)} nats a character (${(model.val_loss / Math.LN2).toFixed(2)} bits)`
+      : "—";
+  $("model-data").textContent = model ? learnedFrom(model) : "—";
+  showPlot(status.plot && model ? model.version : null);
+}
+
+function when(iso) {
+  const date = new Date(iso);
+  return isNaN(date) ? iso : date.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
+}
+
+function learnedFrom(model) {
+  const parts = [];
+  if (typeof model.posts === "number") parts.push(`${model.posts.toLocaleString()} posts`);
+  if (typeof model.replies === "number") parts.push(`${model.replies.toLocaleString()} replies`);
+  const steps = typeof model.steps === "number" ? `, ${model.steps.toLocaleString()} training steps` : "";
+  return (parts.join(" and ") || "—") + steps;
+}
+
+function showPlot(version) {
+  const plot = $("plot");
+  const note = $("plot-note");
+  if (version === null) {
+    plot.hidden = true;
+    plot.removeAttribute("src");
+    note.textContent = "No training plot yet: the trainer draws one when it publishes a model.";
+    return;
+  }
+  const src = `/api/plot.png?version=${encodeURIComponent(version)}`; // a new model, a new picture
+  if (plot.getAttribute("src") === src) return;
+  plot.onload = () => {
+    plot.hidden = false;
+    note.textContent = "Loss by training step for the run that made this model.";
+  };
+  plot.onerror = () => {
+    plot.hidden = true;
+    note.textContent = "The training plot could not be loaded.";
+  };
+  plot.src = src;
+}
+
+temperature.addEventListener("input", showTemperature);
+form.addEventListener("submit", generate);
+showTemperature();
+loadStatus();
+setInterval(loadStatus, STATUS_EVERY_MS);
