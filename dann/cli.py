@@ -110,9 +110,18 @@ def build_parser() -> Parser:
     p.add_argument("--json", action="store_true", help="one JSON object")
     p.add_argument("--checkpoint-dir", type=Path, help="default: DANN_CHECKPOINT_DIR")
 
-    p = commands.add_parser("demo", help="train on the bundled Shakespeare for a few minutes, then sample")
+    p = commands.add_parser("bot", help="run the Discord bot (token in DANN_DISCORD_TOKEN)")
+    p.add_argument("--sync", action="store_true", help="publish the /dann slash commands (first run, or after changes)")
+
+    p = commands.add_parser("web", help="serve the playground page and its JSON API")
+    p.add_argument("--host", help="default: DANN_WEB_HOST, 127.0.0.1")
+    p.add_argument("--port", type=int, help="default: DANN_WEB_PORT, 8000")
+    p.add_argument("--checkpoint-dir", type=Path, help="default: DANN_CHECKPOINT_DIR")
+
+    p = commands.add_parser("demo", help="train on the bundled Shakespeare for a few minutes, sample, serve the page")
     p.add_argument("--minutes", type=positive(float), default=5.0)
     p.add_argument("--checkpoint-dir", type=Path, help="default: DANN_CHECKPOINT_DIR")
+    p.add_argument("--no-web", action="store_true", help="stop after the samples instead of serving the page")
     return parser
 
 
@@ -209,6 +218,20 @@ def cmd_status(args, settings) -> None:
               f"  next retrain {status['next_run']} ({settings.train_cron!r}, {settings.train_timezone})")
 
 
+def cmd_bot(args, settings) -> None:
+    from bot import run_bot
+
+    run_bot(settings, sync=args.sync)
+
+
+def cmd_web(args, settings) -> None:
+    from web.app import run_web
+
+    if args.checkpoint_dir:
+        settings = settings.model_copy(update={"checkpoint_dir": args.checkpoint_dir})
+    run_web(settings, host=args.host, port=args.port)
+
+
 def cmd_demo(args, settings) -> None:
     from lstm.checkpoint import load_latest
     from lstm.sample import generate
@@ -228,7 +251,14 @@ def cmd_demo(args, settings) -> None:
     print(f"\nThe model is saved in {checkpoint_dir}/ (version {ckpt.version}). Next:\n"
           f"  dann sample -n 3 --temp 0.4              more posts\n"
           f"  dann sample --prompt 'KING.' --temp 0.7   continue a prompt\n"
-          f"  dann train YOUR_POSTS.txt --minutes 10    learn your own voice")
+          f"  dann corpus YOUR_EXPORT.zip --stats       what dann reads from your X or Discord export\n"
+          f"  dann train YOUR_EXPORT.zip --minutes 10   learn your own voice")
+    if args.no_web:
+        return
+    from web.app import run_web
+
+    print(f"\nPlay with it in your browser: http://{settings.web_host}:{settings.web_port}/  (Ctrl-C stops)", flush=True)
+    run_web(settings.model_copy(update={"checkpoint_dir": checkpoint_dir}))
 
 
 def _device() -> str:
@@ -238,7 +268,7 @@ def _device() -> str:
 
 
 COMMANDS = {"train": cmd_train, "corpus": cmd_corpus, "sample": cmd_sample, "trainer": cmd_trainer,
-            "status": cmd_status, "demo": cmd_demo}
+            "status": cmd_status, "bot": cmd_bot, "web": cmd_web, "demo": cmd_demo}
 
 
 def main(argv=None) -> int:
