@@ -110,6 +110,24 @@ def build_parser() -> Parser:
     p.add_argument("--json", action="store_true", help="one JSON object")
     p.add_argument("--checkpoint-dir", type=Path, help="default: DANN_CHECKPOINT_DIR")
 
+    p = commands.add_parser("bench", help="measure training and sampling speed (PyTorch as reference if installed)")
+    which = p.add_subparsers(dest="bench", required=True, parser_class=Parser)
+    b = which.add_parser("train", help="training chars/s and matmul utilisation")
+    b.add_argument("--batch", type=positive(int), default=64)
+    b.add_argument("--seq", type=positive(int), default=128)
+    b.add_argument("--hidden", type=positive(int), default=256)
+    b.add_argument("--layers", type=positive(int), default=2)
+    b.add_argument("--steps", type=positive(int), default=10, help="steps per timed round")
+    b.add_argument("--repeats", type=positive(int), default=3, help="timed rounds (the median counts)")
+    b.add_argument("--no-reference", action="store_true", help="skip PyTorch even if installed")
+    b = which.add_parser("sample", help="milliseconds per generation")
+    b.add_argument("--hidden", type=positive(int), default=256)
+    b.add_argument("--layers", type=positive(int), default=2)
+    b.add_argument("--chars", type=positive(int), default=280)
+    b.add_argument("--candidates", type=positive(int), default=8)
+    b.add_argument("--repeats", type=positive(int), default=20)
+    b.add_argument("--no-reference", action="store_true", help="skip PyTorch even if installed")
+
     p = commands.add_parser("bot", help="run the Discord bot (token in DANN_DISCORD_TOKEN)")
     p.add_argument("--sync", action="store_true", help="publish the /dann slash commands (first run, or after changes)")
 
@@ -218,6 +236,18 @@ def cmd_status(args, settings) -> None:
               f"  next retrain {status['next_run']} ({settings.train_cron!r}, {settings.train_timezone})")
 
 
+def cmd_bench(args, settings) -> None:
+    from trainer import bench
+
+    if args.bench == "train":
+        result = bench.bench_train(args.batch, args.seq, args.hidden, args.layers, args.steps, args.repeats,
+                                   reference=not args.no_reference)
+    else:
+        result = bench.bench_sample(args.hidden, args.layers, args.chars, args.candidates, args.repeats,
+                                    reference=not args.no_reference)
+    print(json.dumps(result))
+
+
 def cmd_bot(args, settings) -> None:
     from bot import run_bot
 
@@ -268,7 +298,7 @@ def _device() -> str:
 
 
 COMMANDS = {"train": cmd_train, "corpus": cmd_corpus, "sample": cmd_sample, "trainer": cmd_trainer,
-            "status": cmd_status, "bot": cmd_bot, "web": cmd_web, "demo": cmd_demo}
+            "status": cmd_status, "bench": cmd_bench, "bot": cmd_bot, "web": cmd_web, "demo": cmd_demo}
 
 
 def main(argv=None) -> int:

@@ -133,3 +133,14 @@ def test_train_on_an_export_learns_posts_and_replies_apart(capsys, tmp_path):
         code, out, _ = run_main(capsys, "sample", "--mode", mode, "-n", "4", "--temp", "0.4", "--json",
                                 "--checkpoint-dir", str(ckpt))
         assert all(json.loads(line)["text"].startswith(start) for line in out.splitlines()), out
+
+
+def test_bench_prints_one_json_line(capsys):
+    code, out, _ = run_main(capsys, "bench", "sample", "--hidden", "16", "--layers", "1", "--chars", "20",
+                            "--candidates", "2", "--repeats", "1", "--no-reference")
+    result = json.loads(out)
+    assert code == 0 and result["bench"] == "sample" and result["ms_per_generation"] > 0
+    code, out, _ = run_main(capsys, "bench", "train", "--batch", "4", "--seq", "8", "--hidden", "16", "--layers", "1",
+                            "--steps", "2", "--repeats", "1", "--no-reference")
+    result = json.loads(out)
+    assert code == 0 and result["chars_per_s"] > 0 and 0 < result["utilisation"] < 1

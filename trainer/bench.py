@@ -1,0 +1,177 @@
+"""`dann bench train|sample`: speed, measured, with PyTorch's nn.LSTM as the reference when installed.
+
+Each benchmark prints one JSON line. Ours and the reference run in alternating rounds in the same
+process, so a machine that gets slower or faster mid-run affects both alike; the median round
+counts. Utilisation is the model's own matmul FLOPs per second against a large f32 matmul timed
+in the same run (the peak this machine reaches through XLA).
+"""
+
+import os
+import statistics
+import time
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from lstm.model import CharRNN, ModelConfig
+from lstm.sample import generate
+from lstm.vocab import EOS, Vocab
+from trainer.train import TrainConfig, make_optimizer, train_step
+
+VOCAB = 96  # the size that made words appear in the hand-built version
+
+
+def matmul_peak(size: int = 2048, repeats: int = 5) -> float:
+    """FLOP/s of a (size x size) @ (size x size) f32 matmul through XLA."""
+    a = jnp.ones((size, size), jnp.float32)
+    matmul = jax.jit(lambda x: x @ x)
+    matmul(a).block_until_ready()
+    times = []
+    for _ in range(repeats):
+        began = time.perf_counter()
+        matmul(a).block_until_ready()
+        times.append(time.perf_counter() - began)
+    return 2 * size**3 / min(times)
+
+
+def train_flops_per_char(hidden: int, layers: int, vocab: int) -> float:
+    """Matmul FLOPs per character of one training step: forward (recurrent 4-gate matmul per layer,
+    input projection for layers 2..N, the head) and a backward pass of twice that."""
+    forward = layers * 2 * hidden * 4 * hidden + (layers - 1) * 2 * hidden * 4 * hidden + 2 * hidden * vocab
+    return 3 * forward
+
+
+def rounds(contenders: dict, count: int) -> dict:
+    """Median seconds of each contender's round, running them in turn, `count` times."""
+    times = {name: [] for name in contenders}
+    for _ in range(count):
+        for name, run in contenders.items():
+            began = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - began)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def jax_train_round(batch: int, seq: int, hidden: int, layers: int, steps: int):
+    config = TrainConfig(batch_size=batch, seq_len=seq, minutes=None, max_steps=steps)
+    model = CharRNN(ModelConfig(vocab_size=VOCAB, hidden=hidden, layers=layers), rngs=nnx.Rngs(0))
+    graphdef, params = nnx.split(model)
+    tx = make_optimizer(config)
+    state = {"params": params, "opt": tx.init(params), "carry": model.init_carry(batch), "step": 0}
+    data = jax.random.randint(jax.random.key(0), (1_000_000,), 0, VOCAB)
+    starts = jnp.zeros(1, jnp.int32)
+    key = jax.random.key(1)
+
+    def run():
+        for _ in range(steps):
+            state["params"], state["opt"], state["carry"], loss, _ = train_step(
+                graphdef, tx, state["params"], state["opt"], state["carry"], data, starts, key, state["step"], 1e-3,
+                batch=batch, seq=seq, stateful=False)
+            state["step"] += 1
+        loss.block_until_ready()
+
+    run()  # compile
+    return run
+
+
+def torch_train_round(batch: int, seq: int, hidden: int, layers: int, steps: int):
+    import torch
+
+    torch.manual_seed(0)
+
+    class Reference(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed = torch.nn.Embedding(VOCAB, hidden)
+            self.lstm = torch.nn.LSTM(hidden, hidden, layers, batch_first=True)
+            self.head = torch.nn.Linear(hidden, VOCAB)
+
+        def forward(self, x):
+            return self.head(self.lstm(self.embed(x))[0])
+
+    model = Reference()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    data = torch.randint(0, VOCAB, (1_000_000,))
+
+    def run():
+        for _ in range(steps):
+            starts = torch.randint(0, len(data) - seq - 1, (batch,))
+            chunk = data[starts[:, None] + torch.arange(seq + 1)]
+            loss = torch.nn.functional.cross_entropy(model(chunk[:, :-1]).reshape(-1, VOCAB), chunk[:, 1:].reshape(-1))
+            optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+
+    run()  # warm up
+    return run
+
+
+def torch_available() -> bool:
+    """Whether the `bench` extra (PyTorch) is installed; it gets all cores, as XLA does."""
+    try:
+        import torch
+    except ImportError:
+        return False
+    torch.set_num_threads(os.cpu_count())
+    return True
+
+
+def bench_train(batch=64, seq=128, hidden=256, layers=2, steps=10, repeats=3, reference=True) -> dict:
+    peak = matmul_peak()
+    contenders = {"jax": jax_train_round(batch, seq, hidden, layers, steps)}
+    if reference and torch_available():
+        contenders["torch"] = torch_train_round(batch, seq, hidden, layers, steps)
+    seconds = rounds(contenders, repeats)
+    chars = batch * seq * steps
+    ours = chars / seconds["jax"]
+    flops = ours * train_flops_per_char(hidden, layers, VOCAB)
+    result = {
+        "bench": "train", "device": jax.devices()[0].platform, "batch": batch, "seq": seq, "hidden": hidden,
+        "layers": layers, "chars_per_s": round(ours), "model_gflops": round(flops / 1e9, 1),
+        "peak_gflops": round(peak / 1e9, 1), "utilisation": round(flops / peak, 3),
+    }
+    if "torch" in seconds:
+        theirs = chars / seconds["torch"]
+        result |= {"torch_chars_per_s": round(theirs), "ratio_vs_torch": round(ours / theirs, 3)}
+    return result
+
+
+def bench_sample(hidden=256, layers=2, chars=280, candidates=8, repeats=20, reference=True) -> dict:
+    model = CharRNN(ModelConfig(vocab_size=VOCAB, hidden=hidden, layers=layers), rngs=nnx.Rngs(0))
+    model.head.bias[...] = model.head.bias[...].at[EOS].set(-1e9)  # every candidate runs the full length
+    vocab = Vocab(chars=tuple(chr(32 + i) for i in range(VOCAB - 4)))
+    contenders = {"jax": lambda: generate(model, vocab, [""] * candidates, temperature=0.4, max_chars=chars)}
+    if reference and torch_available():
+        contenders["torch"] = torch_sample_round(hidden, layers, chars, candidates)
+    for run in contenders.values():
+        run()  # compile / warm up
+    seconds = rounds(contenders, repeats)
+    result = {"bench": "sample", "device": jax.devices()[0].platform, "hidden": hidden, "layers": layers,
+              "chars": chars, "candidates": candidates, "ms_per_generation": round(seconds["jax"] * 1000, 2)}
+    if "torch" in seconds:
+        result |= {"torch_ms": round(seconds["torch"] * 1000, 2),
+                   "speedup_vs_torch": round(seconds["torch"] / seconds["jax"], 1)}
+    return result
+
+
+def torch_sample_round(hidden: int, layers: int, chars: int, candidates: int):
+    """The usual PyTorch sampler: a Python loop feeding one character at a time through nn.LSTM."""
+    import torch
+
+    embed = torch.nn.Embedding(VOCAB, hidden)
+    lstm = torch.nn.LSTM(hidden, hidden, layers, batch_first=True)
+    head = torch.nn.Linear(hidden, VOCAB)
+
+    @torch.no_grad()
+    def run():
+        token = torch.zeros(candidates, 1, dtype=torch.long)
+        state = None
+        for _ in range(chars):
+            out, state = lstm(embed(token), state)
+            probs = torch.softmax(head(out[:, -1]) / 0.4, dim=-1)
+            token = torch.multinomial(probs, 1)
+
+    return run
+
