@@ -16,6 +16,7 @@ import dataclasses
 import logging
 from pathlib import Path
 
+import jax
 import orbax.checkpoint as ocp
 from flax import nnx
 
@@ -58,6 +59,14 @@ def abstract_model(config: ModelConfig) -> CharRNN:
     return nnx.eval_shape(lambda: CharRNN(config, rngs=nnx.Rngs(0)))
 
 
+def _on_this_device(abstract):
+    """Restore targets placed on this process's first device. Without a sharding orbax restores
+    onto the devices that saved the checkpoint, and refuses when they are not all here: a model
+    trained data-parallel on 4 GPUs must load in the 1-device CPU bot."""
+    device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+    return jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=device), abstract)
+
+
 def save(directory, version: int, model: CharRNN, vocab: Vocab, info: dict, opt_state=None, keep: int = 3):
     """Write `version` and return when it is complete on disk. Keeps the newest `keep` versions."""
     meta = {"model": dataclasses.asdict(model.config), "vocab": vocab.to_json(), "info": info}
@@ -91,9 +100,9 @@ def load_version(directory, version: int, opt_target=None) -> Checkpoint:
     meta = read_meta(directory, version)
     config = ModelConfig(**meta["model"])
     graphdef, abstract_params = nnx.split(abstract_model(config))
-    items = {"params": ocp.args.StandardRestore(abstract_params)}
+    items = {"params": ocp.args.StandardRestore(_on_this_device(abstract_params))}
     if opt_target is not None:
-        items["opt"] = ocp.args.StandardRestore(opt_target)
+        items["opt"] = ocp.args.StandardRestore(_on_this_device(opt_target))
     with _manager(directory, read_only=True) as manager:
         restored = manager.restore(version, args=ocp.args.Composite(**items))
     model = nnx.merge(graphdef, restored["params"])

@@ -27,6 +27,7 @@ from trainer.retrain import RunResult, retrain
 
 log = logging.getLogger("dann.trainer")
 DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+HEARTBEAT_S = 60  # docker-compose.yml's trainer healthcheck calls a heartbeat older than 180 s unhealthy
 
 
 def cron_weekdays(field: str) -> str:
@@ -91,6 +92,10 @@ def last_run_path(settings: Settings) -> Path:
     return Path(settings.checkpoint_dir) / ".last-run.json"
 
 
+def heartbeat_path(settings: Settings) -> Path:
+    return Path(settings.checkpoint_dir) / ".trainer-heartbeat"
+
+
 def read_last_run(settings: Settings) -> datetime | None:
     try:
         return datetime.fromisoformat(json.loads(last_run_path(settings).read_text())["started_at"])
@@ -135,8 +140,14 @@ def run_trainer(settings: Settings, once: bool = False, now: bool = False) -> Ru
             now = True
         scheduler.add_job(scheduled_run, trigger, args=[settings], id="retrain", name="retrain",
                           **({"next_run_time": current} if now else {}))
+        # The container healthcheck's heartbeat. It runs on the scheduler's worker threads like a
+        # retrain, so it keeps beating through a long run and stops if the scheduler itself hangs.
+        scheduler.add_job(heartbeat_path(settings).touch, "interval", seconds=HEARTBEAT_S, id="heartbeat",
+                          next_run_time=current)
 
         def say_next(event):
+            if event.job_id != "retrain":
+                return
             if event.code == EVENT_JOB_MISSED:
                 log.warning("a run was missed (the previous one was still going)")
             log.info("next run at %s", scheduler.get_job("retrain").next_run_time)

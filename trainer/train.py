@@ -27,6 +27,7 @@ from lstm.model import CharRNN, ModelConfig
 from lstm.vocab import Vocab
 from trainer.batches import encode_records, post_starts, random_windows, split_records, track_count, track_windows
 from trainer.corpus import Corpus
+from trainer.mesh import batch_split, data_mesh, replicated
 
 log = logging.getLogger("dann.train")
 
@@ -93,10 +94,15 @@ def loss_fn(params, graphdef, x, y, carry, dropout_key=None):
     return loss, (carry, accuracy)
 
 
-@partial(jax.jit, static_argnames=("graphdef", "tx", "batch", "seq", "stateful"), donate_argnums=(2, 3, 4))
-def train_step(graphdef, tx, params, opt_state, carry, data, starts, key, step, lr, *, batch, seq, stateful):
+@partial(jax.jit, static_argnames=("graphdef", "tx", "batch", "seq", "stateful", "data_sharding"),
+         donate_argnums=(2, 3, 4))
+def train_step(graphdef, tx, params, opt_state, carry, data, starts, key, step, lr, *, batch, seq, stateful,
+               data_sharding=None):
     """One optimizer step on a batch drawn from `data` on the device. Returns the new state and
-    (loss, grad_norm) as device scalars."""
+    (loss, grad_norm) as device scalars.
+
+    With several devices, `data_sharding` (trainer/mesh.py) splits the batch rows over them: the
+    batch is drawn here from the replicated corpus, so this constraint is what shards it."""
     if stateful:
         window = step % track_count(data.shape[0], batch, seq)
         x, y = track_windows(data, window, batch, seq)
@@ -104,6 +110,8 @@ def train_step(graphdef, tx, params, opt_state, carry, data, starts, key, step, 
     else:
         x, y = random_windows(data, starts, jax.random.fold_in(key, step), batch, seq)
         carry = jax.tree.map(jnp.zeros_like, carry)
+    if data_sharding is not None:
+        x, y, carry = jax.lax.with_sharding_constraint((x, y, carry), data_sharding)  # (B, T) rows split
     dropout_key = jax.random.fold_in(jax.random.fold_in(key, step), 1)
     (loss, (carry, _)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
         params, graphdef, x, y, carry, dropout_key
@@ -184,6 +192,7 @@ def train(
         )
     if config.stateful and track_count(len(train_data), config.batch_size, config.seq_len) < 1:
         raise TrainingError("the corpus is too small for stateful training at this batch size and seq_len")
+    mesh = data_mesh(config.batch_size)  # None with one device; raises if the batch does not split evenly
     model_config = ModelConfig(vocab_size=len(vocab), **model_options)
     tx = make_optimizer(config)
 
@@ -203,6 +212,12 @@ def train(
     starts = jnp.asarray(post_starts(train_data, config.seq_len))
     key = jax.random.key(config.seed)
     carry = model.init_carry(config.batch_size)
+    data_sharding = None
+    if mesh is not None:  # data parallel: everything on every device, but each device trains on its rows
+        params, opt_state, data, val, starts = jax.device_put((params, opt_state, data, val, starts), replicated(mesh))
+        data_sharding = batch_split(mesh)
+        carry = jax.device_put(carry, data_sharding)
+        log.info("data parallel over %d devices, %d rows each", mesh.size, config.batch_size // mesh.size)
     first_step, budget_s = step, (config.minutes * 60 if config.minutes else math.inf)
     metrics_path = checkpoint_dir / "metrics.jsonl"
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
@@ -221,6 +236,7 @@ def train(
     step_time, step_chars = 0.0, 0
 
     time_format = "{l_bar}{bar}| {n}/{total} s [{elapsed}<{remaining}{postfix}]"
+    lr = learning_rate(config, step, 0.0)
     bar = tqdm(total=config.max_steps or round(budget_s), unit="step", disable=not progress,
                bar_format=None if config.max_steps else time_format)
     while True:
@@ -270,7 +286,7 @@ def train(
         t0 = time.monotonic()
         params, opt_state, carry, loss, grad_norm = train_step(
             graphdef, tx, params, opt_state, carry, data, starts, key, step, lr,
-            batch=config.batch_size, seq=config.seq_len, stateful=config.stateful,
+            batch=config.batch_size, seq=config.seq_len, stateful=config.stateful, data_sharding=data_sharding,
         )
         loss = float(loss)  # waits for the step: keeps the clock honest and the bar live
         if step > first_step:  # the first step includes compilation
