@@ -1,0 +1,174 @@
+"""The container deployment: both compose files as `docker-compose config` reads them, the
+healthchecks run against real `dann` processes, and the image's install against pyproject.toml.
+
+No Docker daemon is needed: `docker-compose config` only parses and resolves. The image itself is
+not built here."""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+from packaging.requirements import Requirement
+
+ROOT = Path(__file__).parents[1]
+COMPOSE = shutil.which("docker-compose")
+needs_compose = pytest.mark.skipif(COMPOSE is None, reason="Debian's docker-compose package is not installed "
+                                   "(.ci/run installs it: apt-get install docker-compose)")
+GPU = {"driver": "nvidia", "count": 1, "capabilities": ["gpu"]}
+
+
+def compose_config(tmp_path: Path, name: str) -> dict:
+    """`docker-compose -f NAME config`, run on copies beside .env.example as .env: the developer's
+    own .env (with a real token in it) is never read, and nothing depends on one existing."""
+    for file in ("docker-compose.yml", "docker-compose.cpu.yml"):
+        shutil.copy(ROOT / file, tmp_path / file)
+    shutil.copy(ROOT / ".env.example", tmp_path / ".env")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DANN_", "COMPOSE_"))}
+    result = subprocess.run([COMPOSE, "-f", name, "config"], check=False, cwd=tmp_path, env=env, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return yaml.safe_load(result.stdout)["services"]
+
+
+def gpus(service: dict) -> list:
+    return service.get("deploy", {}).get("resources", {}).get("reservations", {}).get("devices", [])
+
+
+@needs_compose
+def test_the_trainer_reserves_a_gpu_and_the_bot_and_web_page_run_on_the_cpu(tmp_path):
+    services = compose_config(tmp_path, "docker-compose.yml")
+    assert set(services) == {"trainer", "bot", "web"}
+    assert gpus(services["trainer"]) == [GPU]
+    assert services["trainer"]["environment"]["JAX_PLATFORMS"] == "cuda"  # no silent fallback to the CPU
+    for name in ("bot", "web"):
+        assert gpus(services[name]) == [] and services[name]["environment"]["JAX_PLATFORMS"] == "cpu"
+
+
+@needs_compose
+def test_the_cpu_file_runs_everything_without_a_gpu(tmp_path):
+    services = compose_config(tmp_path, "docker-compose.cpu.yml")
+    assert set(services) == {"trainer", "bot", "web"}
+    for name, service in services.items():
+        assert gpus(service) == [] and service["environment"]["JAX_PLATFORMS"] == "cpu", name
+        assert service["image"] == "dann:cpu" and service["build"]["args"]["JAX_EXTRA"] == "", name
+    gpu_file = compose_config(tmp_path, "docker-compose.yml")
+    assert services["bot"] == gpu_file["bot"] and services["web"] == gpu_file["web"]
+    trainer, gpu_trainer = dict(services["trainer"]), dict(gpu_file["trainer"])
+    for key in ("build", "image", "environment", "deploy"):  # what may differ: the rest must not drift
+        trainer.pop(key, None), gpu_trainer.pop(key, None)
+    assert trainer == gpu_trainer
+
+
+@needs_compose
+@pytest.mark.parametrize("name", ["docker-compose.yml", "docker-compose.cpu.yml"])
+def test_only_the_trainer_writes_the_checkpoints_and_nobody_writes_the_export(tmp_path, name):
+    services = compose_config(tmp_path, name)
+    for service_name, service in services.items():
+        assert service["restart"] == "unless-stopped", service_name
+        assert service["environment"]["DANN_TRAIN_CRON"] == "0 3 * * *", service_name  # read from .env
+        mounts = {volume.split(":")[1]: volume for volume in service["volumes"]}
+        writable = service_name == "trainer"
+        assert mounts["/data/checkpoints"] == f"checkpoints:/data/checkpoints:{'rw' if writable else 'ro'}"
+        assert service["environment"]["DANN_CHECKPOINT_DIR"] == "/data/checkpoints"
+    assert services["trainer"]["volumes"][1].endswith("/export:/data/export:ro")
+    assert services["trainer"]["environment"]["DANN_EXPORT_PATH"].startswith("/data/export/")
+    assert services["web"]["ports"] == ["127.0.0.1:8000:8000/tcp"]  # this machine only
+    assert services["web"]["environment"]["DANN_WEB_HOST"] == "0.0.0.0"  # inside the container: every interface
+
+
+# --- the healthchecks, run for real -------------------------------------------------------------
+
+def healthcheck(service: str) -> list[str]:
+    """The service's healthcheck command from docker-compose.yml, with this venv's python."""
+    command = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"][service]["healthcheck"]["test"]
+    assert command[:2] == ["CMD", "python"]
+    return [sys.executable, *command[2:]]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until_healthy(command, env, process, seconds=60) -> None:
+    deadline = time.monotonic() + seconds
+    while subprocess.run(command, env=env, capture_output=True, check=False).returncode != 0:
+        assert process.poll() is None, process.communicate()[1][-2000:]
+        assert time.monotonic() < deadline, "never became healthy"
+        time.sleep(0.5)
+
+
+@pytest.fixture
+def dann_process():
+    """Start `dann ...` with DANN_ settings; stopped with SIGTERM at the end of the test."""
+    started = []
+
+    def start(args, **settings):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DANN_")}
+        env.update({"JAX_PLATFORMS": "cpu", **{f"DANN_{k.upper()}": str(v) for k, v in settings.items()}})
+        process = subprocess.Popen([sys.executable, "-m", "dann.cli", *args], env=env, cwd=ROOT,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        started.append(process)
+        return process, env
+
+    yield start
+    for process in started:
+        process.terminate()
+        process.communicate(timeout=30)
+
+
+def test_the_web_healthcheck_passes_once_the_page_answers(dann_process, tmp_path):
+    port = free_port()
+    command = healthcheck("web")
+    env = {**os.environ, "DANN_WEB_PORT": str(port)}
+    assert subprocess.run(command, env=env, capture_output=True, check=False).returncode != 0  # nothing listens yet
+    process, env = dann_process(["web"], web_port=port, checkpoint_dir=tmp_path / "ckpt")
+    wait_until_healthy(command, env, process)  # with no model yet: healthy means answering, not ready
+
+
+def test_the_trainer_healthcheck_follows_the_schedulers_heartbeat(dann_process, tmp_path):
+    export = tmp_path / "posts.txt"
+    export.write_text("hello\n")
+    checkpoints = tmp_path / "ckpt"
+    process, env = dann_process(["trainer"], export_path=export, checkpoint_dir=checkpoints,
+                                train_cron="0 3 1 1 *")  # no run: only the heartbeat
+    command = healthcheck("trainer")
+    wait_until_healthy(command, env, process)
+    heartbeat = checkpoints / ".trainer-heartbeat"
+    old = time.time() - 181
+    os.utime(heartbeat, (old, old))  # a scheduler that stopped beating 3 minutes ago
+    assert subprocess.run(command, env=env, capture_output=True, check=False).returncode == 1
+
+
+# --- the image's install ----------------------------------------------------------------------------
+
+def test_the_image_pins_every_dependency_within_pyproject(tmp_path):
+    """The Dockerfile installs `.` plus a pin for each direct dependency: a new dependency must get
+    a pin, and a pin outside pyproject's range would fail the build."""
+    text = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    install = next(line for line in text.splitlines() if "pip install . " in line)
+    pins = {}
+    for word in install.split("pip install . ", 1)[1].split():
+        requirement = Requirement(word.strip('"').replace("${JAX_EXTRA:+[$JAX_EXTRA]}", ""))
+        pins[requirement.name.lower()] = next(iter(requirement.specifier)).version
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    for dependency in map(Requirement, project["dependencies"]):
+        assert dependency.name.lower() in pins, f"{dependency.name} is not pinned in the Dockerfile"
+        assert dependency.specifier.contains(pins[dependency.name.lower()]), dependency
+
+
+def test_the_build_context_holds_every_package_and_never_the_env_file():
+    rules = [line for line in (ROOT / ".dockerignore").read_text().splitlines() if line and line[0] != "#"]
+    assert rules[0] == "*"  # an allowlist: whatever is not named stays out (.env, exports, checkpoints)
+    allowed = {rule[1:].rstrip("/") for rule in rules if rule.startswith("!")}
+    packages = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]
+    assert {pattern.rstrip("*") for pattern in packages["include"]} <= allowed
+    assert {"pyproject.toml", "README.md"} <= allowed and ".env" not in allowed
