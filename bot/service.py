@@ -95,19 +95,7 @@ class GenerationService:
     def status(self) -> dict | None:
         """What the front ends show about the served model, or None before the first one."""
         current = self.current  # read once: a swap in between must not mix two versions' facts
-        if current is None:
-            return None
-        info = current.info
-        return {
-            "version": current.version,
-            "trained_at": info.get("trained_at"),
-            "val_loss": info.get("val_loss"),
-            "steps": info.get("steps"),
-            "posts": info.get("posts"),
-            "replies": info.get("replies"),
-            "export_hash": info.get("data_hash"),
-            "report": info.get("report"),  # the trainer's report folder, relative to the checkpoint dir
-        }
+        return current.summary() if current is not None else None
 
     # --- running -----------------------------------------------------------------------------
 

@@ -211,25 +211,17 @@ def cmd_status(args, settings) -> None:
 
     checkpoint_dir = args.checkpoint_dir or settings.checkpoint_dir
     try:
-        info, version = (ckpt := load_latest(checkpoint_dir)).info, ckpt.version
+        status = load_latest(checkpoint_dir).summary()
     except NoCheckpoint:
-        info, version = {}, None
+        status = dict.fromkeys(["version", "trained_at", "val_loss", "steps", "posts", "replies", "export_hash"])
     upcoming = next_run(settings)
-    status = {
-        "version": version,
-        "trained_at": info.get("trained_at"),
-        "export_hash": info.get("data_hash"),
-        "posts": info.get("posts"),
-        "replies": info.get("replies"),
-        "val_loss": info.get("val_loss"),
-        "next_run": upcoming.isoformat() if upcoming else None,
-    }
+    status["next_run"] = upcoming.isoformat() if upcoming else None
     if args.json:
         print(json.dumps(status))
-    elif version is None:
+    elif status["version"] is None:
         print(f"No model in {checkpoint_dir} yet. Next scheduled retrain: {status['next_run']}")
     else:
-        print(f"Serving version {version} from {checkpoint_dir}\n"
+        print(f"Serving version {status['version']} from {checkpoint_dir}\n"
               f"  trained at   {status['trained_at']}\n"
               f"  on           {status['posts']} posts and {status['replies']} replies (export {status['export_hash']})\n"
               f"  val loss     {status['val_loss']:.4f} nats/char\n"

@@ -42,6 +42,20 @@ class Checkpoint:
     def info(self) -> dict:
         return self.meta.get("info", {})
 
+    def summary(self) -> dict:
+        """What `dann status`, the bot and the web page tell people about this model."""
+        info = self.info
+        return {
+            "version": self.version,
+            "trained_at": info.get("trained_at"),
+            "val_loss": info.get("val_loss"),
+            "steps": info.get("steps"),
+            "posts": info.get("posts"),
+            "replies": info.get("replies"),
+            "export_hash": info.get("data_hash"),
+            "report": info.get("report"),  # the trainer's report folder, relative to the checkpoint dir
+        }
+
 
 def _manager(directory, read_only: bool, keep: int | None = None) -> ocp.CheckpointManager:
     options = ocp.CheckpointManagerOptions(

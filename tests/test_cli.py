@@ -144,3 +144,13 @@ def test_bench_prints_one_json_line(capsys):
                             "--steps", "2", "--repeats", "1", "--no-reference")
     result = json.loads(out)
     assert code == 0 and result["chars_per_s"] > 0 and 0 < result["utilisation"] < 1
+
+
+def test_status_reports_the_served_model_and_the_next_run(capsys, trained_dir, tmp_path):
+    code, out, _ = run_main(capsys, "status", "--json", "--checkpoint-dir", str(trained_dir))
+    status = json.loads(out)
+    assert code == 0
+    assert {"version", "trained_at", "export_hash", "posts", "val_loss", "next_run"} <= set(status)
+    assert status["version"] >= 1 and status["posts"] == 80 and status["val_loss"] < 1.0 and status["next_run"]
+    code, out, _ = run_main(capsys, "status", "--checkpoint-dir", str(tmp_path / "none"))
+    assert code == 0 and "No model" in out

@@ -96,8 +96,9 @@ def retrain(settings: Settings, config: TrainConfig | None = None, model_options
 
     state = state_dir(serving)
     shutil.rmtree(state, ignore_errors=True)  # whatever a killed run left: start this one clean
+    stats = corpus.stats()
     log.info("training on %s (%d posts, %d replies, hash %s) on %s", settings.export_path,
-             corpus.stats()["posts"], corpus.stats()["replies"], data_hash, jax.devices()[0].platform.upper())
+             stats["posts"], stats["replies"], data_hash, jax.devices()[0].platform.upper())
     run_id = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     try:
         summary = train(corpus, model_options, config, state, warm_start_dir=serving if served else None,

@@ -221,11 +221,12 @@ def train(
     first_step, budget_s = step, (config.minutes * 60 if config.minutes else math.inf)
     metrics_path = checkpoint_dir / "metrics.jsonl"
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    stats = corpus.stats()
     base_info = {
         "data_hash": corpus.data_hash(),
         "records": len(corpus.records),
-        "posts": sum(r.kind == "post" for r in corpus.records),
-        "replies": sum(r.kind == "reply" for r in corpus.records),
+        "posts": stats["posts"],
+        "replies": stats["replies"],
         "format": corpus.format,
         "train": dataclasses.asdict(config),
         "has_opt": True,
