@@ -173,6 +173,10 @@ class DannBot(commands.Bot):
         if status.get("steps") is not None:
             lines.append(f"{status['steps']} training steps on {status.get('posts') or 0} posts and "
                          f"{status.get('replies') or 0} replies.")
+        seen = status.get("candidates") or {}
+        if seen.get("candidates"):
+            lines.append(f"Best of {status['best_of']}: of {seen['candidates']} candidates so far, {seen['copies']} "
+                         f"copied the posts, {seen['gibberish']} were gibberish and {seen['loops']} looped.")
         return "\n".join(lines)
 
 
@@ -229,7 +233,7 @@ def create_bot(settings: Settings | None = None, *, service: GenerationService |
     settings = settings or Settings()
     owns_service = service is None
     if service is None:
-        service = GenerationService(settings.checkpoint_dir, max_chars=settings.max_chars,
+        service = GenerationService(settings.checkpoint_dir, max_chars=settings.max_chars, best_of=settings.best_of,
                                     poll_s=settings.reload_poll_s)
     return DannBot(settings, service, owns_service=owns_service)
 

@@ -19,6 +19,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from lstm import checkpoint
+from lstm.bestof import Tally, batch_rows, generate_best
 from lstm.sample import generate
 
 log = logging.getLogger("dann.service")
@@ -47,22 +48,19 @@ class Generation:
     ms: float  # from the request's arrival to its answer, queueing included
 
 
-def batch_rows(rows: int) -> int:
-    """Pad the batch to a power of two, so the sampler compiles for a handful of shapes only."""
-    return 1 << max(0, rows - 1).bit_length()
-
-
 class GenerationService:
-    def __init__(self, checkpoint_dir, *, max_chars: int = 280, max_batch: int = 32,
+    def __init__(self, checkpoint_dir, *, max_chars: int = 280, best_of: int = 8, max_batch: int = 32,
                  batch_window_s: float = 0.02, poll_s: float = 10.0):
         self.checkpoint_dir = checkpoint_dir
         self.max_chars = max_chars
-        self.max_batch = max_batch
+        self.best_of = best_of  # candidates sampled per text served (lstm/bestof.py)
+        self.max_batch = max_batch  # texts per sampler call, so best_of * max_batch rows at most
         self.batch_window_s = batch_window_s
         self.poll_s = poll_s
         self.current: checkpoint.Checkpoint | None = None
         self.batches = 0  # sampler calls made, and the requests they served: shared batching shows here
         self.requests_served = 0
+        self.tally = Tally()  # what best-of-n rejected, since this service started
         self._queue: asyncio.Queue[Request] | None = None
         self._tasks: list[asyncio.Task] = []
         self._failed: set[int] = set()  # versions that did not load: logged once, not retried
@@ -79,7 +77,8 @@ class GenerationService:
         for version in candidates:  # newest first
             try:
                 fresh = checkpoint.load_version(self.checkpoint_dir, version)
-                generate(fresh.model, fresh.vocab, [""], max_chars=self.max_chars)  # compile (and try) before serving
+                # Compile (and try) the shape of one request before serving it.
+                generate(fresh.model, fresh.vocab, [""] * batch_rows(self.best_of), max_chars=self.max_chars)
             except Exception as error:  # noqa: BLE001 - any damage: missing item, bad JSON, wrong shapes, a model that cannot run
                 self._failed.add(version)
                 reason = (str(error).strip().splitlines() or [""])[0][:300]
@@ -95,7 +94,9 @@ class GenerationService:
     def status(self) -> dict | None:
         """What the front ends show about the served model, or None before the first one."""
         current = self.current  # read once: a swap in between must not mix two versions' facts
-        return current.summary() if current is not None else None
+        if current is None:
+            return None
+        return {**current.summary(), "best_of": self.best_of, "candidates": self.tally.as_dict()}
 
     # --- running -----------------------------------------------------------------------------
 
@@ -183,23 +184,21 @@ class GenerationService:
                 request.future.set_exception(error)
 
     def _sample(self, batch: list[Request]) -> list[tuple[list[str], int]]:
-        """One sampler call for every row of every request in the batch. Runs on the sampler thread."""
+        """One sampler call for every candidate of every text of every request in the batch. Runs
+        on the sampler thread."""
         model = self.current  # read once: a swap during this call does not mix two models
         rows = [(r, i) for r in batch for i in range(r.n)]
-        # Padding rows copy the first row, key included: a row's text depends only on its own
-        # settings, so they finish exactly when it does. (Greedy empty rows, as before, can loop
-        # without ever ending their post, and the batch runs until its last row ends.)
-        rows += [rows[0]] * (batch_rows(len(rows)) - len(rows))
-        generated = generate(
-            model.model, model.vocab,
-            prompts=[r.prompt for r, _ in rows],
+        texts, tally = generate_best(
+            model.model, model.vocab, [r.prompt for r, _ in rows],
+            n=self.best_of, index=model.copy_index, val_loss=model.info.get("val_loss"),
             mode=[r.mode for r, _ in rows],
             context=[r.context for r, _ in rows],
             temperature=[r.temperature for r, _ in rows],
             seed=[r.seed + i for r, i in rows],
             max_chars=self.max_chars,
         )
+        self.tally.add(tally)
         self.batches += 1
         self.requests_served += len(batch)
-        texts = iter(text for text, _ in generated)
+        texts = iter(texts)
         return [([next(texts)[: r.max_chars + len(r.prompt)] for _ in range(r.n)], model.version) for r in batch]

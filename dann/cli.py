@@ -98,8 +98,29 @@ def build_parser() -> Parser:
     p.add_argument("-n", type=positive(int), default=1, help="how many samples")
     p.add_argument("--max-chars", type=positive(int), help="default: DANN_MAX_CHARS, 280")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--best-of", type=positive(int),
+                   help="candidates per sample, of which the copy filter and a score pick one "
+                        "(default: DANN_BEST_OF, 8; 1: off)")
     p.add_argument("--checkpoint-dir", type=Path, help="default: DANN_CHECKPOINT_DIR")
     p.add_argument("--json", action="store_true", help="one JSON object per sample")
+
+    p = commands.add_parser("eval", help="val loss beside baselines, copy rate, distinct-n and length of samples")
+    p.add_argument("path", type=Path, nargs="?", help="the export the model was trained on (default: DANN_EXPORT_PATH)")
+    p.add_argument("--checkpoint-dir", type=Path, help="default: DANN_CHECKPOINT_DIR")
+    p.add_argument("--samples", type=positive(int), default=100, help="generated posts and replies (default 100)")
+    p.add_argument("--best-of", type=positive(int), help="default: DANN_BEST_OF, 8")
+    p.add_argument("--temp", "--temperature", type=temperature, help="default: DANN_TEMPERATURE, 0.4")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true", help="one JSON object instead of a table")
+
+    p = commands.add_parser("tune", help="try configs around the current one briefly each, write the best")
+    p.add_argument("path", type=Path, help="the post export to tune on")
+    p.add_argument("--minutes", type=positive(float), default=10.0, help="the whole budget (default 10)")
+    p.add_argument("--out", type=Path, help="default: CHECKPOINT_DIR/tuned.json, which the trainer reads")
+    p.add_argument("--config", type=Path, help="the config to start from (default: DANN_TRAIN_CONFIG, or the "
+                                               "last tuned.json, or the defaults)")
+    p.add_argument("--checkpoint-dir", type=Path, help="default: DANN_CHECKPOINT_DIR")
+    p.add_argument("--json", action="store_true", help="print every trial as one JSON object")
 
     p = commands.add_parser("trainer", help="retrain on DANN_EXPORT_PATH on the DANN_TRAIN_CRON schedule")
     when = p.add_mutually_exclusive_group()
@@ -162,7 +183,8 @@ def cmd_train(args, settings) -> None:
     model_options = given(args, ["hidden", "layers", "cell", "residual", "dropout"])
     summary = train(corpus, model_options, config, args.checkpoint_dir or settings.checkpoint_dir,
                     resume=not args.fresh, progress=not args.quiet)
-    print(json.dumps({k: summary[k] for k in ("val_loss", "bpc", "val_acc", "steps", "chars_per_s")}))
+    keys = ("val_loss", "bpc", "val_acc", "ngram_val_loss", "unigram_val_loss", "steps", "chars_per_s")
+    print(json.dumps({k: summary[k] for k in keys}))
 
 
 def cmd_corpus(args, settings) -> None:
@@ -177,24 +199,72 @@ def cmd_corpus(args, settings) -> None:
 
 
 def cmd_sample(args, settings) -> None:
+    from lstm.bestof import generate_best
     from lstm.checkpoint import load_latest
-    from lstm.sample import generate
 
     if not 0.0 < args.top_p <= 1.0:
         raise ValueError(f"--top-p must be in (0, 1], got {args.top_p:g}")
     if args.top_k < 0:
         raise ValueError(f"--top-k must be 0 (off) or positive, got {args.top_k}")
     ckpt = load_latest(args.checkpoint_dir or settings.checkpoint_dir)
-    temp = settings.temperature if args.temp is None else args.temp
-    results = generate(
-        ckpt.model, ckpt.vocab, [args.prompt] * args.n, mode=args.mode, temperature=temp,
-        top_k=args.top_k, top_p=args.top_p, max_chars=args.max_chars or settings.max_chars, seed=args.seed,
+    rows = args.n
+    texts, tally = generate_best(
+        ckpt.model, ckpt.vocab, [args.prompt] * rows, n=args.best_of or settings.best_of,
+        index=ckpt.copy_index, val_loss=ckpt.info.get("val_loss"),
+        mode=[args.mode] * rows, context=[None] * rows,
+        temperature=[settings.temperature if args.temp is None else args.temp] * rows,
+        seed=list(range(args.seed, args.seed + rows)), max_chars=args.max_chars or settings.max_chars,
+        top_k=args.top_k, top_p=args.top_p,
     )
-    for i, (text, logp) in enumerate(results):
+    for i, text in enumerate(texts):
         if args.json:
-            print(json.dumps({"text": text, "mean_logprob": round(logp, 4), "version": ckpt.version}))
+            print(json.dumps({"text": text, "version": ckpt.version}))
         else:
             print(("\n---\n" if i else "") + text)
+    log.info("best-of-n: %s", tally.as_dict())
+
+
+def cmd_eval(args, settings) -> None:
+    from lstm.checkpoint import load_latest
+    from trainer.corpus import read_corpus
+    from trainer.evaluation import evaluate_checkpoint, table
+
+    path = args.path or settings.export_path
+    if path is None:
+        raise ValueError("give the export to evaluate on (or set DANN_EXPORT_PATH)")
+    ckpt = load_latest(args.checkpoint_dir or settings.checkpoint_dir)
+    result = evaluate_checkpoint(
+        ckpt, read_corpus(path), samples=args.samples, best_of=args.best_of or settings.best_of,
+        temperature=settings.temperature if args.temp is None else args.temp, max_chars=settings.max_chars,
+        seed=args.seed,
+    )
+    print(json.dumps(result) if args.json else table(result))
+
+
+def cmd_tune(args, settings) -> None:
+    from trainer.corpus import read_corpus
+    from trainer.retrain import configured, tuned_path
+    from trainer.tune import tune, write_config
+
+    if args.config:
+        settings = settings.model_copy(update={"train_config": args.config})
+    config, model_options = configured(settings)
+    result = tune(read_corpus(args.path), args.minutes, model_options, config)
+    out = write_config(args.out or tuned_path(args.checkpoint_dir or settings.checkpoint_dir), result)
+    if args.json:
+        print(json.dumps({**result, "written": str(out)}))
+        return
+    for trial in result["trials"]:
+        print(f"  {trial['val_loss']:.4f}  {json.dumps(trial['model']) if trial['model'] else 'current model'}, "
+              f"seq {trial['train']['seq_len']}, lr {trial['train']['learning_rate']:.2g} ({trial['steps']} steps)")
+    best, current = result["best"], result["current"]
+    if result["current_is_best"]:
+        print(f"The current config was best (val loss {current['val_loss']:.4f} after "
+              f"{result['seconds_per_trial']:g} s per architecture); written unchanged to {out}")
+    else:
+        print(f"Best: val loss {best['val_loss']:.4f} against {current['val_loss']:.4f} for the current config, "
+              f"{result['seconds_per_trial']:g} s per architecture. Written to {out}; the trainer uses it from "
+              f"its next run.")
 
 
 def cmd_trainer(args, settings) -> None:
@@ -213,19 +283,32 @@ def cmd_status(args, settings) -> None:
     try:
         status = load_latest(checkpoint_dir).summary()
     except NoCheckpoint:
-        status = dict.fromkeys(["version", "trained_at", "val_loss", "steps", "posts", "replies", "export_hash"])
+        status = {"version": None}
     upcoming = next_run(settings)
     status["next_run"] = upcoming.isoformat() if upcoming else None
     if args.json:
         print(json.dumps(status))
-    elif status["version"] is None:
+        return
+    if status["version"] is None:
         print(f"No model in {checkpoint_dir} yet. Next scheduled retrain: {status['next_run']}")
-    else:
-        print(f"Serving version {status['version']} from {checkpoint_dir}\n"
-              f"  trained at   {status['trained_at']}\n"
-              f"  on           {status['posts']} posts and {status['replies']} replies (export {status['export_hash']})\n"
-              f"  val loss     {status['val_loss']:.4f} nats/char\n"
-              f"  next retrain {status['next_run']} ({settings.train_cron!r}, {settings.train_timezone})")
+        return
+    lines = [f"Serving version {status['version']} from {checkpoint_dir}",
+             f"  trained at   {status['trained_at']}",
+             f"  on           {status['posts']} posts and {status['replies']} replies (export {status['export_hash']})",
+             f"  val loss     {status['val_loss']:.4f} nats/char"]
+    if status.get("ngram_val_loss") is not None:
+        lines.append(f"  baselines    {status['ngram_val_loss']:.4f} character n-gram, "
+                     f"{status['unigram_val_loss']:.4f} unigram")
+    copy = status.get("copy_filter")
+    lines.append(f"  copy filter  {copy['words']} words or {copy['chars']} chars copied in a row are rejected, "
+                 f"best of {settings.best_of}" if copy else "  copy filter  off: this version has no index")
+    if quality := status.get("eval"):
+        seen = quality["candidates"]
+        lines.append(f"  at publish   {seen['rejected']} of {seen['candidates']} candidates rejected ({seen['copies']} "
+                     f"copies, {seen['gibberish']} gibberish, {seen['loops']} loops); reply copy rate "
+                     f"{quality['copy_rate']:.1%} served, {quality['copy_rate_raw']:.1%} raw")
+    lines.append(f"  next retrain {status['next_run']} ({settings.train_cron!r}, {settings.train_timezone})")
+    print("\n".join(lines))
 
 
 def cmd_bench(args, settings) -> None:
@@ -289,7 +372,8 @@ def _device() -> str:
     return f"{jax.default_backend().upper()} ({jax.device_count()} device{'s' if jax.device_count() > 1 else ''})"
 
 
-COMMANDS = {"train": cmd_train, "corpus": cmd_corpus, "sample": cmd_sample, "trainer": cmd_trainer,
+COMMANDS = {"train": cmd_train, "corpus": cmd_corpus, "sample": cmd_sample, "eval": cmd_eval, "tune": cmd_tune,
+            "trainer": cmd_trainer,
             "status": cmd_status, "bench": cmd_bench, "bot": cmd_bot, "web": cmd_web, "demo": cmd_demo}
 
 

@@ -1,9 +1,11 @@
 """Self-describing checkpoints: numbered versions in one orbax directory.
 
-Each version holds three items:
+Each version holds up to four items:
 - `params`: the model's parameters (an nnx.State),
 - `meta`: JSON with the model config, the vocabulary and what the trainer knows about the run
   (data hash, steps, val loss, timestamp),
+- `copy`: the copy filter's index of the training corpus (lstm/copyindex.py), with its settings
+  in `meta`; versions written before it existed have none and are served without the filter,
 - `opt`: the optimizer state, only in versions written by a trainer that may resume.
 
 Loading needs nothing but the directory: read `meta`, rebuild the abstract model from its config,
@@ -20,6 +22,7 @@ import jax
 import orbax.checkpoint as ocp
 from flax import nnx
 
+from lstm.copyindex import CopyIndex
 from lstm.model import CharRNN, ModelConfig
 from lstm.vocab import Vocab
 
@@ -37,6 +40,7 @@ class Checkpoint:
     vocab: Vocab
     meta: dict  # everything in the `meta` item; meta["info"] is what the trainer recorded
     opt_state: object = None
+    copy_index: CopyIndex | None = None
 
     @property
     def info(self) -> dict:
@@ -54,6 +58,10 @@ class Checkpoint:
             "replies": info.get("replies"),
             "export_hash": info.get("data_hash"),
             "report": info.get("report"),  # the trainer's report folder, relative to the checkpoint dir
+            "ngram_val_loss": info.get("ngram_val_loss"),
+            "unigram_val_loss": info.get("unigram_val_loss"),
+            "copy_filter": self.meta.get("copy"),  # None: this version was saved without an index
+            "eval": info.get("eval"),  # the trainer's `dann eval` of this version when it was published
         }
 
 
@@ -81,10 +89,15 @@ def _on_this_device(abstract):
     return jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=device), abstract)
 
 
-def save(directory, version: int, model: CharRNN, vocab: Vocab, info: dict, opt_state=None, keep: int = 3):
+def save(directory, version: int, model: CharRNN, vocab: Vocab, info: dict, opt_state=None, keep: int = 3,
+         copy_index: CopyIndex | None = None):
     """Write `version` and return when it is complete on disk. Keeps the newest `keep` versions."""
     meta = {"model": dataclasses.asdict(model.config), "vocab": vocab.to_json(), "info": info}
-    items = {"params": ocp.args.StandardSave(nnx.state(model)), "meta": ocp.args.JsonSave(meta)}
+    items = {"params": ocp.args.StandardSave(nnx.state(model))}
+    if copy_index is not None:
+        meta["copy"] = copy_index.settings()
+        items["copy"] = ocp.args.StandardSave(copy_index.arrays())
+    items["meta"] = ocp.args.JsonSave(meta)
     if opt_state is not None:
         items["opt"] = ocp.args.StandardSave(opt_state)
     with _manager(directory, read_only=False, keep=keep) as manager:
@@ -117,13 +130,17 @@ def load_version(directory, version: int, opt_target=None) -> Checkpoint:
     items = {"params": ocp.args.StandardRestore(_on_this_device(abstract_params))}
     if opt_target is not None:
         items["opt"] = ocp.args.StandardRestore(_on_this_device(opt_target))
+    if "copy" in meta:
+        items["copy"] = ocp.args.StandardRestore()  # numpy arrays, as saved
     with _manager(directory, read_only=True) as manager:
         restored = manager.restore(version, args=ocp.args.Composite(**items))
     model = nnx.merge(graphdef, restored["params"])
     vocab = Vocab.from_json(meta["vocab"])
     if len(vocab) != config.vocab_size:
         raise ValueError(f"vocabulary has {len(vocab)} symbols but the model expects {config.vocab_size}")
-    return Checkpoint(version, model, vocab, meta, restored.get("opt") if opt_target is not None else None)
+    copy_index = CopyIndex.from_arrays(restored["copy"], meta["copy"]) if "copy" in meta else None
+    return Checkpoint(version, model, vocab, meta, restored.get("opt") if opt_target is not None else None,
+                      copy_index)
 
 
 def load_latest(directory, opt_target=None, newer_than: int = -1) -> Checkpoint:

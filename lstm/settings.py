@@ -19,6 +19,9 @@ class Settings(BaseSettings):
     temperature: float = Field(0.4, ge=0.0, le=5.0)
     # Longest generated post, in characters.
     max_chars: int = Field(280, ge=1, le=4000)
+    # Best-of-n: candidates sampled for each text served; the copy filter and a score pick one
+    # (lstm/bestof.py). 1 serves the first sample as it is.
+    best_of: int = Field(8, ge=1, le=32)
     # Training time budget for `dann train` (when neither --minutes nor --steps is given) and the trainer.
     train_minutes: float = Field(5.0, gt=0)
 
@@ -35,6 +38,10 @@ class Settings(BaseSettings):
     # Optional JSON file of hyperparameters for the trainer, {"model": {...}, "train": {...}} with the
     # fields of ModelConfig and TrainConfig (`dann tune` writes one). Defaults are used without it.
     train_config: Path | None = None
+    # The auto-retuner: when a retrain stops lowering the validation loss, run `dann tune` for
+    # retune_minutes and use its config (CHECKPOINT_DIR/tuned.json) from the next run on.
+    auto_retune: bool = False
+    retune_minutes: float = Field(10.0, gt=0)
     # Published versions kept in the checkpoint directory.
     keep_versions: int = Field(5, ge=2)
     # How often the bot and the web page look for a newer model, in seconds.

@@ -84,7 +84,8 @@ def test_train_then_sample_in_fresh_processes(tmp_path):
     )
     assert trained.returncode == 0, trained.stderr
     summary = json.loads(trained.stdout.strip().splitlines()[-1])
-    assert set(summary) == {"val_loss", "bpc", "val_acc", "steps", "chars_per_s"} and summary["steps"] == 60
+    assert set(summary) == {"val_loss", "bpc", "val_acc", "ngram_val_loss", "unigram_val_loss", "steps", "chars_per_s"}
+    assert summary["steps"] == 60
 
     def sample():
         done = subprocess.run([*DANN, "sample", "-n", "3", "--seed", "4", "--temp", "0.8", "--json",
@@ -134,6 +135,18 @@ def test_train_on_an_export_learns_posts_and_replies_apart(capsys, tmp_path):
                                 "--checkpoint-dir", str(ckpt))
         assert all(json.loads(line)["text"].startswith(start) for line in out.splitlines()), out
 
+    code, out, err = run_main(capsys, "eval", str(export), "--samples", "10", "--json", "--checkpoint-dir", str(ckpt))
+    assert code == 0, err
+    result = json.loads(out)
+    assert {"val_loss", "ngram_val_loss", "unigram_val_loss", "copy_rate", "distinct2_generated", "distinct2_real",
+            "mean_len_generated", "mean_len_real"} <= set(result)
+    assert 0 < result["val_loss"] < result["unigram_val_loss"]
+    assert 0 <= result["copy_rate"] <= result["copy_rate_raw"] <= 1
+    assert 0 < result["distinct2_generated"] <= 1 and 0 < result["distinct2_real"] <= 1
+    assert result["candidates"]["candidates"] == 2 * 10 * 8  # 10 posts and 10 replies, best of 8
+    code, out, err = run_main(capsys, "eval", str(export), "--samples", "4", "--checkpoint-dir", str(ckpt))
+    assert code == 0 and "gram baseline" in out and "reply copy rate" in out, out
+
 
 def test_bench_prints_one_json_line(capsys):
     code, out, _ = run_main(capsys, "bench", "sample", "--hidden", "16", "--layers", "1", "--chars", "20",
@@ -154,3 +167,25 @@ def test_status_reports_the_served_model_and_the_next_run(capsys, trained_dir, t
     assert status["version"] >= 1 and status["posts"] == 80 and status["val_loss"] < 1.0 and status["next_run"]
     code, out, _ = run_main(capsys, "status", "--checkpoint-dir", str(tmp_path / "none"))
     assert code == 0 and "No model" in out
+
+
+def test_eval_and_tune_refuse_bad_input_in_one_line(capsys, trained_dir, tmp_path):
+    code, _, err = run_main(capsys, "eval", "--checkpoint-dir", str(trained_dir))
+    assert_one_line_error(code, err, "export")
+    code, _, err = run_main(capsys, "eval", str(tmp_path / "nope.zip"), "--checkpoint-dir", str(trained_dir))
+    assert_one_line_error(code, err, "nope.zip")
+    code, _, err = run_main(capsys, "tune", str(tmp_path / "nope.zip"), "--minutes", "0.1")
+    assert_one_line_error(code, err, "nope.zip")
+
+
+def test_tune_writes_the_config_and_says_what_it_found(capsys, tmp_path):
+    corpus = tmp_path / "posts.txt"
+    corpus.write_text("\n".join(["good morning friends", "coffee first then code", "lol same"] * 60))
+    config = tmp_path / "current.json"
+    config.write_text(json.dumps({"model": {"hidden": 16}, "train": {"batch_size": 8, "seq_len": 16}}))
+    code, out, err = run_main(capsys, "tune", str(corpus), "--minutes", "0.3", "--out", str(tmp_path / "t.json"),
+                              "--config", str(config))
+    assert code == 0, err
+    assert "current config was best" in out or "Best: val loss" in out
+    written = json.loads((tmp_path / "t.json").read_text())
+    assert set(written) == {"model", "train"} and written["train"]["batch_size"] == 8

@@ -25,10 +25,15 @@ from lstm import checkpoint
 from lstm.settings import Settings
 from trainer.batches import encode_records, split_records
 from trainer.corpus import read_corpus
+from trainer.evaluation import evaluate_checkpoint
 from trainer.report import write_report
 from trainer.train import TrainConfig, TrainingError, evaluate, train
+from trainer.tune import tune, write_config
 
 log = logging.getLogger("dann.trainer")
+
+PLATEAU_NATS = 0.005  # a run that lowers val loss by less than this has stopped improving
+EVAL_SAMPLES = 50  # posts and replies sampled to measure a published model (dann eval uses 100)
 
 
 @dataclasses.dataclass
@@ -37,6 +42,7 @@ class RunResult:
     reason: str
     version: int | None = None  # the version published, or the one still served
     summary: dict | None = None
+    retuned: bool = False  # the auto-retuner wrote a new config for the next run
 
 
 def state_dir(serving_dir) -> Path:
@@ -58,19 +64,27 @@ def served_loss(served: checkpoint.Checkpoint, val_records) -> float:
     return evaluate(graphdef, params, jax.numpy.asarray(data))[0]
 
 
+def tuned_path(checkpoint_dir) -> Path:
+    """Where `dann tune` (and the auto-retuner) write the config the trainer uses."""
+    return Path(checkpoint_dir) / "tuned.json"
+
+
 def configured(settings: Settings) -> tuple[TrainConfig, dict]:
-    """The trainer's hyperparameters: DANN_TRAIN_CONFIG's file if set, else the defaults."""
+    """The trainer's hyperparameters: DANN_TRAIN_CONFIG's file if set, else the one `dann tune` wrote
+    beside the checkpoints, else the defaults."""
     options = {"model": {}, "train": {}}
-    if settings.train_config is not None:
+    tuned = tuned_path(settings.checkpoint_dir)
+    path = settings.train_config or (tuned if tuned.is_file() else None)
+    if path is not None:
         try:
-            options = {**options, **json.loads(Path(settings.train_config).read_text())}
+            options = {**options, **json.loads(Path(path).read_text())}
         except (OSError, ValueError) as error:
-            raise ValueError(f"DANN_TRAIN_CONFIG {settings.train_config}: cannot be read ({error})") from None
+            raise ValueError(f"train config {path}: cannot be read ({error})") from None
     train_options = {"minutes": settings.train_minutes, **options["train"]}
     try:
         return TrainConfig(**train_options), options["model"]
     except TypeError as error:
-        raise ValueError(f"DANN_TRAIN_CONFIG {settings.train_config}: {error}") from None
+        raise ValueError(f"train config {path}: {error}") from None
 
 
 def retrain(settings: Settings, config: TrainConfig | None = None, model_options: dict | None = None,
@@ -114,18 +128,43 @@ def retrain(settings: Settings, config: TrainConfig | None = None, model_options
     old_loss = served_loss(served, val_records) if served else math.inf
     header = f"run {run_id}: val loss {new_loss:.4f}, served model {old_loss:.4f}"
     report = write_report(serving / "reports" / run_id, rows, best.model, best.vocab, header)
+    retuned = settings.auto_retune and served is not None and not new_loss < old_loss - PLATEAU_NATS
+    if retuned:
+        retune(settings, corpus, config, model_options, new_loss, old_loss)
     if not math.isfinite(new_loss) or new_loss > old_loss + settings.promote_tolerance:
         reason = (f"new val loss {new_loss:.4f} is worse than the served model's {old_loss:.4f} on the same "
                   f"validation posts (tolerance {settings.promote_tolerance}); keeping version {served.version}")
         log.warning("not publishing: %s", reason)
-        return RunResult("rejected", reason, served.version, summary)
+        return RunResult("rejected", reason, served.version, summary, retuned)
+    # What the published model's samples look like: copy rate, distinct-n, length (dann eval's numbers).
+    quality = evaluate_checkpoint(best, corpus, samples=EVAL_SAMPLES, best_of=settings.best_of,
+                                  temperature=settings.temperature, max_chars=settings.max_chars)
+    (report / "eval.json").write_text(json.dumps(quality, indent=2) + "\n")
 
     version = (served.version if served else 0) + 1
     versions = checkpoint.versions(serving)
     version = max(version, (versions[0] + 1) if versions else 1)
     info = {**best.info, "has_opt": False, "signature": signature, "served_val_loss_before": old_loss,
-            "report": str(report.relative_to(serving))}
-    checkpoint.save(serving, version, best.model, best.vocab, info, keep=settings.keep_versions)
+            "report": str(report.relative_to(serving)), "eval": quality}
+    checkpoint.save(serving, version, best.model, best.vocab, info, keep=settings.keep_versions,
+                    copy_index=best.copy_index)
     reason = f"val loss {new_loss:.4f}" + (f" (served model: {old_loss:.4f})" if served else " (first model)")
     log.info("published version %d: %s; report in %s", version, reason, report)
-    return RunResult("published", reason, version, summary)
+    return RunResult("published", reason, version, summary, retuned)
+
+
+def retune(settings: Settings, corpus, config: TrainConfig, model_options: dict, new_loss: float,
+           old_loss: float) -> None:
+    """The auto-retuner: validation loss stopped improving, so look for a better config for next time."""
+    log.info("val loss %.4f did not improve on %.4f by %.3f: retuning for %g minutes", new_loss, old_loss,
+             PLATEAU_NATS, settings.retune_minutes)
+    result = tune(corpus, settings.retune_minutes, model_options, config)
+    path = write_config(tuned_path(settings.checkpoint_dir), result)
+    if settings.train_config is not None:
+        log.warning("wrote %s, but DANN_TRAIN_CONFIG=%s is set and wins: unset it to use the tuned config",
+                    path, settings.train_config)
+    elif result["current_is_best"]:
+        log.info("retuning kept the current config (val loss %.4f)", result["current"]["val_loss"])
+    else:
+        log.info("retuned: %s (val loss %.4f against %.4f); the next run uses it", path, result["best"]["val_loss"],
+                 result["current"]["val_loss"])

@@ -23,8 +23,10 @@ from flax import nnx
 from tqdm import tqdm
 
 from lstm import checkpoint
+from lstm.copyindex import CopyIndex
 from lstm.model import CharRNN, ModelConfig
 from lstm.vocab import Vocab
+from trainer.baselines import baselines
 from trainer.batches import encode_records, post_starts, random_windows, split_records, track_count, track_windows
 from trainer.corpus import Corpus
 from trainer.mesh import batch_split, data_mesh, replicated
@@ -53,6 +55,10 @@ class TrainConfig:
     min_char_count: int = 5  # rarer characters become <unk> (or are dropped, see rare_chars)
     rare_chars: str = "unk"
     seed: int = 0
+    # The copy filter (lstm/copyindex.py) rejects generated text holding a run of this many words,
+    # or this many characters, found verbatim in the corpus. Its index is built here, at training time.
+    copy_words: int = 7
+    copy_chars: int = 40
 
     def __post_init__(self):
         if self.minutes is None and self.max_steps is None:
@@ -94,10 +100,8 @@ def loss_fn(params, graphdef, x, y, carry, dropout_key=None):
     return loss, (carry, accuracy)
 
 
-@partial(jax.jit, static_argnames=("graphdef", "tx", "batch", "seq", "stateful", "data_sharding"),
-         donate_argnums=(2, 3, 4))
-def train_step(graphdef, tx, params, opt_state, carry, data, starts, key, step, lr, *, batch, seq, stateful,
-               data_sharding=None):
+def step_fn(graphdef, tx, params, opt_state, carry, data, starts, key, step, lr, *, batch, seq, stateful,
+            data_sharding=None):
     """One optimizer step on a batch drawn from `data` on the device. Returns the new state and
     (loss, grad_norm) as device scalars.
 
@@ -122,6 +126,10 @@ def train_step(graphdef, tx, params, opt_state, carry, data, starts, key, step, 
     return params, opt_state, carry, loss, optax.tree.norm(grads)
 
 
+train_step = jax.jit(step_fn, static_argnames=("graphdef", "tx", "batch", "seq", "stateful", "data_sharding"),
+                     donate_argnums=(2, 3, 4))
+
+
 @partial(jax.jit, static_argnames=("graphdef", "batch", "seq"))
 def eval_step(graphdef, params, carry, data, window, *, batch, seq):
     x, y = track_windows(data, window, batch, seq)
@@ -144,6 +152,20 @@ def evaluate(graphdef, params, data) -> tuple[float, float]:
         losses.append(loss)
         accuracies.append(accuracy)
     return float(np.mean(losses)), float(np.mean(accuracies))
+
+
+def prepare_data(corpus: Corpus, config: TrainConfig) -> tuple[Vocab, np.ndarray, np.ndarray]:
+    """The vocabulary (of the training posts only) and the encoded training and validation streams."""
+    train_records, val_records = split_records(corpus.records, config.val_fraction)
+    vocab = Vocab.build((r.text for r in train_records), config.min_char_count, config.rare_chars)
+    train_data = encode_records(train_records, vocab)
+    val_data = encode_records(val_records, vocab)
+    if not train_records or len(train_data) < config.seq_len + 2:
+        raise TrainingError(
+            f"the corpus is too small to train on: {len(corpus.records)} posts, {len(train_data)} training "
+            f"symbols; sequences of {config.seq_len} need at least {config.seq_len + 2} and 2 posts"
+        )
+    return vocab, train_data, val_data
 
 
 def _warm_start(checkpoint_dir, vocab: Vocab, model_config: ModelConfig, tx):
@@ -181,15 +203,7 @@ def train(
     that `dann train` prints.
     """
     checkpoint_dir = Path(checkpoint_dir)
-    train_records, val_records = split_records(corpus.records, config.val_fraction)
-    vocab = Vocab.build((r.text for r in train_records), config.min_char_count, config.rare_chars)
-    train_data = encode_records(train_records, vocab)
-    val_data = encode_records(val_records, vocab)
-    if not train_records or len(train_data) < config.seq_len + 2:
-        raise TrainingError(
-            f"the corpus is too small to train on: {len(corpus.records)} posts, {len(train_data)} training "
-            f"symbols; sequences of {config.seq_len} need at least {config.seq_len + 2} and 2 posts"
-        )
+    vocab, train_data, val_data = prepare_data(corpus, config)
     if config.stateful and track_count(len(train_data), config.batch_size, config.seq_len) < 1:
         raise TrainingError("the corpus is too small for stateful training at this batch size and seq_len")
     mesh = data_mesh(config.batch_size)  # None with one device; raises if the batch does not split evenly
@@ -222,6 +236,10 @@ def train(
     metrics_path = checkpoint_dir / "metrics.jsonl"
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
     stats = corpus.stats()
+    copy_index = CopyIndex.build((r.text for r in corpus.records), words=config.copy_words, chars=config.copy_chars)
+    # What a week-one model scores on the same validation text: the LSTM has to beat these.
+    baseline = baselines(train_data, val_data, len(vocab))
+    log.info("baselines on validation: %s", baseline)
     base_info = {
         "data_hash": corpus.data_hash(),
         "records": len(corpus.records),
@@ -230,6 +248,7 @@ def train(
         "format": corpus.format,
         "train": dataclasses.asdict(config),
         "has_opt": True,
+        **baseline,
     }
     best, window_losses, window_norms = None, [], []
     first_window_loss = None
@@ -261,6 +280,7 @@ def train(
                 "lr": lr,
                 "chars_per_s": round(step_chars / step_time) if step_time else None,
                 "elapsed_s": round(time.monotonic() - began, 1),
+                **baseline,
             }
             with metrics_path.open("a") as f:
                 f.write(json.dumps(row) + "\n")
@@ -278,7 +298,8 @@ def train(
                 info = {**base_info, "steps": step, "val_loss": val_loss, "val_acc": val_acc,
                         "trained_at": row["time"]}
                 version += 1
-                checkpoint.save(checkpoint_dir, version, nnx.merge(graphdef, params), vocab, info, opt_state)
+                checkpoint.save(checkpoint_dir, version, nnx.merge(graphdef, params), vocab, info, opt_state,
+                                copy_index=copy_index)
             window_losses, window_norms = [], []
         if finished:
             break
@@ -309,6 +330,7 @@ def train(
         "val_loss": round(best["val_loss"], 4),
         "bpc": best["bpc"],
         "val_acc": best["val_acc"],
+        **baseline,
         "steps": step,
         "chars_per_s": round(step_chars / step_time) if step_time else None,
         "version": version,

@@ -67,7 +67,7 @@ def create_app(settings: Settings, service: GenerationService | None = None) -> 
     its owner starts and stops it. Without one, the app makes its own and runs it in its lifespan."""
     owned = service is None
     if owned:
-        service = GenerationService(settings.checkpoint_dir, max_chars=settings.max_chars,
+        service = GenerationService(settings.checkpoint_dir, max_chars=settings.max_chars, best_of=settings.best_of,
                                     poll_s=settings.reload_poll_s)
 
     @contextlib.asynccontextmanager

@@ -215,6 +215,7 @@ async def test_a_new_checkpoint_version_is_picked_up_while_the_bot_runs(bot, ser
     await dann(bot).status.callback(dann(bot), inter)
     shown = inter.response.send_message.await_args.args[0]
     assert "version **2**" in shown and "0.250" in shown and "<t:" in shown
+    assert "Best of 8: of 16 candidates so far, 0 copied" in shown  # two mentions answered, 8 candidates each
 
 
 # --- slash commands ------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ async def test_not_ready_before_any_model_then_serves_the_first_one(trained_dir,
         await eventually(lambda: service.current is not None)
         answer = await service.generate("reply", temperature=0.05)
         assert answer.texts == ["lol same"] and answer.model_version == 1
+        assert service.status()["candidates"]["candidates"] == service.best_of == 8
     finally:
         await service.stop()
 

@@ -44,3 +44,17 @@ def test_a_directory_of_only_damaged_versions_is_a_clear_error(tmp_path):
 def test_no_checkpoint_at_all(tmp_path):
     with pytest.raises(checkpoint.NoCheckpoint, match="no checkpoint"):
         checkpoint.load_latest(tmp_path / "missing")
+
+
+def test_the_copy_index_round_trips_and_a_version_without_one_loads_without_the_filter(trained_dir, tmp_path):
+    ckpt = checkpoint.load_latest(trained_dir)
+    index = ckpt.copy_index
+    assert index is not None and ckpt.summary()["copy_filter"]["chars"] == 40
+    assert index.copies("good morning friends " * 3) is False  # 3 words a post: never 7 in a row
+    # A version saved the way versions were before the copy filter existed.
+    checkpoint.save(tmp_path, 1, ckpt.model, ckpt.vocab, ckpt.info)
+    old = checkpoint.load_latest(tmp_path)
+    assert old.copy_index is None and old.summary()["copy_filter"] is None
+    checkpoint.save(tmp_path, 2, ckpt.model, ckpt.vocab, ckpt.info, copy_index=index)
+    again = checkpoint.load_latest(tmp_path).copy_index
+    assert (again.char_hashes == index.char_hashes).all() and (again.word_hashes == index.word_hashes).all()

@@ -59,8 +59,11 @@ def test_first_run_publishes_and_an_unchanged_export_is_skipped(settings):
     first = run(settings)
     assert (first.outcome, first.version) == ("published", 1)
     report = Path(settings.checkpoint_dir) / checkpoint.load_latest(settings.checkpoint_dir).info["report"]
-    assert {p.name for p in report.iterdir()} == {"metrics.jsonl", "loss.png", "samples.md"}
+    assert {p.name for p in report.iterdir()} == {"metrics.jsonl", "loss.png", "samples.md", "eval.json"}
     assert (report / "loss.png").read_bytes()[:4] == b"\x89PNG"
+    quality = json.loads((report / "eval.json").read_text())
+    assert quality["candidates"]["candidates"] == 2 * 50 * 8  # 50 posts and 50 replies, best of 8
+    assert checkpoint.load_latest(settings.checkpoint_dir).summary()["eval"] == quality
     assert "temperature 0.25" in (report / "samples.md").read_text()
     again = run(settings)
     assert (again.outcome, again.version) == ("skipped", 1)
@@ -89,6 +92,23 @@ def test_a_worse_model_is_not_published(served):
     result = retrain(settings, tiny_config(max_steps=2), {"hidden": 16})
     assert result.outcome == "rejected" and "worse than the served model" in result.reason
     assert checkpoint.versions(settings.checkpoint_dir) == [1]
+
+
+def test_the_auto_retuner_runs_only_when_val_loss_stops_improving(served):
+    settings = served.model_copy(update={"auto_retune": True, "retune_minutes": 0.2})
+    write_export(settings.export_path, "\nbrand new post here")
+    # Two more steps cannot lower the loss by PLATEAU_NATS: a plateau, so it retunes.
+    result = run(settings, max_steps=2, eval_every=2)
+    assert result.retuned
+    tuned = json.loads((Path(settings.checkpoint_dir) / "tuned.json").read_text())
+    assert set(tuned) == {"model", "train"}
+    assert configured(settings)[0].learning_rate == tuned["train"]["learning_rate"]
+
+
+def test_without_the_setting_a_plateau_does_not_retune(served):
+    write_export(served.export_path, "\nbrand new post here")
+    result = run(served, max_steps=2, eval_every=2)
+    assert not result.retuned and not (Path(served.checkpoint_dir) / "tuned.json").exists()
 
 
 def test_a_nan_model_is_not_published(served):

@@ -93,3 +93,13 @@ def test_too_small_a_corpus_is_a_clear_error(tmp_path):
     with pytest.raises(TrainingError, match="too small"):
         train(Corpus("test", [Record("post", "hi"), Record("post", "yo")]), TINY_MODEL, tiny_config(), tmp_path,
               progress=False)
+
+
+def test_baselines_are_measured_on_the_same_validation_text_and_logged(tmp_path):
+    records = [Record("post", f"the cat sat on the mat number {i % 13}") for i in range(200)]
+    summary = train(Corpus("test", records), TINY_MODEL, tiny_config(max_steps=100, eval_every=50), tmp_path,
+                    progress=False)
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert all(row["ngram_val_loss"] == summary["ngram_val_loss"] for row in rows)
+    assert summary["unigram_val_loss"] > summary["ngram_val_loss"] > 0
+    assert checkpoint.load_latest(tmp_path).summary()["ngram_val_loss"] == summary["ngram_val_loss"]

@@ -75,6 +75,10 @@ def test_generate_speaks_with_the_served_model(trained_dir):
     assert body["model_version"] == status["model"]["version"]
     assert isinstance(body["ms"], (int, float)) and body["ms"] >= 0
     assert status["ready"] is True and status["model"]["val_loss"] < 1.0 and status["model"]["trained_at"]
+    # Best of 8 for each of the 8 texts asked for; this tiny model's posts are too short to copy.
+    seen = status["model"]["candidates"]
+    assert status["model"]["best_of"] == 8 and seen["candidates"] == 4 * 2 * 8 and seen["copies"] == 0
+    assert status["model"]["copy_filter"]["words"] == 7
 
 
 def test_fifty_concurrent_requests_are_served_in_shared_batches(trained_dir):

@@ -90,6 +90,9 @@ def test_set_the_temperature_click_generate_and_read_the_text(page, url):
     for i in range(3):
         expect(candidates.nth(i)).to_have_text(re.compile(r"^good"))
     expect(page.locator("#message")).to_contain_text("model version")
+    # The status panel refreshes after a generation and counts what best-of-n saw: 3 texts x 8.
+    expect(page.locator("#model-filter")).to_contain_text("Of 24 candidates so far, 0 copied")
+    expect(page.locator("#model-loss")).to_contain_text("n-gram model scores")
 
 
 def test_markup_in_a_prompt_is_shown_as_text_and_never_runs(page, url):

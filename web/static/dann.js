@@ -14,7 +14,6 @@ const temperature = $("temperature");
 const STATUS_EVERY_MS = 30000; // how often the panel asks whether a newer model is being served
 
 let busy = false;
-let shownVersion;
 
 function showTemperature() {
   $("temperature-value").textContent = Number(temperature.value).toFixed(2);
@@ -47,7 +46,7 @@ async function generate(event) {
     showTexts(body.texts);
     const count = body.texts.length === 1 ? "1 candidate" : `${body.texts.length} candidates`;
     message.textContent = `${count} from model version ${body.model_version} in ${Math.round(body.ms)} ms.`;
-    if (body.model_version !== shownVersion) loadStatus();
+    loadStatus(); // a newer model, and the copy filter's counts, show at once
   } catch (error) {
     message.textContent = "Could not reach the server. Is `dann web` still running?";
   } finally {
@@ -77,14 +76,17 @@ async function loadStatus() {
     return;
   }
   const model = status.model;
-  shownVersion = model ? model.version : undefined;
   $("model-version").textContent = model ? String(model.version) : "none yet: dann is still learning";
   $("model-trained").textContent = model && model.trained_at ? when(model.trained_at) : "—";
   $("model-loss").textContent =
     model && typeof model.val_loss === "number"
-      ? `${model.val_loss.toFixed(3)} nats a character (${(model.val_loss / Math.LN2).toFixed(2)} bits)`
+      ? `${model.val_loss.toFixed(3)} nats a character (${(model.val_loss / Math.LN2).toFixed(2)} bits)` +
+        (typeof model.ngram_val_loss === "number"
+          ? `; a character n-gram model scores ${model.ngram_val_loss.toFixed(3)}, letter frequencies alone ${model.unigram_val_loss.toFixed(3)}`
+          : "")
       : "—";
   $("model-data").textContent = model ? learnedFrom(model) : "—";
+  $("model-filter").textContent = model ? copyFilter(model) : "—";
   showPlot(status.plot && model ? model.version : null);
 }
 
@@ -99,6 +101,18 @@ function learnedFrom(model) {
   if (typeof model.replies === "number") parts.push(`${model.replies.toLocaleString()} replies`);
   const steps = typeof model.steps === "number" ? `, ${model.steps.toLocaleString()} training steps` : "";
   return (parts.join(" and ") || "—") + steps;
+}
+
+function copyFilter(model) {
+  if (!model.copy_filter) return "off: this model was saved without an index of its training posts";
+  const rule = `rejects ${model.copy_filter.words} words or ${model.copy_filter.chars} characters in a row copied from the posts`;
+  const seen = model.candidates;
+  if (!seen || !seen.candidates) return `${rule}; best of ${model.best_of}, nothing generated yet`;
+  return (
+    `${rule}; best of ${model.best_of}. Of ${seen.candidates.toLocaleString()} candidates so far, ` +
+    `${seen.copies.toLocaleString()} copied, ${seen.gibberish.toLocaleString()} were gibberish, ` +
+    `${seen.loops.toLocaleString()} looped`
+  );
 }
 
 function showPlot(version) {

@@ -1,0 +1,151 @@
+"""Best-of-n: sample several candidates in one batch, drop the bad ones, keep the best.
+
+A candidate is rejected when it
+- copies: it holds a long verbatim span of the training corpus (lstm/copyindex.py), the usual
+  complaint about char-rnn bots, which the Markov "ebooks" bots already guard against;
+- is gibberish: its mean log-probability under the (untempered) model is far below what the
+  model gives real posts, which is minus its validation loss;
+- loops: it repeats itself ("i am the the the …"), which low temperatures are prone to.
+
+Among the rest the score prefers, in order of weight: balanced brackets and quotes, a post that
+ended by itself rather than at the length cap, a sane length, and a mean log-probability near
+that of real posts. The last one pushes against the blandness of low temperatures: of several
+fluent candidates, the one that reads most like real text wins, not the most generic one.
+
+When every candidate is rejected the best-scoring one that does not copy is used, and if all of
+them copy, the best one anyway: a reply is always given, and the tally says what happened.
+"""
+
+import dataclasses
+import re
+
+from lstm.copyindex import CopyIndex
+from lstm.sample import generate
+
+WORD = re.compile(r"\w+(?:'\w+)*")
+GIBBERISH_NATS = 1.0  # rejected when the mean log-prob is this far below real posts' (-val_loss)
+LOOP_LOGP = -0.05  # ... or so high that the model is reciting, not writing
+PAIRS = ("()", "[]", "{}", "“”")
+
+
+@dataclasses.dataclass
+class Tally:
+    """What best-of-n did with the candidates it saw."""
+
+    candidates: int = 0
+    copies: int = 0
+    gibberish: int = 0
+    loops: int = 0
+    fallbacks: int = 0  # picks made from rejected candidates because nothing else was left
+    served_copies: int = 0  # ... of which every candidate copied, so a copy was served
+
+    def add(self, other: "Tally") -> None:
+        for field in dataclasses.fields(self):
+            setattr(self, field.name, getattr(self, field.name) + getattr(other, field.name))
+
+    def as_dict(self) -> dict:
+        rejected = self.copies + self.gibberish + self.loops
+        return {**dataclasses.asdict(self), "rejected": rejected,
+                "rejected_rate": round(rejected / self.candidates, 4) if self.candidates else None}
+
+
+def loops(text: str) -> bool:
+    """Half or more of the word trigrams are repeats (with at least 6 of them)."""
+    words = WORD.findall(text.lower())
+    trigrams = list(zip(words, words[1:], words[2:]))
+    return len(trigrams) >= 6 and len(set(trigrams)) <= len(trigrams) / 2
+
+
+def balanced(text: str) -> bool:
+    """Every bracket closes in order, and double quotes come in pairs."""
+    closing = {close: open_ for open_, close in PAIRS}
+    stack = []
+    for ch in text:
+        if ch in "([{“":
+            stack.append(ch)
+        elif ch in closing:
+            if not stack or stack.pop() != closing[ch]:
+                return False
+    return not stack and text.count('"') % 2 == 0
+
+
+def score(text: str, logp: float, *, real_logp: float, max_chars: int) -> float:
+    """Higher is better. `text` is the generated part only."""
+    ended = len(text) < max_chars  # the sampler stopped at <eos>, not at the cap
+    return (
+        -2.0 * (not balanced(text))
+        - 1.0 * (not ended)
+        - 1.0 * (len(WORD.findall(text)) < 2)  # a lone word or a bare emoji is rarely a good post
+        - abs(logp - real_logp)
+    )
+
+
+def verdict(text: str, logp: float, *, index: CopyIndex | None, real_logp: float) -> str | None:
+    """Why a candidate is rejected, or None."""
+    if index is not None and index.copies(text):
+        return "copies"
+    if logp < real_logp - GIBBERISH_NATS:
+        return "gibberish"
+    if logp > LOOP_LOGP or loops(text):
+        return "loops"
+    return None
+
+
+def choose(candidates: list[tuple[str, float]], *, index: CopyIndex | None, val_loss: float | None,
+           max_chars: int) -> tuple[int, Tally]:
+    """The index of the candidate to serve among (generated text, mean log-prob) pairs, and the tally.
+
+    `val_loss` is the model's validation loss (real posts score about -val_loss); without one the
+    log-probability only rejects loops."""
+    real_logp = -val_loss if val_loss is not None else -float("inf")
+    tally = Tally(candidates=len(candidates))
+    reasons = [verdict(text, logp, index=index, real_logp=real_logp) for text, logp in candidates]
+    for reason in reasons:
+        if reason is not None:
+            setattr(tally, reason, getattr(tally, reason) + 1)
+    scores = [score(text, logp, real_logp=real_logp if val_loss is not None else logp, max_chars=max_chars)
+              for text, logp in candidates]
+    ranked = sorted(range(len(candidates)), key=lambda i: -scores[i])
+    for allowed in ({None}, {None, "gibberish", "loops"}, {None, "gibberish", "loops", "copies"}):
+        picks = [i for i in ranked if reasons[i] in allowed]
+        if picks:
+            break
+    best = picks[0]
+    if reasons[best] is not None:
+        tally.fallbacks += 1
+        tally.served_copies += reasons[best] == "copies"
+    return best, tally
+
+
+def batch_rows(rows: int) -> int:
+    """Pad a batch to a power of two, so the sampler compiles for a handful of shapes only."""
+    return 1 << max(0, rows - 1).bit_length()
+
+
+def generate_best(model, vocab, prompts: list[str], *, n: int, index: CopyIndex | None, val_loss: float | None,
+                  mode: list[str], context: list[str | None], temperature: list[float], seed: list[int],
+                  max_chars: int, **sampling) -> tuple[list[str], Tally]:
+    """For each prompt, the best of `n` candidates (prompt + continuation), all sampled in one call.
+
+    Settings are per prompt. Candidate j of prompt i is seeded `seed[i] * n + j`, so a prompt's
+    answer depends on its own seed only, not on what it was batched with. `sampling` (top_k, top_p)
+    goes to the sampler as it is."""
+    rows = [(i, j) for i in range(len(prompts)) for j in range(n)]
+    # Padding rows copy the first row, key included: they finish exactly when it does.
+    rows += [rows[0]] * (batch_rows(len(rows)) - len(rows))
+    generated = generate(
+        model, vocab, [prompts[i] for i, _ in rows],
+        mode=[mode[i] for i, _ in rows],
+        context=[context[i] for i, _ in rows],
+        temperature=[temperature[i] for i, _ in rows],
+        seed=[(seed[i] * n + j) % 2**32 for i, j in rows],
+        max_chars=max_chars,
+        **sampling,
+    )
+    texts, tally = [], Tally()
+    for i, prompt in enumerate(prompts):
+        candidates = [(text[len(prompt):], logp) for text, logp in generated[i * n:(i + 1) * n]]
+        best, seen = choose(candidates, index=index, val_loss=val_loss, max_chars=max_chars)
+        texts.append(prompt + candidates[best][0])
+        tally.add(seen)
+    return texts, tally
