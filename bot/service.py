@@ -191,6 +191,7 @@ class GenerationService:
         texts, tally = generate_best(
             model.model, model.vocab, [r.prompt for r, _ in rows],
             n=self.best_of, index=model.copy_index, val_loss=model.info.get("val_loss"),
+            typical_chars=model.info.get("median_chars"),
             mode=[r.mode for r, _ in rows],
             context=[r.context for r, _ in rows],
             temperature=[r.temperature for r, _ in rows],

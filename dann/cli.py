@@ -141,6 +141,9 @@ def build_parser() -> Parser:
     b.add_argument("--steps", type=positive(int), default=10, help="steps per timed round")
     b.add_argument("--repeats", type=positive(int), default=3, help="timed rounds (the median counts)")
     b.add_argument("--no-reference", action="store_true", help="skip PyTorch even if installed")
+    b.add_argument("--unroll", type=positive(int), help="time steps per scan-loop iteration (default: 1 on a CPU, "
+                                                        "16 on a GPU)")
+    b.add_argument("--bf16", action="store_true", help="bfloat16 recurrent matmuls (float32 accumulation)")
     b = which.add_parser("sample", help="milliseconds per generation")
     b.add_argument("--hidden", type=positive(int), default=256)
     b.add_argument("--layers", type=positive(int), default=2)
@@ -210,7 +213,7 @@ def cmd_sample(args, settings) -> None:
     rows = args.n
     texts, tally = generate_best(
         ckpt.model, ckpt.vocab, [args.prompt] * rows, n=args.best_of or settings.best_of,
-        index=ckpt.copy_index, val_loss=ckpt.info.get("val_loss"),
+        index=ckpt.copy_index, val_loss=ckpt.info.get("val_loss"), typical_chars=ckpt.info.get("median_chars"),
         mode=[args.mode] * rows, context=[None] * rows,
         temperature=[settings.temperature if args.temp is None else args.temp] * rows,
         seed=list(range(args.seed, args.seed + rows)), max_chars=args.max_chars or settings.max_chars,
@@ -250,7 +253,10 @@ def cmd_tune(args, settings) -> None:
         settings = settings.model_copy(update={"train_config": args.config})
     config, model_options = configured(settings)
     result = tune(read_corpus(args.path), args.minutes, model_options, config)
-    out = write_config(args.out or tuned_path(args.checkpoint_dir or settings.checkpoint_dir), result)
+    default_out = tuned_path(args.checkpoint_dir or settings.checkpoint_dir)
+    out = write_config(args.out or default_out, result)
+    use = ("the trainer uses it from its next run" if out == default_out and settings.train_config is None
+           else f"set DANN_TRAIN_CONFIG={out} for the trainer to use it")
     if args.json:
         print(json.dumps({**result, "written": str(out)}))
         return
@@ -263,8 +269,7 @@ def cmd_tune(args, settings) -> None:
               f"{result['seconds_per_trial']:g} s per architecture); written unchanged to {out}")
     else:
         print(f"Best: val loss {best['val_loss']:.4f} against {current['val_loss']:.4f} for the current config, "
-              f"{result['seconds_per_trial']:g} s per architecture. Written to {out}; the trainer uses it from "
-              f"its next run.")
+              f"{result['seconds_per_trial']:g} s per architecture. Written to {out}; {use}.")
 
 
 def cmd_trainer(args, settings) -> None:
@@ -316,7 +321,7 @@ def cmd_bench(args, settings) -> None:
 
     if args.bench == "train":
         result = bench.bench_train(args.batch, args.seq, args.hidden, args.layers, args.steps, args.repeats,
-                                   reference=not args.no_reference)
+                                   reference=not args.no_reference, unroll=args.unroll, bf16=args.bf16)
     else:
         result = bench.bench_sample(args.hidden, args.layers, args.chars, args.candidates, args.repeats,
                                     reference=not args.no_reference)

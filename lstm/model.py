@@ -92,7 +92,7 @@ class CharRNN(nnx.Module):
         x = None
         for i, layer in enumerate(self.layers):
             if i > 0:
-                xp = x @ self.w_ih[i - 1][...]  # (T, B, GH): one matmul for the whole sequence
+                xp = kernel.matmul(x, self.w_ih[i - 1][...])  # (T, B, GH): one matmul for the whole sequence
             hs, c = layer(xp, carry[i])  # (T, B, H)
             new_carry.append(c)
             if self.config.residual and i > 0:

@@ -16,70 +16,94 @@ from flax import nnx
 from lstm.vocab import EOS, KIND_IDS, POST, REPLY, UNK, Vocab
 
 PROMPT_BUCKET = 32  # prompt arrays are padded to a multiple of this, so jit compiles rarely
+CHUNK = 8  # sampler steps per trip of the while loop (see sample_tokens)
 
 
-def pick(logits, keys, temperature, top_k, top_p):
-    """Choose one token per row from logits (B, V), with one key and one setting per row (B,).
+def pick(logits, uniform, temperature, top_k, top_p, *, filtered: bool):
+    """Choose one token per row from logits (B, V), given one uniform draw in [0, 1) per row (B,)
+    and one setting per row (B,).
 
-    Divide by the temperature, then softmax (temperature 0 means argmax). top_k 0 and top_p 1.0
-    switch those filters off. Greedy argmax alone loops forever on real text; the default is 0.4.
+    Divide by the temperature, then softmax (temperature 0 means argmax), then invert the CDF at
+    the uniform draw. top_k 0 and top_p 1.0 switch those filters off; `filtered` (static) says
+    whether any row uses them, because the sort they need costs more than everything else here.
+    Greedy argmax alone loops forever on real text; the default temperature is 0.4.
     """
     vocab_size = logits.shape[-1]
-    greedy = jnp.argmax(logits, axis=-1)
     scaled = logits / jnp.maximum(temperature, 1e-6)[:, None]
-    desc = -jnp.sort(-scaled, axis=-1)  # (B, V), largest first
-    k = jnp.where(top_k > 0, jnp.minimum(top_k, vocab_size), vocab_size)
-    desc = jnp.where(jnp.arange(vocab_size) < k[:, None], desc, -jnp.inf)
-    probs = jax.nn.softmax(desc, axis=-1)
-    before = jnp.cumsum(probs, axis=-1) - probs  # mass of the tokens ranked above each one
-    keep = jnp.maximum(jnp.sum(before < top_p[:, None], axis=-1), 1)  # (B,) tokens kept by top-p
-    floor = jnp.take_along_axis(desc, (keep - 1)[:, None], axis=-1)  # (B, 1) smallest kept logit
-    filtered = jnp.where(scaled >= floor, scaled, -jnp.inf)
-    sampled = jax.vmap(jax.random.categorical)(keys, filtered)
-    return jnp.where(temperature > 0, sampled, greedy)
+    if filtered:
+        desc = -jnp.sort(-scaled, axis=-1)  # (B, V), largest first
+        k = jnp.where(top_k > 0, jnp.minimum(top_k, vocab_size), vocab_size)
+        desc = jnp.where(jnp.arange(vocab_size) < k[:, None], desc, -jnp.inf)
+        probs = jax.nn.softmax(desc, axis=-1)
+        before = jnp.cumsum(probs, axis=-1) - probs  # mass of the tokens ranked above each one
+        # (B,) tokens kept by top-p. Zero-probability tokens never count: their `before` is 1.0 give
+        # or take rounding, which let top-k's cut-off tokens back in when top_p was 1.0.
+        keep = jnp.maximum(jnp.sum((before < top_p[:, None]) & (probs > 0), axis=-1), 1)
+        floor = jnp.take_along_axis(desc, (keep - 1)[:, None], axis=-1)  # (B, 1) smallest kept logit
+        scaled = jnp.where(scaled >= floor, scaled, -jnp.inf)
+    weights = jnp.exp(scaled - jnp.max(scaled, axis=-1, keepdims=True))  # unnormalised softmax
+    cdf = jnp.cumsum(weights, axis=-1)
+    # The first token whose cumulative weight passes the draw; zero-weight (banned) tokens never do.
+    sampled = jnp.sum(cdf <= uniform[:, None] * cdf[:, -1:], axis=-1)
+    sampled = jnp.minimum(sampled, vocab_size - 1).astype(jnp.int32)
+    return jnp.where(temperature > 0, sampled, jnp.argmax(logits, axis=-1).astype(jnp.int32))
 
 
-@functools.partial(jax.jit, static_argnames=("graphdef", "max_new"))
-def sample_tokens(graphdef, params, prompts, prompt_lens, keys, temperature, top_k, top_p, *, max_new):
+@functools.partial(jax.jit, static_argnames=("graphdef", "max_new", "filtered"))
+def sample_tokens(graphdef, params, prompts, prompt_lens, keys, temperature, top_k, top_p, *, max_new,
+                  filtered=False):
     """prompts (B, P) int32, prompt_lens (B,) -> tokens (B, max_new) padded with <eos>, and the
     mean log-probability (B,) of each row's generated characters under the untempered model.
 
     keys, temperature, top_k and top_p are per row (B,): requests batched together keep their own
-    settings, and a row's text depends only on its own key, not on what it was batched with."""
+    settings, and a row's text depends only on its own key, not on what it was batched with.
+
+    At small batch the time goes to per-step overhead, not to arithmetic, so the loop is lean:
+    all random numbers are drawn before it (one uniform per row and step); each step writes its
+    token into one column of a (B, P + max_new) buffer, and each row's generated part is cut out
+    of it once at the end; and each trip of the while loop runs CHUNK steps unrolled, so the "is
+    every row done?" test (a device-to-host round trip on a GPU) happens once per CHUNK steps.
+    Steps past the end only write into padding columns."""
     model = nnx.merge(graphdef, params)
     batch, width = prompts.shape
-    rows = jnp.arange(batch)
+    steps = width + max_new
+    padded = steps + CHUNK  # room for the last chunk's overrun
+    uniforms = jax.vmap(lambda key: jax.random.uniform(key, (padded,)))(keys).T  # (padded, B)
     banned = jnp.zeros(model.config.vocab_size, bool).at[jnp.array([UNK, POST, REPLY])].set(True)
 
     def cond(s):
         t, _, _, done, _, _ = s
-        return (t < width + max_new) & ~jnp.all(done)
+        return (t < steps) & ~jnp.all(done)
 
-    def body(s):
+    def step(_, s):
         t, token, carry, done, out, logp = s
         logits, carry = model.step(token, carry)  # (B, V)
         logits = jnp.where(banned, -jnp.inf, logits)
-        step_keys = jax.vmap(jax.random.fold_in, in_axes=(0, None))(keys, t)
-        sampled = pick(logits, step_keys, temperature, top_k, top_p)
+        sampled = pick(logits, uniforms[t], temperature, top_k, top_p, filtered=filtered)
         in_prompt = t + 1 < prompt_lens
         token = jnp.where(in_prompt, prompts[:, jnp.minimum(t + 1, width - 1)], sampled)
-        pos = t + 1 - prompt_lens  # where this token goes in `out`
+        out = jax.lax.dynamic_update_slice(out, token[:, None], (0, t))  # the token after position t
         write = ~in_prompt & ~done
-        out = out.at[rows, jnp.where(write, pos, max_new)].set(token, mode="drop")
-        token_logp = jnp.take_along_axis(jax.nn.log_softmax(logits), token[:, None], axis=-1)[:, 0]
+        token_logp = jnp.take_along_axis(logits, token[:, None], axis=-1)[:, 0] - jax.nn.logsumexp(logits, axis=-1)
         logp = logp + jnp.where(write, token_logp, 0.0)
-        done = done | (write & ((token == EOS) | (pos >= max_new - 1)))
+        done = done | (write & ((token == EOS) | (t + 2 - prompt_lens >= max_new)))
         return t + 1, token, carry, done, out, logp
+
+    def body(s):
+        return jax.lax.fori_loop(0, CHUNK, step, s, unroll=True)
 
     start = (
         jnp.int32(0),
         prompts[:, 0],
         model.init_carry(batch),
         jnp.zeros(batch, bool),
-        jnp.full((batch, max_new), EOS, jnp.int32),
+        jnp.full((batch, padded), EOS, jnp.int32),
         jnp.zeros(batch),
     )
     _, _, _, _, out, logp = jax.lax.while_loop(cond, body, start)
+    # Row b's generated characters follow its prompt: columns prompt_len - 1 onwards.
+    out = jnp.take_along_axis(out, prompt_lens[:, None] - 1 + jnp.arange(max_new), axis=1)
+    out = jnp.where(jnp.cumsum(out == EOS, axis=1) - (out == EOS) > 0, EOS, out)  # nothing after the first <eos>
     lengths = jnp.sum(jnp.cumprod(out != EOS, axis=1), axis=1) + 1  # generated incl. <eos>
     return out, logp / jnp.minimum(lengths, max_new)
 
@@ -126,6 +150,8 @@ def generate(
     seeds = seed if isinstance(seed, list) else list(range(seed, seed + rows))
     graphdef, params = nnx.split(model)
     ids, lens = encode_prompts(vocab, modes, prompts, contexts)
+    top_k = np.broadcast_to(np.asarray(top_k, np.int32), (rows,))
+    top_p = np.broadcast_to(np.asarray(top_p, np.float32), (rows,))
     out, logp = sample_tokens(
         graphdef,
         params,
@@ -133,9 +159,10 @@ def generate(
         jnp.asarray(lens),
         jax.vmap(jax.random.key)(jnp.asarray(seeds, jnp.uint32)),
         jnp.broadcast_to(jnp.asarray(temperature, jnp.float32), (rows,)),
-        jnp.broadcast_to(jnp.asarray(top_k, jnp.int32), (rows,)),
-        jnp.broadcast_to(jnp.asarray(top_p, jnp.float32), (rows,)),
+        jnp.asarray(top_k),
+        jnp.asarray(top_p),
         max_new=max_chars,
+        filtered=bool((top_k > 0).any() or (top_p < 1.0).any()),
     )
     out, logp = np.asarray(out), np.asarray(logp)
     return [(p + vocab.decode(row), float(lp)) for p, row, lp in zip(prompts, out, logp)]

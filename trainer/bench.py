@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from lstm import kernel
 from lstm.model import CharRNN, ModelConfig
 from lstm.sample import generate
 from lstm.vocab import EOS, Vocab
@@ -22,8 +23,9 @@ from trainer.train import TrainConfig, make_optimizer, train_step
 VOCAB = 96  # the size that made words appear in the hand-built version
 
 
-def matmul_peak(size: int = 2048, repeats: int = 5) -> float:
-    """FLOP/s of a (size x size) @ (size x size) f32 matmul through XLA."""
+def matmul_peak(size: int | None = None, repeats: int = 5) -> float:
+    """FLOP/s of a (size x size) @ (size x size) f32 matmul through XLA (2048 on a CPU, 8192 on a GPU)."""
+    size = size or (2048 if jax.default_backend() == "cpu" else 8192)
     a = jnp.ones((size, size), jnp.float32)
     matmul = jax.jit(lambda x: x @ x)
     matmul(a).block_until_ready()
@@ -75,10 +77,18 @@ def jax_train_round(batch: int, seq: int, hidden: int, layers: int, steps: int):
     return run
 
 
+def torch_device() -> str:
+    """PyTorch runs where JAX does: cuDNN's LSTM on a GPU, oneDNN's on a CPU."""
+    import torch
+
+    return "cuda" if jax.default_backend() == "gpu" and torch.cuda.is_available() else "cpu"
+
+
 def torch_train_round(batch: int, seq: int, hidden: int, layers: int, steps: int):
     import torch
 
     torch.manual_seed(0)
+    device = torch_device()
 
     class Reference(torch.nn.Module):
         def __init__(self):
@@ -90,19 +100,21 @@ def torch_train_round(batch: int, seq: int, hidden: int, layers: int, steps: int
         def forward(self, x):
             return self.head(self.lstm(self.embed(x))[0])
 
-    model = Reference()
+    model = Reference().to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    data = torch.randint(0, VOCAB, (1_000_000,))
+    data = torch.randint(0, VOCAB, (1_000_000,), device=device)
 
     def run():
         for _ in range(steps):
-            starts = torch.randint(0, len(data) - seq - 1, (batch,))
-            chunk = data[starts[:, None] + torch.arange(seq + 1)]
+            starts = torch.randint(0, len(data) - seq - 1, (batch,), device=device)
+            chunk = data[starts[:, None] + torch.arange(seq + 1, device=device)]
             loss = torch.nn.functional.cross_entropy(model(chunk[:, :-1]).reshape(-1, VOCAB), chunk[:, 1:].reshape(-1))
             optimizer.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
+        if device == "cuda":
+            torch.cuda.synchronize()
 
     run()  # warm up
     return run
@@ -118,7 +130,10 @@ def torch_available() -> bool:
     return True
 
 
-def bench_train(batch=64, seq=128, hidden=256, layers=2, steps=10, repeats=3, reference=True) -> dict:
+def bench_train(batch=64, seq=128, hidden=256, layers=2, steps=10, repeats=3, reference=True, unroll=None,
+                bf16=False) -> dict:
+    kernel.SCAN_UNROLL, kernel.MATMUL_DTYPE = unroll, (jnp.bfloat16 if bf16 else None)
+    jax.clear_caches()  # the knobs are read at trace time: without this a cached compile would ignore them
     peak = matmul_peak()
     contenders = {"jax": jax_train_round(batch, seq, hidden, layers, steps)}
     if reference and torch_available():
@@ -129,7 +144,8 @@ def bench_train(batch=64, seq=128, hidden=256, layers=2, steps=10, repeats=3, re
     flops = ours * train_flops_per_char(hidden, layers, VOCAB)
     result = {
         "bench": "train", "device": jax.devices()[0].platform, "batch": batch, "seq": seq, "hidden": hidden,
-        "layers": layers, "chars_per_s": round(ours), "model_gflops": round(flops / 1e9, 1),
+        "layers": layers, "unroll": kernel.scan_unroll(), "bf16": bf16, "chars_per_s": round(ours),
+        "model_gflops": round(flops / 1e9, 1),
         "peak_gflops": round(peak / 1e9, 1), "utilisation": round(flops / peak, 3),
     }
     if "torch" in seconds:
@@ -160,18 +176,20 @@ def torch_sample_round(hidden: int, layers: int, chars: int, candidates: int):
     """The usual PyTorch sampler: a Python loop feeding one character at a time through nn.LSTM."""
     import torch
 
-    embed = torch.nn.Embedding(VOCAB, hidden)
-    lstm = torch.nn.LSTM(hidden, hidden, layers, batch_first=True)
-    head = torch.nn.Linear(hidden, VOCAB)
+    device = torch_device()
+    embed = torch.nn.Embedding(VOCAB, hidden).to(device)
+    lstm = torch.nn.LSTM(hidden, hidden, layers, batch_first=True).to(device)
+    head = torch.nn.Linear(hidden, VOCAB).to(device)
 
     @torch.no_grad()
     def run():
-        token = torch.zeros(candidates, 1, dtype=torch.long)
+        token = torch.zeros(candidates, 1, dtype=torch.long, device=device)
         state = None
         for _ in range(chars):
             out, state = lstm(embed(token), state)
             probs = torch.softmax(head(out[:, -1]) / 0.4, dim=-1)
             token = torch.multinomial(probs, 1)
+        token.cpu()  # wait for the GPU
 
     return run
 

@@ -71,7 +71,14 @@ class Corpus:
             "dropped": self.dropped,
             "chars": len(text),
             "distinct_chars": len(set(text)),
+            # The typical length of each kind: best-of-n prefers candidates near it (lstm/bestof.py).
+            "median_chars": {kind: _median([len(r.text) for r in self.records if r.kind == kind])
+                             for kind in ("post", "reply")},
         }
+
+
+def _median(values: list[int]) -> int | None:
+    return sorted(values)[len(values) // 2] if values else None
 
 
 def read_corpus(path, split: str | None = None, author: str | None = None) -> Corpus:

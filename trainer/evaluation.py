@@ -37,13 +37,14 @@ def distinct(texts: list[str], n: int) -> float:
 
 
 def sample_many(ckpt, index, *, mode: str, contexts: list[str | None], best_of: int, temperature: float,
-                max_chars: int, seed: int) -> tuple[list[str], Tally]:
+                max_chars: int, seed: int, typical_chars: dict | None) -> tuple[list[str], Tally]:
     """One text per context, best of `best_of`, sampled CHUNK prompts at a time."""
     texts, tally = [], Tally()
     for start in range(0, len(contexts), CHUNK):
         part = contexts[start:start + CHUNK]
         got, seen = generate_best(
             ckpt.model, ckpt.vocab, [""] * len(part), n=best_of, index=index, val_loss=ckpt.info.get("val_loss"),
+            typical_chars=typical_chars,
             mode=[mode] * len(part), context=part, temperature=[temperature] * len(part),
             seed=list(range(seed + start, seed + start + len(part))), max_chars=max_chars,
         )
@@ -64,17 +65,18 @@ def evaluate_checkpoint(ckpt, corpus: Corpus, *, samples: int = 100, best_of: in
     index = ckpt.copy_index or CopyIndex.build((r.text for r in corpus.records), words=config.copy_words,
                                                chars=config.copy_chars)
 
+    typical = ckpt.info.get("median_chars") or corpus.stats()["median_chars"]  # older checkpoints lack it
     rng = np.random.default_rng(seed)
     real_posts = [r.text for r in val_records if r.kind == "post"] or [r.text for r in val_records]
     real = [real_posts[i] for i in rng.permutation(len(real_posts))[:samples]]
     # Replies answer real validation posts, the way the bot answers a message.
     contexts = [val_records[i].text[:500] for i in rng.integers(0, len(val_records), samples)]
     replies, reply_tally = sample_many(ckpt, index, mode="reply", contexts=contexts, best_of=best_of,
-                                       temperature=temperature, max_chars=max_chars, seed=seed)
+                                       temperature=temperature, max_chars=max_chars, seed=seed, typical_chars=typical)
     raw, _ = sample_many(ckpt, None, mode="reply", contexts=contexts, best_of=1,
-                         temperature=temperature, max_chars=max_chars, seed=seed + 10_000)
+                         temperature=temperature, max_chars=max_chars, seed=seed + 10_000, typical_chars=typical)
     posts, post_tally = sample_many(ckpt, index, mode="post", contexts=[None] * samples, best_of=best_of,
-                                    temperature=temperature, max_chars=max_chars, seed=seed + 20_000)
+                                    temperature=temperature, max_chars=max_chars, seed=seed + 20_000, typical_chars=typical)
     # Real posts are cut to the generation cap, so distinct-n compares texts of the same lengths.
     real_cut = [text[:max_chars] for text in real]
     tally = Tally()

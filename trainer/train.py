@@ -33,6 +33,8 @@ from trainer.mesh import batch_split, data_mesh, replicated
 
 log = logging.getLogger("dann.train")
 
+PATIENCE = 10  # evaluations without a better val loss before a run stops early
+
 
 class TrainingError(Exception):
     """Training cannot go on (too little data, NaN, divergence). The last good checkpoint is kept."""
@@ -49,7 +51,7 @@ class TrainConfig:
     clip_norm: float = 1.0
     minutes: float | None = 5.0  # stop at whichever of minutes / max_steps comes first
     max_steps: int | None = None
-    eval_every: int = 500
+    eval_every: int | None = None  # steps between evaluations; None: every 500, or every epoch if sooner
     stateful: bool = False  # carry the hidden state across consecutive windows (truncated BPTT)
     val_fraction: float = 0.1
     min_char_count: int = 5  # rarer characters become <unk> (or are dropped, see rare_chars)
@@ -245,11 +247,18 @@ def train(
         "records": len(corpus.records),
         "posts": stats["posts"],
         "replies": stats["replies"],
+        "median_chars": stats["median_chars"],
         "format": corpus.format,
         "train": dataclasses.asdict(config),
         "has_opt": True,
         **baseline,
     }
+    # By default at least once an epoch (but not more often than every 10 steps), so that a small
+    # export, overfit long before 500 steps, is caught near its best; and a run stops once PATIENCE
+    # evaluations in a row bring nothing better (the best version is saved already).
+    epoch = len(train_data) // (config.batch_size * config.seq_len)
+    eval_every = config.eval_every or max(10, min(500, epoch))
+    stale = 0
     best, window_losses, window_norms = None, [], []
     first_window_loss = None
     began = time.monotonic()
@@ -266,7 +275,7 @@ def train(
             done_steps / config.max_steps if config.max_steps else 0.0, elapsed / budget_s
         )
         finished = progress_frac >= 1.0
-        if done_steps and (finished or done_steps % config.eval_every == 0):
+        if done_steps and (finished or done_steps % eval_every == 0):
             val_loss, val_acc = evaluate(graphdef, params, val)
             train_loss = float(np.mean(window_losses))
             row = {
@@ -293,6 +302,10 @@ def train(
                     f"training diverged at step {step} (train loss {train_loss:.2f}, first was "
                     f"{first_window_loss:.2f}); lower the learning rate. No checkpoint was written for it"
                 )
+            stale = 0 if best is None or val_loss < best["val_loss"] else stale + 1
+            if stale >= PATIENCE:
+                log.info("stopping at step %d: %d evaluations without a better val loss", step, PATIENCE)
+                finished = True
             if best is None or val_loss < best["val_loss"]:
                 best = {k: row[k] for k in ("val_loss", "bpc", "val_acc", "step")}
                 info = {**base_info, "steps": step, "val_loss": val_loss, "val_acc": val_acc,

@@ -1,10 +1,11 @@
 """`dann tune`: try a small set of configs around the current one on a short budget each, and write
 the best for the trainer to use.
 
-Each architecture (hidden size, layers, dropout, sequence length) trains as a population of
-same-shaped models with different learning rates, vmapped into one compiled step: the members
-share every batch and every matmul launch, so three learning rates cost far less than three runs
-(see the README for the measured speed-up). All architectures get the same wall-clock budget, and
+Each architecture (hidden size, layers, dropout, sequence length) trains three learning rates
+from the same start. On a GPU they train as a population of same-shaped models vmapped into one
+compiled step, sharing every batch and kernel launch; on a CPU, where XLA's batched matmuls were
+slower than running the members in turn, they run in turn (the README has both measurements).
+All architectures get the same wall-clock budget, and
 the current config is always one of the trials, so the winner is at least as good as it at that
 budget, or the current config wins and `dann tune` says so.
 
@@ -27,7 +28,7 @@ from flax import nnx
 from lstm.model import CharRNN, ModelConfig
 from trainer.batches import post_starts
 from trainer.corpus import Corpus
-from trainer.train import TrainConfig, evaluate, learning_rate, make_optimizer, prepare_data, step_fn
+from trainer.train import TrainConfig, evaluate, learning_rate, make_optimizer, prepare_data, step_fn, train_step
 
 log = logging.getLogger("dann.tune")
 
@@ -63,33 +64,54 @@ def population_step(graphdef, tx, params, opt_state, carry, data, starts, key, s
     return jax.vmap(member)(params, opt_state, lrs)
 
 
-def train_population(corpus: Corpus, model_options: dict, config: TrainConfig, lrs: list[float],
-                     seconds: float) -> list[dict]:
-    """Train one model per learning rate for `seconds` (compilation included) from the same start.
-    Returns each member's {"learning_rate", "val_loss", "steps"}."""
+def train_population(corpus: Corpus, model_options: dict, config: TrainConfig, lrs: list[float], seconds: float,
+                     *, vmapped: bool | None = None) -> list[dict]:
+    """Train one model per learning rate from the same start, for `seconds` in all (compilation
+    included). Returns each member's {"learning_rate", "val_loss", "steps"}.
+
+    vmapped (the default on a GPU) trains the members together in one population step; otherwise
+    (the default on a CPU, where XLA's batched matmuls ran slower than the members one after
+    another: see the README) each member trains alone for an equal share of the time."""
+    vmapped = jax.default_backend() != "cpu" if vmapped is None else vmapped
     vocab, train_data, val_data = prepare_data(corpus, config)
     model = CharRNN(ModelConfig(vocab_size=len(vocab), **model_options), rngs=nnx.Rngs(config.seed))
-    graphdef, one = nnx.split(model)
+    graphdef, start = nnx.split(model)
     tx = make_optimizer(config)
-    params = jax.tree.map(lambda p: jnp.stack([p] * len(lrs)), one)
-    opt_state = jax.vmap(tx.init)(params)
     data, val = jnp.asarray(train_data), jnp.asarray(val_data)
     starts = jnp.asarray(post_starts(train_data, config.seq_len))
     carry, key = model.init_carry(config.batch_size), jax.random.key(config.seed)
-    base = jnp.asarray(lrs, jnp.float32)
-    began, step, losses = time.monotonic(), 0, None
-    while (progress := (time.monotonic() - began) / seconds) < 1.0:
-        factor = learning_rate(config, step, progress) / config.learning_rate  # the schedule, per member
-        params, opt_state, losses = population_step(graphdef, tx, params, opt_state, carry, data, starts, key, step,
-                                                    base * factor, batch=config.batch_size, seq=config.seq_len)
-        losses.block_until_ready()  # keep the clock honest
-        step += 1
+    shape = {"batch": config.batch_size, "seq": config.seq_len}
+
+    def run(params, opt_state, lr, seconds, one_step) -> tuple[object, int]:
+        """Step until `seconds` have passed, following the learning-rate schedule; `lr` scales it."""
+        began, step = time.monotonic(), 0
+        while (progress := (time.monotonic() - began) / seconds) < 1.0:
+            factor = learning_rate(config, step, progress) / config.learning_rate
+            params, opt_state, loss = one_step(params, opt_state, step, lr * factor)
+            loss.block_until_ready()  # keep the clock honest
+            step += 1
+        return params, step
+
+    if vmapped:
+        params = jax.tree.map(lambda p: jnp.stack([p] * len(lrs)), start)
+        params, steps = run(params, jax.vmap(tx.init)(params), jnp.asarray(lrs, jnp.float32), seconds,
+                            lambda params, opt, step, lr: population_step(graphdef, tx, params, opt, carry, data,
+                                                                          starts, key, step, lr, **shape))
+        members = [(jax.tree.map(lambda p, i=i: p[i], params), steps) for i in range(len(lrs))]
+    else:
+        def one_step(params, opt, step, lr):
+            fresh = model.init_carry(config.batch_size)  # train_step donates (consumes) the carry it is given
+            params, opt, _, loss, _ = train_step(graphdef, tx, params, opt, fresh, data, starts, key, step, lr,
+                                                 stateful=False, **shape)
+            return params, opt, loss
+
+        members = [run(jax.tree.map(jnp.copy, start), tx.init(start), lr, seconds / len(lrs), one_step)
+                   for lr in lrs]
     results = []
-    for i, lr in enumerate(lrs):
-        member = jax.tree.map(lambda p, i=i: p[i], params)
-        val_loss, _ = evaluate(graphdef, member, val)
+    for lr, (params, steps) in zip(lrs, members, strict=True):
+        val_loss, _ = evaluate(graphdef, params, val)
         results.append({"learning_rate": lr, "val_loss": val_loss if math.isfinite(val_loss) else math.inf,
-                        "steps": step})
+                        "steps": steps})
     return results
 
 

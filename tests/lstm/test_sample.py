@@ -115,3 +115,34 @@ def test_each_row_keeps_its_own_settings_and_seed():
     mixed = texts(model, ["", "", ""], temperature=[0.0, 1.0, 0.7], max_chars=30, seed=10)
     assert mixed[0] == greedy_chain(table, 30)
     assert mixed[1] == alone
+
+
+@pytest.mark.parametrize("temperature, top_k, top_p", [(1.0, 0, 1.0), (0.4, 0, 1.0), (1.0, 3, 1.0), (0.7, 0, 0.8)])
+def test_pick_draws_from_softmax_of_logits_over_temperature_after_the_filters(temperature, top_k, top_p):
+    import jax
+
+    from lstm.sample import pick
+
+    rows = 40_000
+    logits = np.array([2.0, 1.0, 0.5, -np.inf, 0.0, -1.0], np.float32)  # index 3 is banned
+    scaled = logits / temperature
+    order = np.argsort(-scaled)
+    keep = np.ones(len(logits), bool)
+    if top_k:
+        keep[order[top_k:]] = False
+    if top_p < 1.0:
+        probs = np.exp(scaled[order] - scaled.max())
+        probs /= probs.sum()
+        before = np.cumsum(probs) - probs
+        keep[order[before >= top_p]] = False
+    expected = np.where(keep, np.exp(scaled - scaled.max()), 0.0)
+    expected /= expected.sum()
+
+    uniform = jax.random.uniform(jax.random.key(0), (rows,))
+    setting = lambda value, dtype: jnp.full((rows,), value, dtype)  # noqa: E731
+    tokens = pick(jnp.broadcast_to(jnp.asarray(logits), (rows, len(logits))), uniform,
+                  setting(temperature, jnp.float32), setting(top_k, jnp.int32), setting(top_p, jnp.float32),
+                  filtered=bool(top_k or top_p < 1.0))
+    seen = np.bincount(np.asarray(tokens), minlength=len(logits)) / rows
+    assert seen[3] == 0.0
+    np.testing.assert_allclose(seen, expected, atol=0.01)

@@ -103,3 +103,16 @@ def test_baselines_are_measured_on_the_same_validation_text_and_logged(tmp_path)
     assert all(row["ngram_val_loss"] == summary["ngram_val_loss"] for row in rows)
     assert summary["unigram_val_loss"] > summary["ngram_val_loss"] > 0
     assert checkpoint.load_latest(tmp_path).summary()["ngram_val_loss"] == summary["ngram_val_loss"]
+
+
+def test_a_small_export_is_evaluated_every_epoch_and_stops_once_it_stops_improving(tmp_path):
+    # Random letters: nothing to learn past their frequencies, so the model soon only overfits.
+    rng = np.random.default_rng(0)
+    records = [Record("post", "".join(rng.choice(list("abcdefgh"), 30))) for _ in range(40)]
+    summary = train(Corpus("test", records), TINY_MODEL, tiny_config(eval_every=None, max_steps=2000), tmp_path,
+                    progress=False)
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [row["step"] for row in rows[:3]] == [10, 20, 30]  # an epoch here is under 10 steps
+    assert summary["steps"] < 2000  # stopped early ...
+    assert min(row["val_loss"] for row in rows) == summary["val_loss"]  # ... keeping the best model
+    assert len(rows) - 1 - [row["val_loss"] for row in rows].index(summary["val_loss"]) == 10  # after 10 stale
