@@ -7,10 +7,12 @@ A candidate is rejected when it
   model gives real posts, which is minus its validation loss;
 - loops: it repeats itself ("i am the the the …"), which low temperatures are prone to.
 
-Among the rest the score prefers, in order of weight: balanced brackets and quotes, a post that
-ended by itself rather than at the length cap, a sane length, and a mean log-probability near
-that of real posts. The last one pushes against the blandness of low temperatures: of several
-fluent candidates, the one that reads most like real text wins, not the most generic one.
+Among the rest the score prefers balanced brackets and quotes, a post that ended by itself rather
+than at the length cap, at least two words, a length near the person's median for that kind of
+post, and a mean log-probability near that of real posts. The candidates are sampled at
+temperatures spread from the asked one up to 1.75 times it (see `spread`): together with the last
+preference this pushes against the blandness of low temperatures, and the gibberish rule keeps the
+hotter candidates honest.
 
 When every candidate is rejected the best-scoring one that does not copy is used, and if all of
 them copy, the best one anyway: a reply is always given, and the tally says what happened.

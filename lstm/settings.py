@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     # Optional JSON file of hyperparameters for the trainer, {"model": {...}, "train": {...}} with the
     # fields of ModelConfig and TrainConfig (`dann tune` writes one). Defaults are used without it.
     train_config: Path | None = None
+    # Posts and replies the trainer samples to measure a model it publishes (its report's eval.json
+    # and `dann status`); 0 skips the measurement.
+    publish_eval_samples: int = Field(50, ge=0)
     # The auto-retuner: when a retrain stops lowering the validation loss, run `dann tune` for
     # retune_minutes and use its config (CHECKPOINT_DIR/tuned.json) from the next run on.
     auto_retune: bool = False

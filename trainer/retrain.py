@@ -33,7 +33,6 @@ from trainer.tune import tune, write_config
 log = logging.getLogger("dann.trainer")
 
 PLATEAU_NATS = 0.005  # a run that lowers val loss by less than this has stopped improving
-EVAL_SAMPLES = 50  # posts and replies sampled to measure a published model (dann eval uses 100)
 
 
 @dataclasses.dataclass
@@ -137,9 +136,11 @@ def retrain(settings: Settings, config: TrainConfig | None = None, model_options
         log.warning("not publishing: %s", reason)
         return RunResult("rejected", reason, served.version, summary, retuned)
     # What the published model's samples look like: copy rate, distinct-n, length (dann eval's numbers).
-    quality = evaluate_checkpoint(best, corpus, samples=EVAL_SAMPLES, best_of=settings.best_of,
-                                  temperature=settings.temperature, max_chars=settings.max_chars)
-    (report / "eval.json").write_text(json.dumps(quality, indent=2) + "\n")
+    quality = None
+    if settings.publish_eval_samples:
+        quality = evaluate_checkpoint(best, corpus, samples=settings.publish_eval_samples, best_of=settings.best_of,
+                                      temperature=settings.temperature, max_chars=settings.max_chars)
+        (report / "eval.json").write_text(json.dumps(quality, indent=2) + "\n")
 
     version = (served.version if served else 0) + 1
     versions = checkpoint.versions(serving)

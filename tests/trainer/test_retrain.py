@@ -20,6 +20,7 @@ from tests.conftest import tiny_config
 from trainer.retrain import configured, retrain, state_dir
 
 TINY = {"hidden": 32}
+EVAL_SAMPLES = 6  # posts and replies the trainer samples to measure what it publishes (50 by default)
 DANN = [sys.executable, "-m", "dann.cli"]
 
 
@@ -37,14 +38,15 @@ def run(settings, **config):
 def first_version(tmp_path_factory):
     """A serving directory after one published run, trained once for the whole module."""
     root = tmp_path_factory.mktemp("first")
-    settings = Settings(_env_file=None, export_path=write_export(root / "posts.txt"), checkpoint_dir=root / "serving")
+    settings = Settings(_env_file=None, export_path=write_export(root / "posts.txt"), checkpoint_dir=root / "serving",
+                        publish_eval_samples=EVAL_SAMPLES)
     assert run(settings).outcome == "published"
     return root / "serving"
 
 
 @pytest.fixture
 def settings(tmp_path):
-    return Settings(_env_file=None, export_path=write_export(tmp_path / "posts.txt"),
+    return Settings(_env_file=None, export_path=write_export(tmp_path / "posts.txt"), publish_eval_samples=EVAL_SAMPLES,
                     checkpoint_dir=tmp_path / "serving", keep_versions=3)
 
 
@@ -62,7 +64,7 @@ def test_first_run_publishes_and_an_unchanged_export_is_skipped(settings):
     assert {p.name for p in report.iterdir()} == {"metrics.jsonl", "loss.png", "samples.md", "eval.json"}
     assert (report / "loss.png").read_bytes()[:4] == b"\x89PNG"
     quality = json.loads((report / "eval.json").read_text())
-    assert quality["candidates"]["candidates"] == 2 * 50 * 8  # 50 posts and 50 replies, best of 8
+    assert quality["candidates"]["candidates"] == 2 * EVAL_SAMPLES * 8  # posts and replies, best of 8 each
     assert checkpoint.load_latest(settings.checkpoint_dir).summary()["eval"] == quality
     assert "temperature 0.25" in (report / "samples.md").read_text()
     again = run(settings)
@@ -95,7 +97,7 @@ def test_a_worse_model_is_not_published(served):
 
 
 def test_the_auto_retuner_runs_only_when_val_loss_stops_improving(served):
-    settings = served.model_copy(update={"auto_retune": True, "retune_minutes": 0.2})
+    settings = served.model_copy(update={"auto_retune": True, "retune_minutes": 0.1})
     write_export(settings.export_path, "\nbrand new post here")
     # Two more steps cannot lower the loss by PLATEAU_NATS: a plateau, so it retunes.
     result = run(settings, max_steps=2, eval_every=2)
@@ -150,7 +152,7 @@ def trainer_env(settings, minutes="0.5"):
                                                                       "min_char_count": 1, "eval_every": 50}}))
     return {**os.environ, "JAX_PLATFORMS": "cpu", "DANN_EXPORT_PATH": str(settings.export_path),
             "DANN_CHECKPOINT_DIR": str(settings.checkpoint_dir), "DANN_TRAIN_MINUTES": minutes,
-            "DANN_TRAIN_CONFIG": str(config)}
+            "DANN_TRAIN_CONFIG": str(config), "DANN_PUBLISH_EVAL_SAMPLES": str(EVAL_SAMPLES)}
 
 
 def wait_for(condition, timeout=120.0, every=0.001):
