@@ -76,7 +76,8 @@ def evaluate_checkpoint(ckpt, corpus: Corpus, *, samples: int = 100, best_of: in
     raw, _ = sample_many(ckpt, None, mode="reply", contexts=contexts, best_of=1,
                          temperature=temperature, max_chars=max_chars, seed=seed + 10_000, typical_chars=typical)
     posts, post_tally = sample_many(ckpt, index, mode="post", contexts=[None] * samples, best_of=best_of,
-                                    temperature=temperature, max_chars=max_chars, seed=seed + 20_000, typical_chars=typical)
+                                    temperature=temperature, max_chars=max_chars, seed=seed + 20_000,
+                                    typical_chars=typical)
     # Real posts are cut to the generation cap, so distinct-n compares texts of the same lengths.
     real_cut = [text[:max_chars] for text in real]
     tally = Tally()
