@@ -50,6 +50,8 @@ def add_training_options(p: argparse.ArgumentParser):
     p.add_argument("--steps", type=positive(int), help="step budget; training stops at whichever comes first")
     p.add_argument("--checkpoint-dir", type=Path, help="default: DANN_CHECKPOINT_DIR")
     p.add_argument("--fresh", action="store_true", help="start from scratch instead of resuming")
+    p.add_argument("--config", type=Path, help="hyperparameters from a JSON file such as `dann tune` writes; "
+                                               "flags override it")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     model = p.add_argument_group("model (saved in the checkpoint)")
     model.add_argument("--hidden", type=positive(int))
@@ -173,17 +175,19 @@ def given(args, names) -> dict:
 
 def cmd_train(args, settings) -> None:
     from trainer.corpus import read_corpus
+    from trainer.retrain import read_config
     from trainer.train import TrainConfig, train
 
+    options = read_config(args.config) if args.config else {"model": {}, "train": {}}
     corpus = read_corpus(args.path, split=args.split, author=args.author)
     minutes = args.minutes or (None if args.steps else settings.train_minutes)
-    config = TrainConfig(
-        minutes=minutes,
-        max_steps=args.steps,
-        **given(args, ["batch_size", "seq_len", "learning_rate", "warmup_steps", "weight_decay", "eval_every",
-                       "stateful", "min_char_count", "rare_chars", "seed"]),
-    )
-    model_options = given(args, ["hidden", "layers", "cell", "residual", "dropout"])
+    flags = given(args, ["batch_size", "seq_len", "learning_rate", "warmup_steps", "weight_decay", "eval_every",
+                         "stateful", "min_char_count", "rare_chars", "seed"])
+    try:
+        config = TrainConfig(**{**options["train"], "minutes": minutes, "max_steps": args.steps, **flags})
+    except TypeError as error:
+        raise ValueError(f"train config {args.config}: {error}") from None
+    model_options = {**options["model"], **given(args, ["hidden", "layers", "cell", "residual", "dropout"])}
     summary = train(corpus, model_options, config, args.checkpoint_dir or settings.checkpoint_dir,
                     resume=not args.fresh, progress=not args.quiet)
     keys = ("val_loss", "bpc", "val_acc", "ngram_val_loss", "unigram_val_loss", "steps", "chars_per_s")

@@ -189,3 +189,24 @@ def test_tune_writes_the_config_and_says_what_it_found(capsys, tmp_path):
     assert "current config was best" in out or "Best: val loss" in out
     written = json.loads((tmp_path / "t.json").read_text())
     assert set(written) == {"model", "train"} and written["train"]["batch_size"] == 8
+
+
+def test_train_takes_a_config_file_and_flags_override_it(capsys, tmp_path):
+    from lstm import checkpoint
+
+    corpus = tmp_path / "posts.txt"
+    corpus.write_text("\n".join(["good morning friends", "coffee first then code", "lol same"] * 40))
+    config = tmp_path / "tuned.json"
+    config.write_text(json.dumps({"model": {"hidden": 16, "layers": 2},
+                                  "train": {"batch_size": 8, "seq_len": 16, "min_char_count": 1, "minutes": 99}}))
+    code, _, err = run_main(capsys, "train", str(corpus), "--config", str(config), "--layers", "1", "--steps", "20",
+                            "--quiet", "--checkpoint-dir", str(tmp_path / "c"))
+    assert code == 0, err
+    saved = checkpoint.load_latest(tmp_path / "c")
+    assert (saved.model.config.hidden, saved.model.config.layers) == (16, 1)
+    assert saved.info["train"]["batch_size"] == 8 and saved.info["train"]["max_steps"] == 20
+
+    config.write_text(json.dumps({"train": {"batch_sise": 8}}))
+    code, _, err = run_main(capsys, "train", str(corpus), "--config", str(config), "--steps", "5",
+                            "--checkpoint-dir", str(tmp_path / "d"))
+    assert_one_line_error(code, err, "tuned.json", "batch_sise")

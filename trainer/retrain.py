@@ -68,20 +68,24 @@ def tuned_path(checkpoint_dir) -> Path:
     return Path(checkpoint_dir) / "tuned.json"
 
 
+def read_config(path) -> dict:
+    """A hyperparameter file, {"model": {...}, "train": {...}} (DANN_TRAIN_CONFIG's format, what
+    `dann tune` writes), with both sections present."""
+    try:
+        options = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as error:
+        raise ValueError(f"train config {path}: cannot be read ({error})") from None
+    return {"model": options.get("model", {}), "train": options.get("train", {})}
+
+
 def configured(settings: Settings) -> tuple[TrainConfig, dict]:
     """The trainer's hyperparameters: DANN_TRAIN_CONFIG's file if set, else the one `dann tune` wrote
     beside the checkpoints, else the defaults."""
-    options = {"model": {}, "train": {}}
     tuned = tuned_path(settings.checkpoint_dir)
     path = settings.train_config or (tuned if tuned.is_file() else None)
-    if path is not None:
-        try:
-            options = {**options, **json.loads(Path(path).read_text())}
-        except (OSError, ValueError) as error:
-            raise ValueError(f"train config {path}: cannot be read ({error})") from None
-    train_options = {"minutes": settings.train_minutes, **options["train"]}
+    options = read_config(path) if path is not None else {"model": {}, "train": {}}
     try:
-        return TrainConfig(**train_options), options["model"]
+        return TrainConfig(**{"minutes": settings.train_minutes, **options["train"]}), options["model"]
     except TypeError as error:
         raise ValueError(f"train config {path}: {error}") from None
 
