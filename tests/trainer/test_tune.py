@@ -44,7 +44,7 @@ def test_each_population_member_trains_exactly_like_a_lone_model_with_its_learni
 def test_tune_includes_the_current_config_and_writes_what_the_trainer_reads(tmp_path):
     corpus = repeated_corpus("a short post about cats and dogs", 150)
     current = tiny_config(learning_rate=1e-3, minutes=1.0, max_steps=None)
-    result = tune(corpus, 0.3, {"hidden": 32}, current)
+    result = tune(corpus, 0.2, {"hidden": 32}, current)
     assert len(result["trials"]) == 18  # 6 architectures x 3 learning rates
     assert result["current"]["model"] == {"hidden": 32}
     assert result["current"]["train"]["learning_rate"] == 1e-3
