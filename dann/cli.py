@@ -8,6 +8,7 @@ import argparse
 import dataclasses
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -386,6 +387,25 @@ COMMANDS = {"train": cmd_train, "corpus": cmd_corpus, "sample": cmd_sample, "eva
             "status": cmd_status, "bench": cmd_bench, "bot": cmd_bot, "web": cmd_web, "demo": cmd_demo}
 
 
+def use_compilation_cache(directory: str):
+    """Keep compiled programs on disk (DANN_JAX_CACHE_DIR). Programs that compile in under 0.2 s are
+    not worth a file. A directory that cannot be written costs one warning, not the command."""
+    if directory.lower() == "off":
+        return
+    path = Path(directory).expanduser()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        if not os.access(path, os.W_OK):
+            raise PermissionError("not writable")
+    except OSError as error:
+        log.warning("no compilation cache (DANN_JAX_CACHE_DIR=%s: %s)", directory, error.strerror or error)
+        return
+    import jax
+
+    jax.config.update("jax_compilation_cache_dir", str(path))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
@@ -402,6 +422,7 @@ def main(argv=None) -> int:
 
     try:
         settings = Settings()
+        use_compilation_cache(settings.jax_cache_dir)
         COMMANDS[args.command](args, settings)
     except ValidationError as error:
         first = error.errors()[0]

@@ -146,23 +146,28 @@ def generate(
     modes = mode if isinstance(mode, list) else [mode] * rows
     if bad := set(modes) - set(KIND_IDS):
         raise ValueError(f"mode must be 'post' or 'reply', not {sorted(bad)[0]!r}")
-    contexts = context if isinstance(context, list) else [context] * rows
     seeds = seed if isinstance(seed, list) else list(range(seed, seed + rows))
+    columns = [prompts, modes, context, seeds, temperature, top_k, top_p]
+    # Rows are padded to a power of two with copies of row 0 (which end when it ends), so a server
+    # compiles the sampler for a handful of batch shapes, not one per request size.
+    padded = 1 << (rows - 1).bit_length()
+    columns = [(c if isinstance(c, list) else [c] * rows) + [c[0] if isinstance(c, list) else c] * (padded - rows)
+               for c in columns]
+    all_prompts, modes, contexts, seeds, temperature, top_k, top_p = columns
     graphdef, params = nnx.split(model)
-    ids, lens = encode_prompts(vocab, modes, prompts, contexts)
-    top_k = np.broadcast_to(np.asarray(top_k, np.int32), (rows,))
-    top_p = np.broadcast_to(np.asarray(top_p, np.float32), (rows,))
+    ids, lens = encode_prompts(vocab, modes, all_prompts, contexts)
+    top_k, top_p = np.asarray(top_k, np.int32), np.asarray(top_p, np.float32)
     out, logp = sample_tokens(
         graphdef,
         params,
         jnp.asarray(ids),
         jnp.asarray(lens),
         jax.vmap(jax.random.key)(jnp.asarray(seeds, jnp.uint32)),
-        jnp.broadcast_to(jnp.asarray(temperature, jnp.float32), (rows,)),
+        jnp.asarray(temperature, jnp.float32),
         jnp.asarray(top_k),
         jnp.asarray(top_p),
         max_new=max_chars,
         filtered=bool((top_k > 0).any() or (top_p < 1.0).any()),
     )
-    out, logp = np.asarray(out), np.asarray(logp)
+    out, logp = np.asarray(out)[:rows], np.asarray(logp)[:rows]
     return [(p + vocab.decode(row), float(lp)) for p, row, lp in zip(prompts, out, logp)]

@@ -1,11 +1,29 @@
 """Shared fixtures: tiny corpora and a tiny trained checkpoint, so tests run in seconds on a CPU."""
 
+import os
+import shutil
+import tempfile
+
 import pytest
 
 from trainer.corpus import Corpus, Record
 from trainer.train import TrainConfig
 
 TINY_MODEL = {"hidden": 64, "layers": 1}
+
+
+def pytest_configure(config):
+    """One compilation cache for the run, shared by the tests in this process and by every `dann`
+    subprocess they start (those inherit the environment): a program compiles once per run."""
+    directory = tempfile.mkdtemp(prefix="dann-test-jax-")
+    os.environ["DANN_JAX_CACHE_DIR"] = config.dann_jax_cache = directory
+    from dann.cli import use_compilation_cache
+
+    use_compilation_cache(directory)
+
+
+def pytest_unconfigure(config):
+    shutil.rmtree(getattr(config, "dann_jax_cache", ""), ignore_errors=True)
 
 
 def repeated_corpus(text: str, copies: int = 200) -> Corpus:

@@ -179,16 +179,20 @@ def test_eval_and_tune_refuse_bad_input_in_one_line(capsys, trained_dir, tmp_pat
 
 
 def test_tune_writes_the_config_and_says_what_it_found(capsys, tmp_path):
+    from tests.trainer.test_tune import TUNE_MODEL, TUNE_POST, tune_config
+    from trainer.tune import tuned_fields
+
+    # The export and config of tests/trainer/test_tune.py, so that the programs compile once a run.
     corpus = tmp_path / "posts.txt"
-    corpus.write_text("\n".join(["good morning friends", "coffee first then code", "lol same"] * 60))
+    corpus.write_text("\n".join([TUNE_POST] * 150))
     config = tmp_path / "current.json"
-    config.write_text(json.dumps({"model": {"hidden": 16}, "train": {"batch_size": 8, "seq_len": 16}}))
+    config.write_text(json.dumps({"model": TUNE_MODEL, "train": tuned_fields(tune_config())}))
     code, out, err = run_main(capsys, "tune", str(corpus), "--minutes", "0.1", "--out", str(tmp_path / "t.json"),
                               "--config", str(config))
     assert code == 0, err
     assert "current config was best" in out or "Best: val loss" in out
     written = json.loads((tmp_path / "t.json").read_text())
-    assert set(written) == {"model", "train"} and written["train"]["batch_size"] == 8
+    assert set(written) == {"model", "train"} and written["train"]["batch_size"] == tune_config().batch_size
 
 
 def test_train_takes_a_config_file_and_flags_override_it(capsys, tmp_path):

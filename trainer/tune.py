@@ -67,7 +67,7 @@ def population_step(graphdef, tx, params, opt_state, carry, data, starts, key, s
 def train_population(corpus: Corpus, model_options: dict, config: TrainConfig, lrs: list[float], seconds: float,
                      *, vmapped: bool | None = None) -> list[dict]:
     """Train one model per learning rate from the same start, for `seconds` in all (compilation
-    included). Returns each member's {"learning_rate", "val_loss", "steps"}.
+    not counted). Returns each member's {"learning_rate", "val_loss", "steps"}.
 
     vmapped (the default on a GPU) trains the members together in one population step; otherwise
     (the default on a CPU, where XLA's batched matmuls ran slower than the members one after
@@ -83,13 +83,16 @@ def train_population(corpus: Corpus, model_options: dict, config: TrainConfig, l
     shape = {"batch": config.batch_size, "seq": config.seq_len}
 
     def run(params, opt_state, lr, seconds, one_step) -> tuple[object, int]:
-        """Step until `seconds` have passed, following the learning-rate schedule; `lr` scales it."""
-        began, step = time.monotonic(), 0
-        while (progress := (time.monotonic() - began) / seconds) < 1.0:
+        """Step until `seconds` have passed, following the learning-rate schedule; `lr` scales it.
+        The clock starts after the first step, which compiles: otherwise the member that happens
+        to run first would train for less time than the others."""
+        began, step, progress = None, 0, 0.0
+        while progress < 1.0:
             factor = learning_rate(config, step, progress) / config.learning_rate
             params, opt_state, loss = one_step(params, opt_state, step, lr * factor)
             loss.block_until_ready()  # keep the clock honest
-            step += 1
+            began, step = began or time.monotonic(), step + 1
+            progress = (time.monotonic() - began) / seconds
         return params, step
 
     if vmapped:

@@ -113,6 +113,7 @@ def test_each_row_keeps_its_own_settings_and_seed():
     alone = texts(model, [""], temperature=1.0, max_chars=30, seed=11)[0]
     # Row 1 of a mixed batch has seed 10 + 1 = 11 and temperature 1.0, as `alone` had.
     mixed = texts(model, ["", "", ""], temperature=[0.0, 1.0, 0.7], max_chars=30, seed=10)
+    assert len(mixed) == 3  # sampled as 4 rows (a power of two); the padding row is dropped
     assert mixed[0] == greedy_chain(table, 30)
     assert mixed[1] == alone
 

@@ -16,6 +16,13 @@ from trainer.train import make_optimizer, train_step
 from trainer.tune import population_step, tune, write_config
 
 
+TUNE_POST, TUNE_MODEL = "a short post about cats and dogs", {"hidden": 32}  # tests/test_cli.py tunes these too
+
+
+def tune_config():
+    return tiny_config(learning_rate=1e-3, minutes=1.0, max_steps=None)
+
+
 def test_each_population_member_trains_exactly_like_a_lone_model_with_its_learning_rate():
     model = CharRNN(ModelConfig(vocab_size=12, hidden=16, layers=2), rngs=nnx.Rngs(0))
     graphdef, params = nnx.split(model)
@@ -42,11 +49,10 @@ def test_each_population_member_trains_exactly_like_a_lone_model_with_its_learni
 
 
 def test_tune_includes_the_current_config_and_writes_what_the_trainer_reads(tmp_path):
-    corpus = repeated_corpus("a short post about cats and dogs", 150)
-    current = tiny_config(learning_rate=1e-3, minutes=1.0, max_steps=None)
-    result = tune(corpus, 0.2, {"hidden": 32}, current)
+    corpus = repeated_corpus(TUNE_POST, 150)
+    result = tune(corpus, 0.2, TUNE_MODEL, tune_config())
     assert len(result["trials"]) == 18  # 6 architectures x 3 learning rates
-    assert result["current"]["model"] == {"hidden": 32}
+    assert result["current"]["model"] == TUNE_MODEL
     assert result["current"]["train"]["learning_rate"] == 1e-3
     assert result["best"]["val_loss"] <= result["current"]["val_loss"]
     assert result["current_is_best"] == (result["best"] is result["current"])
