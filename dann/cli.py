@@ -60,6 +60,7 @@ def add_training_options(p: argparse.ArgumentParser):
     model.add_argument("--cell", choices=["lstm", "gru"])
     model.add_argument("--residual", action="store_true", default=None)
     model.add_argument("--dropout", type=float)
+    model.add_argument("--weight-drop", type=float, help="DropConnect on W_hh, training only (small exports)")
     train = p.add_argument_group("training (saved in the checkpoint)")
     train.add_argument("--batch-size", type=positive(int))
     train.add_argument("--seq-len", type=positive(int))
@@ -177,10 +178,10 @@ def given(args, names) -> dict:
 def cmd_train(args, settings) -> None:
     from trainer.corpus import read_corpus
     from trainer.retrain import read_config
-    from trainer.train import TrainConfig, train
+    from trainer.train import TrainConfig, sized_options, train
 
-    options = read_config(args.config) if args.config else {"model": {}, "train": {}}
     corpus = read_corpus(args.path, split=args.split, author=args.author)
+    options = sized_options(corpus, read_config(args.config) if args.config else None)
     minutes = args.minutes or (None if args.steps else settings.train_minutes)
     flags = given(args, ["batch_size", "seq_len", "learning_rate", "warmup_steps", "weight_decay", "eval_every",
                          "stateful", "min_char_count", "rare_chars", "seed"])
@@ -188,7 +189,7 @@ def cmd_train(args, settings) -> None:
         config = TrainConfig(**{**options["train"], "minutes": minutes, "max_steps": args.steps, **flags})
     except TypeError as error:
         raise ValueError(f"train config {args.config}: {error}") from None
-    model_options = {**options["model"], **given(args, ["hidden", "layers", "cell", "residual", "dropout"])}
+    model_options = {**options["model"], **given(args, ["hidden", "layers", "cell", "residual", "dropout", "weight_drop"])}
     summary = train(corpus, model_options, config, args.checkpoint_dir or settings.checkpoint_dir,
                     resume=not args.fresh, progress=not args.quiet)
     keys = ("val_loss", "bpc", "val_acc", "ngram_val_loss", "unigram_val_loss", "steps", "chars_per_s")
@@ -256,8 +257,9 @@ def cmd_tune(args, settings) -> None:
 
     if args.config:
         settings = settings.model_copy(update={"train_config": args.config})
-    config, model_options = configured(settings)
-    result = tune(read_corpus(args.path), args.minutes, model_options, config)
+    corpus = read_corpus(args.path)
+    config, model_options = configured(settings, corpus)
+    result = tune(corpus, args.minutes, model_options, config)
     default_out = tuned_path(args.checkpoint_dir or settings.checkpoint_dir)
     out = write_config(args.out or default_out, result)
     use = ("the trainer uses it from its next run" if out == default_out and settings.train_config is None

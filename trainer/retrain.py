@@ -24,10 +24,10 @@ from flax import nnx
 from lstm import checkpoint
 from lstm.settings import Settings
 from trainer.batches import encode_records, split_records
-from trainer.corpus import read_corpus
+from trainer.corpus import Corpus, read_corpus
 from trainer.evaluation import evaluate_checkpoint
 from trainer.report import write_report
-from trainer.train import TrainConfig, TrainingError, evaluate, train
+from trainer.train import TrainConfig, TrainingError, evaluate, sized_options, train
 from trainer.tune import tune, write_config
 
 log = logging.getLogger("dann.trainer")
@@ -78,12 +78,12 @@ def read_config(path) -> dict:
     return {"model": options.get("model", {}), "train": options.get("train", {})}
 
 
-def configured(settings: Settings) -> tuple[TrainConfig, dict]:
-    """The trainer's hyperparameters: DANN_TRAIN_CONFIG's file if set, else the one `dann tune` wrote
-    beside the checkpoints, else the defaults."""
+def configured(settings: Settings, corpus: Corpus) -> tuple[TrainConfig, dict]:
+    """The trainer's hyperparameters for this export: DANN_TRAIN_CONFIG's file if set, else the one
+    `dann tune` wrote beside the checkpoints, over the defaults for the export's size."""
     tuned = tuned_path(settings.checkpoint_dir)
     path = settings.train_config or (tuned if tuned.is_file() else None)
-    options = read_config(path) if path is not None else {"model": {}, "train": {}}
+    options = sized_options(corpus, read_config(path) if path is not None else None)
     try:
         return TrainConfig(**{"minutes": settings.train_minutes, **options["train"]}), options["model"]
     except TypeError as error:
@@ -94,11 +94,11 @@ def retrain(settings: Settings, config: TrainConfig | None = None, model_options
             progress: bool = False) -> RunResult:
     if settings.export_path is None:
         raise ValueError("set DANN_EXPORT_PATH to the post export the trainer should learn from")
+    corpus = read_corpus(settings.export_path)
     if config is None:
-        config, model_options = configured(settings)
+        config, model_options = configured(settings, corpus)
     model_options = model_options or {}
     serving = Path(settings.checkpoint_dir)
-    corpus = read_corpus(settings.export_path)
     data_hash = corpus.data_hash()
     signature = training_signature(config, model_options)
     try:

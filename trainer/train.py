@@ -73,6 +73,23 @@ class TrainConfig:
             raise ValueError(f"val_fraction must be between 0 and 0.5, not {self.val_fraction}")
 
 
+# A small export overfits the default model within a few dozen steps and then loses to a smoothed
+# n-gram. Strong dropout, weight drop on W_hh and small batches won there (README, "Small exports"),
+# measured at 581, 20k and 100k characters; at 1M characters the plain defaults train faster.
+SMALL_EXPORT_CHARS = 100_000
+SMALL_EXPORT = {"model": {"dropout": 0.5, "weight_drop": 0.8},
+                "train": {"learning_rate": 0.01, "batch_size": 8, "seq_len": 32}}
+
+
+def sized_options(corpus: Corpus, given: dict | None = None) -> dict:
+    """{"model": {...}, "train": {...}}: the defaults for this export's size, with `given` (a config
+    file's sections, or flags) on top: what anyone set explicitly wins."""
+    given = given or {}
+    small = sum(len(r.text) for r in corpus.records) < SMALL_EXPORT_CHARS
+    base = SMALL_EXPORT if small else {"model": {}, "train": {}}
+    return {part: {**base[part], **given.get(part, {})} for part in ("model", "train")}
+
+
 @functools.lru_cache
 def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
     """AdamW with clipping, minus the learning rate (train_step applies it). Only matrices decay.

@@ -32,6 +32,27 @@ def test_step_matches_the_sequence_call(cell):
         np.testing.assert_allclose(step_logits, logits[:, t], atol=1e-5)
 
 
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_weight_drop_acts_in_training_only_and_trains_the_full_matrix(cell):
+    config = ModelConfig(vocab_size=9, hidden=8, layers=2, cell=cell, weight_drop=0.5)
+    model = CharRNN(config, rngs=nnx.Rngs(1))
+    plain = nnx.merge(*nnx.split(CharRNN(ModelConfig(vocab_size=9, hidden=8, layers=2, cell=cell), rngs=nnx.Rngs(1))))
+    tokens = jax.random.randint(jax.random.key(0), (3, 6), 0, 9)
+    served, _ = model(tokens, model.init_carry(3))
+    np.testing.assert_allclose(served, plain(tokens, plain.init_carry(3))[0], atol=1e-6)  # no key: untouched
+    trained, _ = model(tokens, model.init_carry(3), dropout_key=jax.random.key(2))
+    assert not np.allclose(trained, served)
+
+    def loss(params, key):
+        return nnx.merge(graphdef, params)(tokens, model.init_carry(3), dropout_key=key)[0].sum()
+
+    graphdef, params = nnx.split(model)
+    # Each mask zeroes about half of W_hh's gradient; two masks together reach (almost) all of it.
+    grads = [jax.grad(loss)(params, jax.random.key(k)).layers[0].w_hh[...] for k in (3, 4)]
+    assert 0.3 < np.mean(grads[0] == 0) < 0.7
+    assert np.mean((grads[0] == 0) & (grads[1] == 0)) < 0.4
+
+
 def test_lstm_custom_gradient_equals_autodiff():
     def reference(xp, w_hh, carry):  # plain autodiff through lax.scan
         def step(c, xt):

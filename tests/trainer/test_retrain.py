@@ -17,7 +17,9 @@ import pytest
 from lstm import checkpoint
 from lstm.settings import Settings
 from tests.conftest import tiny_config
+from trainer.corpus import read_corpus
 from trainer.retrain import configured, retrain, state_dir
+from trainer.train import SMALL_EXPORT
 
 TINY = {"hidden": 32}
 EVAL_SAMPLES = 6  # posts and replies the trainer samples to measure what it publishes (50 by default)
@@ -104,7 +106,7 @@ def test_the_auto_retuner_runs_only_when_val_loss_stops_improving(served):
     assert result.retuned
     tuned = json.loads((Path(settings.checkpoint_dir) / "tuned.json").read_text())
     assert set(tuned) == {"model", "train"}
-    assert configured(settings)[0].learning_rate == tuned["train"]["learning_rate"]
+    assert configured(settings, read_corpus(settings.export_path))[0].learning_rate == tuned["train"]["learning_rate"]
 
 
 def test_without_the_setting_a_plateau_does_not_retune(served):
@@ -196,10 +198,14 @@ def test_kill_9_during_publishing_keeps_a_loadable_model(settings):
     assert not any("tmp" in p.name for p in serving.iterdir())  # the next writer cleaned up
 
 
-def test_the_trainer_reads_its_hyperparameters_from_a_file(settings):
+def test_the_trainer_reads_its_hyperparameters_from_a_file_over_the_small_export_defaults(settings):
     config, model = configured(
-        Settings(_env_file=None, train_config=Path(trainer_env(settings)["DANN_TRAIN_CONFIG"]), train_minutes=2))
-    assert (model, config.batch_size, config.seq_len, config.minutes) == ({"hidden": 64}, 16, 32, 2)
+        Settings(_env_file=None, train_config=Path(trainer_env(settings)["DANN_TRAIN_CONFIG"]), train_minutes=2),
+        read_corpus(settings.export_path))
+    # The file's values win; what it leaves out comes from the defaults for a small export.
+    assert (model, config.batch_size, config.seq_len, config.minutes) == (
+        {**SMALL_EXPORT["model"], "hidden": 64}, 16, 32, 2)
+    assert config.learning_rate == SMALL_EXPORT["train"]["learning_rate"]
 
 
 def test_a_second_trainer_exits_with_a_clear_message(settings):

@@ -11,7 +11,8 @@ from lstm.model import CharRNN, ModelConfig
 from lstm.sample import generate
 from tests.conftest import TINY_MODEL, repeated_corpus, tiny_config
 from trainer.corpus import Corpus, Record
-from trainer.train import TrainingError, make_optimizer, train, train_step
+from trainer.train import (SMALL_EXPORT, SMALL_EXPORT_CHARS, TrainingError, make_optimizer, sized_options, train,
+                           train_step)
 
 
 def test_one_train_step_changes_every_parameter():
@@ -116,3 +117,16 @@ def test_a_small_export_is_evaluated_every_epoch_and_stops_once_it_stops_improvi
     assert summary["steps"] < 2000  # stopped early ...
     assert min(row["val_loss"] for row in rows) == summary["val_loss"]  # ... keeping the best model
     assert len(rows) - 1 - [row["val_loss"] for row in rows].index(summary["val_loss"]) == 10  # after 10 stale
+
+
+def test_a_small_export_gets_the_small_export_defaults_under_what_was_given():
+    small = Corpus("test", [Record("post", "a few words")] * 10)
+    big = Corpus("test", [Record("post", "x" * 1000)] * (SMALL_EXPORT_CHARS // 1000))
+    assert sized_options(big) == {"model": {}, "train": {}}
+    assert sized_options(small) == SMALL_EXPORT
+    given = {"model": {"hidden": 64, "dropout": 0.1}, "train": {"batch_size": 16}}
+    assert sized_options(small, given) == {
+        "model": {**SMALL_EXPORT["model"], "hidden": 64, "dropout": 0.1},
+        "train": {**SMALL_EXPORT["train"], "batch_size": 16},
+    }
+    assert sized_options(big, given) == given

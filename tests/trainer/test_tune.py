@@ -12,7 +12,7 @@ from lstm.model import CharRNN, ModelConfig
 from lstm.settings import Settings
 from tests.conftest import repeated_corpus, tiny_config
 from trainer.retrain import configured, tuned_path
-from trainer.train import make_optimizer, train_step
+from trainer.train import SMALL_EXPORT, make_optimizer, train_step
 from trainer.tune import population_step, tune, write_config
 
 
@@ -61,8 +61,8 @@ def test_tune_includes_the_current_config_and_writes_what_the_trainer_reads(tmp_
 
     settings = Settings(_env_file=None, checkpoint_dir=tmp_path / "serving", train_minutes=3)
     write_config(tuned_path(settings.checkpoint_dir), result)
-    config, model_options = configured(settings)
-    assert model_options == result["best"]["model"]
+    config, model_options = configured(settings, corpus)
+    assert model_options == {**SMALL_EXPORT["model"], **result["best"]["model"]}  # a small export: see sized_options
     assert config.learning_rate == result["best"]["train"]["learning_rate"]
     assert config.minutes == 3  # the budget stays the trainer's own
     assert "minutes" not in json.loads(tuned_path(settings.checkpoint_dir).read_text())["train"]
