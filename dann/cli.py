@@ -178,10 +178,10 @@ def given(args, names) -> dict:
 def cmd_train(args, settings) -> None:
     from trainer.corpus import read_corpus
     from trainer.retrain import read_config
-    from trainer.train import TrainConfig, sized_options, train
+    from trainer.train import TrainConfig, default_options, train
 
     corpus = read_corpus(args.path, split=args.split, author=args.author)
-    options = sized_options(corpus, read_config(args.config) if args.config else None)
+    options = default_options(corpus, read_config(args.config) if args.config else None)
     minutes = args.minutes or (None if args.steps else settings.train_minutes)
     flags = given(args, ["batch_size", "seq_len", "learning_rate", "warmup_steps", "weight_decay", "eval_every",
                          "stateful", "min_char_count", "rare_chars", "seed"])

@@ -27,7 +27,7 @@ from trainer.batches import encode_records, split_records
 from trainer.corpus import Corpus, read_corpus
 from trainer.evaluation import evaluate_checkpoint
 from trainer.report import write_report
-from trainer.train import TrainConfig, TrainingError, evaluate, sized_options, train
+from trainer.train import TrainConfig, TrainingError, default_options, evaluate, train
 from trainer.tune import tune, write_config
 
 log = logging.getLogger("dann.trainer")
@@ -83,7 +83,7 @@ def configured(settings: Settings, corpus: Corpus) -> tuple[TrainConfig, dict]:
     `dann tune` wrote beside the checkpoints, over the defaults for the export's size."""
     tuned = tuned_path(settings.checkpoint_dir)
     path = settings.train_config or (tuned if tuned.is_file() else None)
-    options = sized_options(corpus, read_config(path) if path is not None else None)
+    options = default_options(corpus, read_config(path) if path is not None else None)
     try:
         return TrainConfig(**{"minutes": settings.train_minutes, **options["train"]}), options["model"]
     except TypeError as error:

@@ -79,18 +79,24 @@ class TrainConfig:
 SMALL_EXPORT_CHARS = 100_000
 SMALL_EXPORT = {"model": {"dropout": 0.5, "weight_drop": 0.8},
                 "train": {"learning_rate": 0.01, "batch_size": 8, "seq_len": 32}}
+# On a GPU the plain defaults (chosen for a 2-core CPU) leave it idle: in 3 minutes on an H100 this
+# reached Shakespeare val 1.4551 against the plain defaults' 1.4872 (README, Measurements).
+GPU = {"model": {"hidden": 512, "layers": 2}, "train": {"learning_rate": 3e-3, "batch_size": 64, "seq_len": 128}}
 
 
-def sized_options(corpus: Corpus, given: dict | None = None) -> dict:
-    """{"model": {...}, "train": {...}}: the defaults for this export's size, with `given` (a config
-    file's sections, or flags) on top: what anyone set explicitly wins."""
-    given = given or {}
+def default_options(corpus: Corpus, given: dict | None = None, platform: str | None = None) -> dict:
+    """{"model": {...}, "train": {...}}: the defaults for this export's size and this device
+    (`platform`, default JAX's backend), with `given` (a config file's sections, or flags) on top:
+    what anyone set explicitly wins."""
+    given, base = given or {}, {"model": {}, "train": {}}
     chars = sum(len(r.text) for r in corpus.records)
-    small = chars < SMALL_EXPORT_CHARS
-    if small:
-        log.info("a small export (%d characters): unless set otherwise, %s", chars,
-                 ", ".join(f"{k} {v}" for part in SMALL_EXPORT.values() for k, v in part.items()))
-    base = SMALL_EXPORT if small else {"model": {}, "train": {}}
+    if chars < SMALL_EXPORT_CHARS:
+        base, why = SMALL_EXPORT, f"a small export ({chars} characters)"
+    elif (platform or jax.default_backend()) in ("gpu", "cuda", "rocm"):
+        base, why = GPU, "a GPU"
+    if base["model"] or base["train"]:
+        log.info("%s: unless set otherwise, %s", why,
+                 ", ".join(f"{k} {v}" for part in base.values() for k, v in part.items()))
     return {part: {**base[part], **given.get(part, {})} for part in ("model", "train")}
 
 

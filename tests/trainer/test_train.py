@@ -11,7 +11,7 @@ from lstm.model import CharRNN, ModelConfig
 from lstm.sample import generate
 from tests.conftest import TINY_MODEL, repeated_corpus, tiny_config
 from trainer.corpus import Corpus, Record
-from trainer.train import (SMALL_EXPORT, SMALL_EXPORT_CHARS, TrainingError, make_optimizer, sized_options, train,
+from trainer.train import (GPU, SMALL_EXPORT, SMALL_EXPORT_CHARS, TrainingError, default_options, make_optimizer, train,
                            train_step)
 
 
@@ -119,14 +119,18 @@ def test_a_small_export_is_evaluated_every_epoch_and_stops_once_it_stops_improvi
     assert len(rows) - 1 - [row["val_loss"] for row in rows].index(summary["val_loss"]) == 10  # after 10 stale
 
 
-def test_a_small_export_gets_the_small_export_defaults_under_what_was_given():
+def test_the_defaults_follow_the_export_size_and_the_device_under_what_was_given():
     small = Corpus("test", [Record("post", "a few words")] * 10)
     big = Corpus("test", [Record("post", "x" * 1000)] * (SMALL_EXPORT_CHARS // 1000))
-    assert sized_options(big) == {"model": {}, "train": {}}
-    assert sized_options(small) == SMALL_EXPORT
+    assert default_options(big, platform="cpu") == {"model": {}, "train": {}}
+    assert default_options(small, platform="cpu") == SMALL_EXPORT
     given = {"model": {"hidden": 64, "dropout": 0.1}, "train": {"batch_size": 16}}
-    assert sized_options(small, given) == {
+    assert default_options(small, given, platform="cpu") == {
         "model": {**SMALL_EXPORT["model"], "hidden": 64, "dropout": 0.1},
         "train": {**SMALL_EXPORT["train"], "batch_size": 16},
     }
-    assert sized_options(big, given) == given
+    assert default_options(big, given, platform="cpu") == given
+    # On a GPU a large export gets the GPU defaults; a small one stays small.
+    assert default_options(big, platform="gpu") == GPU
+    assert default_options(small, platform="gpu") == SMALL_EXPORT
+    assert default_options(big, given, platform="gpu")["model"] == {"hidden": 64, "layers": 2, "dropout": 0.1}

@@ -62,7 +62,7 @@ def test_tune_includes_the_current_config_and_writes_what_the_trainer_reads(tmp_
     settings = Settings(_env_file=None, checkpoint_dir=tmp_path / "serving", train_minutes=3)
     write_config(tuned_path(settings.checkpoint_dir), result)
     config, model_options = configured(settings, corpus)
-    assert model_options == {**SMALL_EXPORT["model"], **result["best"]["model"]}  # a small export: see sized_options
+    assert model_options == {**SMALL_EXPORT["model"], **result["best"]["model"]}  # a small export: see default_options
     assert config.learning_rate == result["best"]["train"]["learning_rate"]
     assert config.minutes == 3  # the budget stays the trainer's own
     assert "minutes" not in json.loads(tuned_path(settings.checkpoint_dir).read_text())["train"]
