@@ -19,7 +19,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from lstm import checkpoint
-from lstm.bestof import Tally, batch_rows, generate_best
+from lstm.bestof import Tally, generate_best
 from lstm.sample import generate
 
 log = logging.getLogger("dann.service")
@@ -78,7 +78,7 @@ class GenerationService:
             try:
                 fresh = checkpoint.load_version(self.checkpoint_dir, version)
                 # Compile (and try) the shape of one request before serving it.
-                generate(fresh.model, fresh.vocab, [""] * batch_rows(self.best_of), max_chars=self.max_chars)
+                generate(fresh.model, fresh.vocab, [""] * self.best_of, max_chars=self.max_chars)
             except Exception as error:  # noqa: BLE001 - any damage: missing item, bad JSON, wrong shapes, a model that cannot run
                 self._failed.add(version)
                 reason = (str(error).strip().splitlines() or [""])[0][:300]

@@ -135,11 +135,6 @@ def spread(j: int, n: int) -> float:
     return 1.0 + TEMPERATURE_SPREAD * j / (n - 1) if n > 1 else 1.0
 
 
-def batch_rows(rows: int) -> int:
-    """Pad a batch to a power of two, so the sampler compiles for a handful of shapes only."""
-    return 1 << max(0, rows - 1).bit_length()
-
-
 def generate_best(model, vocab, prompts: list[str], *, n: int, index: CopyIndex | None, val_loss: float | None,
                   mode: list[str], context: list[str | None], temperature: list[float], seed: list[int],
                   max_chars: int, typical_chars: dict | None = None, **sampling) -> tuple[list[str], Tally]:
@@ -150,9 +145,7 @@ def generate_best(model, vocab, prompts: list[str], *, n: int, index: CopyIndex 
     answer depends on its own seed only, not on what it was batched with. `typical_chars` maps a
     mode to the median length of the person's posts of that kind (a checkpoint's
     info["median_chars"]). `sampling` (top_k, top_p) goes to the sampler as it is."""
-    rows = [(i, j) for i in range(len(prompts)) for j in range(n)]
-    # Padding rows copy the first row, key included: they finish exactly when it does.
-    rows += [rows[0]] * (batch_rows(len(rows)) - len(rows))
+    rows = [(i, j) for i in range(len(prompts)) for j in range(n)]  # `generate` pads them to a power of two
     generated = generate(
         model, vocab, [prompts[i] for i, _ in rows],
         mode=[mode[i] for i, _ in rows],

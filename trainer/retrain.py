@@ -80,7 +80,7 @@ def read_config(path) -> dict:
 
 def configured(settings: Settings, corpus: Corpus) -> tuple[TrainConfig, dict]:
     """The trainer's hyperparameters for this export: DANN_TRAIN_CONFIG's file if set, else the one
-    `dann tune` wrote beside the checkpoints, over the defaults for the export's size."""
+    `dann tune` wrote beside the checkpoints, over the defaults for the export's size and the device."""
     tuned = tuned_path(settings.checkpoint_dir)
     path = settings.train_config or (tuned if tuned.is_file() else None)
     options = default_options(corpus, read_config(path) if path is not None else None)
