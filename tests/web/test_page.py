@@ -152,7 +152,8 @@ def test_the_page_fits_a_phone(browser, url):
         page.locator("#prompt").fill("good" + "o" * 150)  # one long unbroken word
         page.locator("#n").fill("1")
         page.locator("#generate").click()
-        expect(page.locator("#output li")).to_have_count(1)
+        # A 154-character prompt is a prompt width the service has not compiled yet: allow for that.
+        expect(page.locator("#output li")).to_have_count(1, timeout=60_000)
         assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
         assert page.evaluate("parseFloat(getComputedStyle(document.getElementById('prompt')).fontSize)") >= 16
     finally:
