@@ -3,7 +3,7 @@
 Each benchmark prints one JSON line. Ours and the reference run in alternating rounds in the same
 process, so a machine that gets slower or faster mid-run affects both alike; the median round
 counts. Utilisation is the model's own matmul FLOPs per second against a large f32 matmul timed
-in the same run (the peak this machine reaches through XLA).
+in the same rounds, whose fastest round is the peak this machine reaches through XLA.
 """
 
 import os
@@ -23,18 +23,14 @@ from trainer.train import TrainConfig, make_optimizer, train_step
 VOCAB = 96  # the size that made words appear in the hand-built version
 
 
-def matmul_peak(size: int | None = None, repeats: int = 5) -> float:
-    """FLOP/s of a (size x size) @ (size x size) f32 matmul through XLA (2048 on a CPU, 8192 on a GPU)."""
+def peak_round(size: int | None = None):
+    """A round of one (size x size) @ (size x size) f32 matmul through XLA (2048 on a CPU, 8192 on a
+    GPU), compiled, and its FLOPs. The fastest of its rounds is the peak this machine reaches."""
     size = size or (2048 if jax.default_backend() == "cpu" else 8192)
     a = jnp.ones((size, size), jnp.float32)
     matmul = jax.jit(lambda x: x @ x)
     matmul(a).block_until_ready()
-    times = []
-    for _ in range(repeats):
-        began = time.perf_counter()
-        matmul(a).block_until_ready()
-        times.append(time.perf_counter() - began)
-    return 2 * size**3 / min(times)
+    return (lambda: matmul(a).block_until_ready()), 2 * size**3
 
 
 def train_flops_per_char(hidden: int, layers: int, vocab: int) -> float:
@@ -45,14 +41,14 @@ def train_flops_per_char(hidden: int, layers: int, vocab: int) -> float:
 
 
 def rounds(contenders: dict, count: int) -> dict:
-    """Median seconds of each contender's round, running them in turn, `count` times."""
+    """Seconds of each contender's rounds, running them in turn, `count` times."""
     times = {name: [] for name in contenders}
     for _ in range(count):
         for name, run in contenders.items():
             began = time.perf_counter()
             run()
             times[name].append(time.perf_counter() - began)
-    return {name: statistics.median(t) for name, t in times.items()}
+    return times
 
 
 def jax_train_round(batch: int, seq: int, hidden: int, layers: int, steps: int):
@@ -134,11 +130,15 @@ def bench_train(batch=64, seq=128, hidden=256, layers=2, steps=10, repeats=3, re
                 bf16=False) -> dict:
     kernel.SCAN_UNROLL, kernel.MATMUL_DTYPE = unroll, (jnp.bfloat16 if bf16 else None)
     jax.clear_caches()  # the knobs are read at trace time: without this a cached compile would ignore them
-    peak = matmul_peak()
-    contenders = {"jax": jax_train_round(batch, seq, hidden, layers, steps)}
+    # The peak is timed in every round too: this VM's speed moves within minutes (95 to 150 GFLOP/s
+    # was seen), and a peak taken once, at a slow moment, made utilisation read high.
+    peak_run, peak_flops = peak_round()
+    contenders = {"jax": jax_train_round(batch, seq, hidden, layers, steps), "peak": peak_run}
     if reference and torch_available():
         contenders["torch"] = torch_train_round(batch, seq, hidden, layers, steps)
-    seconds = rounds(contenders, repeats)
+    times = rounds(contenders, repeats)
+    peak = peak_flops / min(times.pop("peak"))
+    seconds = {name: statistics.median(t) for name, t in times.items()}
     chars = batch * seq * steps
     ours = chars / seconds["jax"]
     flops = ours * train_flops_per_char(hidden, layers, VOCAB)
@@ -163,7 +163,7 @@ def bench_sample(hidden=256, layers=2, chars=280, candidates=8, repeats=20, refe
         contenders["torch"] = torch_sample_round(hidden, layers, chars, candidates)
     for run in contenders.values():
         run()  # compile / warm up
-    seconds = rounds(contenders, repeats)
+    seconds = {name: statistics.median(t) for name, t in rounds(contenders, repeats).items()}
     result = {"bench": "sample", "device": jax.devices()[0].platform, "hidden": hidden, "layers": layers,
               "chars": chars, "candidates": candidates, "ms_per_generation": round(seconds["jax"] * 1000, 2)}
     if "torch" in seconds:
