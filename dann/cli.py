@@ -408,7 +408,30 @@ def use_compilation_cache(directory: str):
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
 
 
+def keep_freed_memory() -> bool:
+    """Tell glibc to keep freed memory for reuse instead of returning it to the kernel.
+
+    A training step allocates and frees hundreds of MB of activations and gradients. By default
+    glibc gives each buffer over 32 MB, and large buffers on worker threads, a fresh mmap and
+    unmaps it on free, so every step page-faults that memory in again: 7x the minor faults, and
+    13 % slower training on the 2-core VM (README, Speed). With one arena, no mmap and no trimming
+    the heap grows to a step's peak once and stays there; the cost is that the process keeps its
+    peak memory. Runs before JAX starts its threads (an existing thread keeps its own arena).
+    Returns False where there is no glibc (macOS, musl), where nothing changes.
+    """
+    import ctypes
+    import ctypes.util
+
+    try:
+        mallopt = ctypes.CDLL(ctypes.util.find_library("c")).mallopt
+    except (OSError, AttributeError, TypeError):
+        return False
+    m_trim_threshold, m_mmap_max, m_arena_max = -1, -4, -8  # glibc's malloc.h
+    return all([mallopt(m_arena_max, 1), mallopt(m_mmap_max, 0), mallopt(m_trim_threshold, 2**31 - 1)])
+
+
 def main(argv=None) -> int:
+    keep_freed_memory()
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
     logging.getLogger("dann").setLevel(logging.INFO)

@@ -3,6 +3,7 @@ through real subprocesses (so loading happens in a fresh process)."""
 
 import json
 import os
+import platform
 import subprocess
 import sys
 
@@ -221,3 +222,42 @@ def test_train_takes_a_config_file_and_flags_override_it(capsys, tmp_path):
     code, _, err = run_main(capsys, "train", str(corpus), "--config", str(config), "--steps", "5",
                             "--checkpoint-dir", str(tmp_path / "d"))
     assert_one_line_error(code, err, "tuned.json", "batch_sise")
+
+
+FREED_MEMORY_PROBE = """
+import ctypes, ctypes.util, resource, sys, threading
+from dann.cli import keep_freed_memory
+if sys.argv[1] == "keep":
+    assert keep_freed_memory()
+libc = ctypes.CDLL(ctypes.util.find_library("c"))
+libc.malloc.restype = ctypes.c_void_p
+libc.free.argtypes = [ctypes.c_void_p]
+SIZE = 64 << 20  # over glibc's largest mmap threshold
+def churn():
+    for _ in range(3):
+        buffer = libc.malloc(SIZE)
+        ctypes.memset(buffer, 1, SIZE)  # touch every page
+        libc.free(buffer)
+def faults(run):
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    run()
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+def on_a_thread():
+    thread = threading.Thread(target=churn)
+    thread.start()
+    thread.join()
+churn()  # the first round may fault: the heap grows
+print(faults(churn), faults(on_a_thread))
+"""
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="a glibc setting")
+def test_freed_memory_is_reused_not_faulted_in_again():
+    def faults(mode):
+        done = subprocess.run([sys.executable, "-c", FREED_MEMORY_PROBE, mode], capture_output=True, text=True,
+                              check=True)
+        return [int(n) for n in done.stdout.split()]
+
+    pages = (64 << 20) // os.sysconf("SC_PAGE_SIZE")
+    assert all(n > pages for n in faults("default"))  # glibc's default: each 64 MB buffer faults in anew
+    assert all(n < pages // 100 for n in faults("keep"))  # on the main thread and on a new one
