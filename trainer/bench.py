@@ -130,7 +130,7 @@ def bench_train(batch=64, seq=128, hidden=256, layers=2, steps=10, repeats=3, re
                 bf16=False) -> dict:
     kernel.SCAN_UNROLL, kernel.MATMUL_DTYPE = unroll, (jnp.bfloat16 if bf16 else None)
     jax.clear_caches()  # the knobs are read at trace time: without this a cached compile would ignore them
-    # The peak is timed in every round too: this VM's speed moves within minutes (95 to 150 GFLOP/s
+    # The peak is timed in every round too: this VM's speed moves within minutes (58 to 150 GFLOP/s
     # was seen), and a peak taken once, at a slow moment, made utilisation read high.
     peak_run, peak_flops = peak_round()
     contenders = {"jax": jax_train_round(batch, seq, hidden, layers, steps), "peak": peak_run}
