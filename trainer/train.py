@@ -88,13 +88,13 @@ def default_options(corpus: Corpus, given: dict | None = None, platform: str | N
     """{"model": {...}, "train": {...}}: the defaults for this export's size and this device
     (`platform`, default JAX's backend), with `given` (a config file's sections, or flags) on top:
     what anyone set explicitly wins."""
-    given, base = given or {}, {"model": {}, "train": {}}
+    given, base, why = given or {}, {"model": {}, "train": {}}, None
     chars = sum(len(r.text) for r in corpus.records)
     if chars < SMALL_EXPORT_CHARS:
         base, why = SMALL_EXPORT, f"a small export ({chars} characters)"
     elif (platform or jax.default_backend()) in ("gpu", "cuda", "rocm"):
         base, why = GPU, "a GPU"
-    if base["model"] or base["train"]:
+    if why:
         log.info("%s: unless set otherwise, %s", why,
                  ", ".join(f"{k} {v}" for part in base.values() for k, v in part.items()))
     return {part: {**base[part], **given.get(part, {})} for part in ("model", "train")}
