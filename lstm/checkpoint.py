@@ -16,6 +16,7 @@ skipped with a log line and the next older one is used.
 
 import dataclasses
 import logging
+import os
 from pathlib import Path
 
 import jax
@@ -105,15 +106,17 @@ def save(directory, version: int, model: CharRNN, vocab: Vocab, info: dict, opt_
 
 
 def versions(directory) -> list[int]:
-    """Version numbers present, newest first. A missing directory has none."""
-    if not Path(directory).is_dir():
+    """Version numbers present, newest first. A missing directory has none.
+
+    A directory listing, not a CheckpointManager: the service polls this, and a manager reads every
+    version's metadata on a thread pool each time, which competes for the GIL with the event loop.
+    Orbax writes `<version>.orbax-checkpoint-tmp` and renames it to `<version>` when complete, so
+    the all-digit names are exactly the finished versions."""
+    try:
+        names = [entry.name for entry in os.scandir(directory) if entry.is_dir()]
+    except (FileNotFoundError, NotADirectoryError):
         return []
-    with _manager(directory, read_only=True) as manager:
-        try:
-            manager.reload()
-            return sorted(manager.all_steps(), reverse=True)
-        except (FileNotFoundError, OSError):
-            return []  # a version was deleted while we listed: the caller polls again
+    return sorted((int(name) for name in names if name.isascii() and name.isdigit()), reverse=True)
 
 
 def read_meta(directory, version: int) -> dict:

@@ -35,6 +35,14 @@ def test_damaged_versions_are_skipped_with_a_log_line(trained_dir, tmp_path, cap
     assert f"version {good + 3}" not in caplog.text  # orbax never lists an unfinished save
 
 
+def test_versions_lists_finished_version_directories_newest_first(tmp_path):
+    for name in ("2", "10", "3.orbax-checkpoint-tmp", "notes", "²"):  # ² is a digit to str.isdigit
+        (tmp_path / name).mkdir()
+    (tmp_path / "7").write_text("a file, not a version")
+    assert checkpoint.versions(tmp_path) == [10, 2]
+    assert checkpoint.versions(tmp_path / "missing") == []
+
+
 def test_a_directory_of_only_damaged_versions_is_a_clear_error(tmp_path):
     (tmp_path / "1").mkdir()
     with pytest.raises(checkpoint.NoCheckpoint, match="damaged"):
