@@ -30,7 +30,7 @@ def settle_garbage_collector() -> None:
     """Collect once now, then exempt every object alive from later collections.
 
     A full collection walks every tracked object while holding the GIL: with jax, flax and orbax
-    loaded that took 160-410 ms here, and the event loop (Discord's heartbeat, the web page) waits
+    loaded that took 160-244 ms here, and the event loop (Discord's heartbeat, the web page) waits
     it out. Once the model is loaded, almost all of those objects live as long as the process, so
     they are frozen and later collections only walk what came after. Unfreezing first lets this
     collection free the model just replaced, if a reference cycle holds it."""
