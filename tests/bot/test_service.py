@@ -93,7 +93,7 @@ async def test_requests_that_arrive_together_share_one_sampler_call(serving):
     assert answers[-1].texts == ["good morning friends"] * 3
 
 
-async def test_the_event_loop_keeps_running_while_20_generations_run(serving):
+async def test_the_event_loop_keeps_running_while_generations_run(serving):
     gaps = []
 
     async def heartbeat():
@@ -104,17 +104,34 @@ async def test_the_event_loop_keeps_running_while_20_generations_run(serving):
             gaps.append(now - last)
             last = now
 
-    beating = asyncio.create_task(heartbeat())
-    await asyncio.sleep(0.05)
-    began = time.perf_counter()
-    # 20 rows in one batch: a shape not compiled yet, so this includes compiling the sampler too.
-    answers = await asyncio.gather(*(serving.generate("post", temperature=1.0, seed=i) for i in range(20)))
-    took = time.perf_counter() - began
-    beating.cancel()
+    async def longest_gap_while(generate):
+        """The longest the loop went without a heartbeat while `generate()` ran, and its duration."""
+        gaps.clear()
+        beating = asyncio.create_task(heartbeat())
+        await asyncio.sleep(0.05)
+        began = time.perf_counter()
+        await generate()
+        took = time.perf_counter() - began
+        beating.cancel()
+        assert took > 0.2, "generation was too quick for the lag measurement to mean anything"
+        return max(gaps), took
 
-    assert len(answers) == 20
-    assert took > 0.2, "generation was too quick for the lag measurement to mean anything"
-    assert max(gaps) < 0.1, f"the event loop stalled for {max(gaps) * 1000:.0f} ms while generating for {took:.1f} s"
+    async def twenty(seed=0):
+        answers = await asyncio.gather(*(serving.generate("post", temperature=1.0, seed=seed + i) for i in range(20)))
+        assert len(answers) == 20
+
+    # 20 rows in one batch: a shape not compiled yet, so this includes compiling the sampler (seconds).
+    # jax serializes the new program for its disk cache while holding the GIL (50-150 ms measured
+    # here), so the bound is looser than for serving; a loop that waited on the compile would fail.
+    gap, took = await longest_gap_while(twenty)
+    assert gap < 0.5, f"the event loop stalled for {gap * 1000:.0f} ms while compiling and generating for {took:.1f} s"
+
+    async def rounds():
+        for r in range(1, 16):
+            await twenty(100 * r)
+
+    gap, took = await longest_gap_while(rounds)  # 15 rounds of 20 on the compiled shape
+    assert gap < 0.1, f"the event loop stalled for {gap * 1000:.0f} ms while generating for {took:.1f} s"
 
 
 async def test_a_bad_request_fails_alone_and_stop_fails_whoever_waits(serving):
