@@ -1,4 +1,4 @@
-"""The bot process: one generation service (bot.service) and its Discord front end (bot.discord_bot)."""
+"""The Discord front end (bot.discord_bot) over the shared generation service (dann/serving)."""
 
 from bot.discord_bot import create_bot, run_bot
 

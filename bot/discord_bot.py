@@ -23,8 +23,11 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.cooldown import Cooldown
-from bot.service import GenerationService, NotReady
-from lstm.settings import Settings
+from dann.serving.request import GenerationRequest
+from dann.serving.service import GenerationService, NotReady
+from dann.serving.status import render_text
+from dann.settings import Settings, load_settings
+from lstm.errors import DannError
 
 log = logging.getLogger("dann.discord")
 
@@ -100,7 +103,7 @@ class DannBot(commands.Bot):
         try:
             synced = await self.tree.sync(guild=guild)
         except discord.Forbidden:
-            raise ValueError(
+            raise DannError(
                 f"Discord refused to add the slash commands to server {guild_id}: invite the bot there with "
                 "the applications.commands scope (see the README), or check DANN_DISCORD_GUILD_ID"
             ) from None
@@ -150,10 +153,12 @@ class DannBot(commands.Bot):
         if temperature is None:
             temperature = self.settings.temperature
         try:
-            generation = await self.service.generate(mode, temperature=temperature, context=context,
-                                                     max_chars=self.settings.max_chars)
+            generation = await self.service.generate(GenerationRequest(
+                mode, temperature=temperature, context=context, max_chars=self.settings.max_chars))
         except NotReady:
             return STILL_LEARNING
+        except DannError as error:  # expected: one sentence for the person
+            return str(error)
         except Exception:
             log.exception("generating a %s failed", mode)
             return SORRY
@@ -164,27 +169,12 @@ class DannBot(commands.Bot):
         status = self.service.status()
         if status is None:
             return STILL_LEARNING
-        lines = [f"Serving model version **{status['version']}**."]
-        trained_at = _parse_time(status.get("trained_at"))
-        if trained_at:
-            lines.append(f"Trained {discord.utils.format_dt(trained_at, 'f')} ({discord.utils.format_dt(trained_at, 'R')}).")
-        if status.get("val_loss") is not None:
-            lines.append(f"Validation loss {status['val_loss']:.3f} nats per character.")
-        if status.get("steps") is not None:
-            lines.append(f"{status['steps']} training steps on {status.get('posts') or 0} posts and "
-                         f"{status.get('replies') or 0} replies.")
-        seen = status.get("candidates") or {}
-        if seen.get("candidates"):
-            lines.append(f"Best of {status['best_of']}: of {seen['candidates']} candidates so far, {seen['copies']} "
-                         f"copied the posts, {seen['gibberish']} were gibberish and {seen['loops']} looped.")
-        return "\n".join(lines)
+        return render_text(status, bold=lambda text: f"**{text}**", when=discord_time)
 
 
-def _parse_time(text) -> datetime.datetime | None:
-    try:
-        return datetime.datetime.fromisoformat(text)
-    except (TypeError, ValueError):
-        return None
+def discord_time(moment: datetime.datetime) -> str:
+    """A time every reader sees in their own zone, and how long ago it was."""
+    return f"{discord.utils.format_dt(moment, 'f')} ({discord.utils.format_dt(moment, 'R')})"
 
 
 class DannCommands(app_commands.Group):
@@ -230,7 +220,7 @@ class DannCommands(app_commands.Group):
 def create_bot(settings: Settings | None = None, *, service: GenerationService | None = None) -> DannBot:
     """The bot, not yet connected. Without `service` it makes its own, and starts and stops it
     with the bot; a service passed in (shared with the web page, or a test's) is left to its owner."""
-    settings = settings or Settings()
+    settings = settings or load_settings()
     owns_service = service is None
     if service is None:
         service = GenerationService(settings.checkpoint_dir, max_chars=settings.max_chars, best_of=settings.best_of,
@@ -240,15 +230,15 @@ def create_bot(settings: Settings | None = None, *, service: GenerationService |
 
 def run_bot(settings: Settings, sync: bool = False) -> None:
     """Connect and serve until interrupted. With `sync`, first publish the slash commands (to
-    DANN_DISCORD_GUILD_ID if set, else globally). Raises ValueError for a missing or refused token."""
+    DANN_DISCORD_GUILD_ID if set, else globally). Raises DannError for a missing or refused token."""
     token = settings.discord_token.get_secret_value().strip() if settings.discord_token else ""
     if not token:
-        raise ValueError("no Discord bot token: set DANN_DISCORD_TOKEN (in the environment or .env) to the token "
+        raise DannError("no Discord bot token: set DANN_DISCORD_TOKEN (in the environment or .env) to the token "
                          "from the Developer Portal (your application -> Bot -> Reset Token)")
     bot = create_bot(settings)
     bot.sync_commands = sync
     try:
         bot.run(token, log_handler=None)  # the CLI has set up logging; discord.py would add a second handler
     except discord.LoginFailure:
-        raise ValueError("Discord refused the token in DANN_DISCORD_TOKEN: reset it in the Developer Portal "
+        raise DannError("Discord refused the token in DANN_DISCORD_TOKEN: reset it in the Developer Portal "
                          "(your application -> Bot -> Reset Token) and set the new one") from None

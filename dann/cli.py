@@ -1,7 +1,7 @@
 """The `dann` command. Each subcommand parses its arguments, builds Settings and calls the library.
 
-Expected failures (bad input, no checkpoint, a diverged run) end as one line on stderr and exit 1;
-argument errors exit 2. Anything else is a bug and is logged with its traceback.
+Expected failures (lstm/errors.py's DannError: bad input, no checkpoint, a diverged run) end as one
+line on stderr and exit 1; argument errors exit 2. Anything else is a bug and shows its traceback.
 """
 
 import argparse
@@ -72,6 +72,14 @@ def add_training_options(p: argparse.ArgumentParser):
     train.add_argument("--min-char-count", type=positive(int), help="rarer characters are unknown")
     train.add_argument("--rare-chars", choices=["unk", "drop"], help="map rare characters to <unk>, or drop them")
     train.add_argument("--seed", type=int)
+    add_speed_options(p.add_argument_group("speed (how fast a step runs, not what it learns)"))
+
+
+def add_speed_options(p):
+    p.add_argument("--unroll", type=positive(int), help="time steps per scan-loop iteration (default: 1 on a CPU, "
+                                                        "16 on a GPU)")
+    p.add_argument("--bf16", action="store_true", default=None, help="bfloat16 recurrent matmuls (float32 "
+                                                                     "accumulation)")
 
 
 def add_corpus_arguments(p: argparse.ArgumentParser):
@@ -145,9 +153,7 @@ def build_parser() -> Parser:
     b.add_argument("--steps", type=positive(int), default=10, help="steps per timed round")
     b.add_argument("--repeats", type=positive(int), default=3, help="timed rounds (the median counts)")
     b.add_argument("--no-reference", action="store_true", help="skip PyTorch even if installed")
-    b.add_argument("--unroll", type=positive(int), help="time steps per scan-loop iteration (default: 1 on a CPU, "
-                                                        "16 on a GPU)")
-    b.add_argument("--bf16", action="store_true", help="bfloat16 recurrent matmuls (float32 accumulation)")
+    add_speed_options(b)
     b = which.add_parser("sample", help="milliseconds per generation")
     b.add_argument("--hidden", type=positive(int), default=256)
     b.add_argument("--layers", type=positive(int), default=2)
@@ -171,33 +177,50 @@ def build_parser() -> Parser:
     return parser
 
 
+MODEL_FLAGS = ("hidden", "layers", "cell", "residual", "dropout", "weight_drop")
+TRAIN_FLAGS = ("batch_size", "seq_len", "learning_rate", "warmup_steps", "weight_decay", "eval_every", "stateful",
+               "min_char_count", "rare_chars", "seed")
+
+
 def given(args, names) -> dict:
     return {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
 
 
+def training_flags(args) -> dict:
+    """The hyperparameter flags given, as a layer for trainer/config.py's `resolve`. A step budget
+    without --minutes drops the time budget: the run ends after that many steps."""
+    train = given(args, TRAIN_FLAGS)
+    if args.minutes:
+        train["minutes"] = args.minutes
+    if args.steps:
+        train["max_steps"] = args.steps
+        train.setdefault("minutes", None)
+    return {"model": given(args, MODEL_FLAGS), "train": train, "speed": given(args, ("unroll", "bf16"))}
+
+
+def corpus_chars(corpus) -> int:
+    return sum(len(r.text) for r in corpus.records)
+
+
 def cmd_train(args, settings) -> None:
-    from trainer.corpus import read_corpus
-    from trainer.retrain import read_config
-    from trainer.train import TrainConfig, default_options, train
+    from trainer.config import resolve
+    from trainer.data import prepare
+    from trainer.exports import read_corpus
+    from trainer.train import latest_start, train
 
     corpus = read_corpus(args.path, split=args.split, author=args.author)
-    options = default_options(corpus, read_config(args.config) if args.config else None)
-    minutes = args.minutes or (None if args.steps else settings.train_minutes)
-    flags = given(args, ["batch_size", "seq_len", "learning_rate", "warmup_steps", "weight_decay", "eval_every",
-                         "stateful", "min_char_count", "rare_chars", "seed"])
-    try:
-        config = TrainConfig(**{**options["train"], "minutes": minutes, "max_steps": args.steps, **flags})
-    except TypeError as error:
-        raise ValueError(f"train config {args.config}: {error}") from None
-    model_options = {**options["model"], **given(args, ["hidden", "layers", "cell", "residual", "dropout", "weight_drop"])}
-    summary = train(corpus, model_options, config, args.checkpoint_dir or settings.checkpoint_dir,
-                    resume=not args.fresh, progress=not args.quiet)
-    keys = ("val_loss", "bpc", "val_acc", "ngram_val_loss", "unigram_val_loss", "steps", "chars_per_s")
-    print(json.dumps({k: summary[k] for k in keys}))
+    config = resolve(chars=corpus_chars(corpus), minutes=settings.train_minutes, file=args.config,
+                     flags=training_flags(args))
+    log.info("hyperparameters: %s", config.describe())
+    checkpoint_dir = args.checkpoint_dir or settings.checkpoint_dir
+    data = prepare(corpus, config.train)
+    start = None if args.fresh else latest_start(checkpoint_dir, data, config)
+    result = train(data, config, checkpoint_dir, start=start, progress=not args.quiet)
+    print(json.dumps(result.summary()))
 
 
 def cmd_corpus(args, settings) -> None:
-    from trainer.corpus import read_corpus
+    from trainer.exports import read_corpus
 
     corpus = read_corpus(args.path, split=args.split, author=args.author)
     if args.stats:
@@ -208,26 +231,19 @@ def cmd_corpus(args, settings) -> None:
 
 
 def cmd_sample(args, settings) -> None:
-    from lstm.bestof import generate_best
+    from dann.serving.bestof import Voice, answer
+    from dann.serving.request import GenerationRequest
     from lstm.checkpoint import load_latest
 
-    if not 0.0 < args.top_p <= 1.0:
-        raise ValueError(f"--top-p must be in (0, 1], got {args.top_p:g}")
-    if args.top_k < 0:
-        raise ValueError(f"--top-k must be 0 (off) or positive, got {args.top_k}")
-    ckpt = load_latest(args.checkpoint_dir or settings.checkpoint_dir)
-    rows = args.n
-    texts, tally = generate_best(
-        ckpt.model, ckpt.vocab, [args.prompt] * rows, n=args.best_of or settings.best_of,
-        index=ckpt.copy_index, val_loss=ckpt.info.get("val_loss"), typical_chars=ckpt.info.get("median_chars"),
-        mode=[args.mode] * rows, context=[None] * rows,
-        temperature=[settings.temperature if args.temp is None else args.temp] * rows,
-        seed=list(range(args.seed, args.seed + rows)), max_chars=args.max_chars or settings.max_chars,
-        top_k=args.top_k, top_p=args.top_p,
-    )
+    request = GenerationRequest(args.mode, args.prompt, temperature=settings.temperature if args.temp is None
+                                else args.temp, n=args.n, seed=args.seed, max_chars=args.max_chars,
+                                top_k=args.top_k, top_p=args.top_p)
+    voice = Voice.of(load_latest(args.checkpoint_dir or settings.checkpoint_dir))
+    (texts,), tally = answer(voice, [request], best_of=args.best_of or settings.best_of,
+                             max_chars=args.max_chars or settings.max_chars)
     for i, text in enumerate(texts):
         if args.json:
-            print(json.dumps({"text": text, "version": ckpt.version}))
+            print(json.dumps({"text": text, "version": voice.version}))
         else:
             print(("\n---\n" if i else "") + text)
     log.info("best-of-n: %s", tally.as_dict())
@@ -235,12 +251,13 @@ def cmd_sample(args, settings) -> None:
 
 def cmd_eval(args, settings) -> None:
     from lstm.checkpoint import load_latest
-    from trainer.corpus import read_corpus
+    from lstm.errors import DannError
     from trainer.evaluation import evaluate_checkpoint, table
+    from trainer.exports import read_corpus
 
     path = args.path or settings.export_path
     if path is None:
-        raise ValueError("give the export to evaluate on (or set DANN_EXPORT_PATH)")
+        raise DannError("give the export to evaluate on (or set DANN_EXPORT_PATH)")
     ckpt = load_latest(args.checkpoint_dir or settings.checkpoint_dir)
     result = evaluate_checkpoint(
         ckpt, read_corpus(path), samples=args.samples, best_of=args.best_of or settings.best_of,
@@ -251,24 +268,25 @@ def cmd_eval(args, settings) -> None:
 
 
 def cmd_tune(args, settings) -> None:
-    from trainer.corpus import read_corpus
-    from trainer.retrain import configured, tuned_path
-    from trainer.tune import tune, write_config
+    from trainer.config import resolve, write_file
+    from trainer.exports import read_corpus
+    from trainer.retrain import config_file, tuned_path
+    from trainer.tune import tune
 
-    if args.config:
-        settings = settings.model_copy(update={"train_config": args.config})
     corpus = read_corpus(args.path)
-    config, model_options = configured(settings, corpus)
-    result = tune(corpus, args.minutes, model_options, config)
+    config = resolve(chars=corpus_chars(corpus), minutes=settings.train_minutes,
+                     file=args.config or config_file(settings))
+    result = tune(corpus, args.minutes, config)
     default_out = tuned_path(args.checkpoint_dir or settings.checkpoint_dir)
-    out = write_config(args.out or default_out, result)
+    out = write_file(args.out or default_out, result["best"]["model"], result["best"]["train"])
     use = ("the trainer uses it from its next run" if out == default_out and settings.train_config is None
            else f"set DANN_TRAIN_CONFIG={out} for the trainer to use it")
     if args.json:
         print(json.dumps({**result, "written": str(out)}))
         return
     for trial in result["trials"]:
-        print(f"  {trial['val_loss']:.4f}  {json.dumps(trial['model']) if trial['model'] else 'current model'}, "
+        change = {k: v for part in trial["change"].values() for k, v in part.items()}
+        print(f"  {trial['val_loss']:.4f}  {json.dumps(change) if change else 'current config'}, "
               f"seq {trial['train']['seq_len']}, lr {trial['train']['learning_rate']:.2g} ({trial['steps']} steps)")
     best, current = result["best"], result["current"]
     if result["current_is_best"]:
@@ -288,12 +306,14 @@ def cmd_trainer(args, settings) -> None:
 
 
 def cmd_status(args, settings) -> None:
+    from dann.serving.bestof import Voice
+    from dann.serving.status import render_text, summary
     from lstm.checkpoint import NoCheckpoint, load_latest
     from trainer.schedule import next_run
 
     checkpoint_dir = args.checkpoint_dir or settings.checkpoint_dir
     try:
-        status = load_latest(checkpoint_dir).summary()
+        status = summary(Voice.of(load_latest(checkpoint_dir)))
     except NoCheckpoint:
         status = {"version": None}
     upcoming = next_run(settings)
@@ -301,26 +321,7 @@ def cmd_status(args, settings) -> None:
     if args.json:
         print(json.dumps(status))
         return
-    if status["version"] is None:
-        print(f"No model in {checkpoint_dir} yet. Next scheduled retrain: {status['next_run']}")
-        return
-    lines = [f"Serving version {status['version']} from {checkpoint_dir}",
-             f"  trained at   {status['trained_at']}",
-             f"  on           {status['posts']} posts and {status['replies']} replies (export {status['export_hash']})",
-             f"  val loss     {status['val_loss']:.4f} nats/char"]
-    if status.get("ngram_val_loss") is not None:
-        lines.append(f"  baselines    {status['ngram_val_loss']:.4f} character n-gram, "
-                     f"{status['unigram_val_loss']:.4f} unigram")
-    copy = status.get("copy_filter")
-    lines.append(f"  copy filter  {copy['words']} words or {copy['chars']} chars copied in a row are rejected, "
-                 f"best of {settings.best_of}" if copy else "  copy filter  off: this version has no index")
-    if quality := status.get("eval"):
-        seen = quality["candidates"]
-        lines.append(f"  at publish   {seen['rejected']} of {seen['candidates']} candidates rejected ({seen['copies']} "
-                     f"copies, {seen['gibberish']} gibberish, {seen['loops']} loops); reply copy rate "
-                     f"{quality['copy_rate']:.1%} served, {quality['copy_rate_raw']:.1%} raw")
-    lines.append(f"  next retrain {status['next_run']} ({settings.train_cron!r}, {settings.train_timezone})")
-    print("\n".join(lines))
+    print(render_text(status, where=str(checkpoint_dir)))
 
 
 def cmd_bench(args, settings) -> None:
@@ -328,7 +329,7 @@ def cmd_bench(args, settings) -> None:
 
     if args.bench == "train":
         result = bench.bench_train(args.batch, args.seq, args.hidden, args.layers, args.steps, args.repeats,
-                                   reference=not args.no_reference, unroll=args.unroll, bf16=args.bf16)
+                                   reference=not args.no_reference, unroll=args.unroll, bf16=bool(args.bf16))
     else:
         result = bench.bench_sample(args.hidden, args.layers, args.chars, args.candidates, args.repeats,
                                     reference=not args.no_reference)
@@ -350,22 +351,26 @@ def cmd_web(args, settings) -> None:
 
 
 def cmd_demo(args, settings) -> None:
-    from lstm.checkpoint import load_latest
     from lstm.sample import generate
-    from trainer.corpus import read_corpus
-    from trainer.train import TrainConfig, train
+    from trainer.config import resolve
+    from trainer.data import prepare
+    from trainer.exports import read_corpus
+    from trainer.train import latest_start, train
 
     checkpoint_dir = args.checkpoint_dir or settings.checkpoint_dir
     print(f"Training on {DEMO_CORPUS.name} (seven Shakespeare plays) for {args.minutes:g} minutes on "
           f"{_device()}; each speech is one 'post'.", flush=True)
-    summary = train(read_corpus(DEMO_CORPUS), {}, TrainConfig(minutes=args.minutes), checkpoint_dir)
+    corpus = read_corpus(DEMO_CORPUS)
+    config = resolve(chars=corpus_chars(corpus), flags={"train": {"minutes": args.minutes}})
+    data = prepare(corpus, config.train)
+    result = train(data, config, checkpoint_dir, start=latest_start(checkpoint_dir, data, config))
+    summary = result.summary()
     print(f"\nValidation loss {summary['val_loss']:.3f} nats/char ({summary['bpc']:.2f} bits), "
           f"next-character accuracy {summary['val_acc']:.0%}, after {summary['steps']} steps.")
-    ckpt = load_latest(checkpoint_dir)
     for temp in (0.25, 0.4, 0.7, 1.0):
-        text, _ = generate(ckpt.model, ckpt.vocab, [""], temperature=temp, max_chars=300, seed=1)[0]
+        text, _ = generate(result.model, result.vocab, [""], temperature=temp, max_chars=300, seed=1)[0]
         print(f"\n=== temperature {temp} ===\n{text}")
-    print(f"\nThe model is saved in {checkpoint_dir}/ (version {ckpt.version}). Next:\n"
+    print(f"\nThe model is saved in {checkpoint_dir}/ (version {result.version}). Next:\n"
           f"  dann sample -n 3 --temp 0.4              more posts\n"
           f"  dann sample --prompt 'KING.' --temp 0.7   continue a prompt\n"
           f"  dann corpus YOUR_EXPORT.zip --stats       what dann reads from your X or Discord export\n"
@@ -413,8 +418,8 @@ def keep_freed_memory() -> bool:
 
     A training step allocates and frees hundreds of MB of activations and gradients. By default
     glibc gives each buffer over 32 MB, and large buffers on worker threads, a fresh mmap and
-    unmaps it on free, so every step page-faults that memory in again: 7x the minor faults, and
-    13 % slower training on the 2-core VM (README, Speed). With one arena, no mmap and no trimming
+    unmaps it on free, so every step page-faults that memory in again: many times the minor faults,
+    and slower training (docs/measurements.md). With one arena, no mmap and no trimming
     the heap grows to a step's peak once and stays there; the cost is that the process keeps its
     peak memory. Runs before JAX starts its threads (an existing thread keeps its own arena).
     Returns False where there is no glibc (macOS, musl), where nothing changes.
@@ -437,24 +442,14 @@ def main(argv=None) -> int:
     logging.getLogger("dann").setLevel(logging.INFO)
     logging.getLogger("absl").setLevel(logging.ERROR)  # orbax's notes about read-only managers
 
-    from pydantic import ValidationError
-
-    from lstm.checkpoint import NoCheckpoint
-    from lstm.settings import Settings
-    from trainer.corpus import CorpusError
-    from trainer.lock import Locked
-    from trainer.train import TrainingError
+    from dann.settings import load_settings
+    from lstm.errors import DannError
 
     try:
-        settings = Settings()
+        settings = load_settings()
         use_compilation_cache(settings.jax_cache_dir)
         COMMANDS[args.command](args, settings)
-    except ValidationError as error:
-        first = error.errors()[0]
-        field = "DANN_" + "_".join(str(p) for p in first["loc"]).upper()
-        print(f"dann: error: setting {field}: {first['msg']}", file=sys.stderr)
-        return 1
-    except (CorpusError, NoCheckpoint, TrainingError, Locked, ValueError) as error:
+    except DannError as error:  # expected: one line. Anything else is a bug and keeps its traceback
         print(f"dann: error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

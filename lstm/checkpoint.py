@@ -24,13 +24,14 @@ import orbax.checkpoint as ocp
 from flax import nnx
 
 from lstm.copyindex import CopyIndex
+from lstm.errors import DannError
 from lstm.model import CharRNN, ModelConfig
 from lstm.vocab import Vocab
 
 log = logging.getLogger("dann.checkpoint")
 
 
-class NoCheckpoint(Exception):
+class NoCheckpoint(DannError):
     """The directory holds no loadable checkpoint."""
 
 
@@ -45,25 +46,13 @@ class Checkpoint:
 
     @property
     def info(self) -> dict:
+        """What the trainer recorded about the run (trainer/record.py's RunRecord, as JSON)."""
         return self.meta.get("info", {})
 
-    def summary(self) -> dict:
-        """What `dann status`, the bot and the web page tell people about this model."""
-        info = self.info
-        return {
-            "version": self.version,
-            "trained_at": info.get("trained_at"),
-            "val_loss": info.get("val_loss"),
-            "steps": info.get("steps"),
-            "posts": info.get("posts"),
-            "replies": info.get("replies"),
-            "export_hash": info.get("data_hash"),
-            "report": info.get("report"),  # the trainer's report folder, relative to the checkpoint dir
-            "ngram_val_loss": info.get("ngram_val_loss"),
-            "unigram_val_loss": info.get("unigram_val_loss"),
-            "copy_filter": self.meta.get("copy"),  # None: this version was saved without an index
-            "eval": info.get("eval"),  # the trainer's `dann eval` of this version when it was published
-        }
+    @property
+    def has_opt(self) -> bool:
+        """Whether the version carries optimizer state (a run's own saves do; published ones do not)."""
+        return bool(self.meta.get("has_opt", self.info.get("has_opt")))
 
 
 def _manager(directory, read_only: bool, keep: int | None = None) -> ocp.CheckpointManager:
@@ -93,7 +82,8 @@ def _on_this_device(abstract):
 def save(directory, version: int, model: CharRNN, vocab: Vocab, info: dict, opt_state=None, keep: int = 3,
          copy_index: CopyIndex | None = None):
     """Write `version` and return when it is complete on disk. Keeps the newest `keep` versions."""
-    meta = {"model": dataclasses.asdict(model.config), "vocab": vocab.to_json(), "info": info}
+    meta = {"model": dataclasses.asdict(model.config), "vocab": vocab.to_json(), "info": info,
+            "has_opt": opt_state is not None}
     items = {"params": ocp.args.StandardSave(nnx.state(model))}
     if copy_index is not None:
         meta["copy"] = copy_index.settings()
@@ -117,6 +107,13 @@ def versions(directory) -> list[int]:
     except (FileNotFoundError, NotADirectoryError):
         return []
     return sorted((int(name) for name in names if name.isascii() and name.isdigit()), reverse=True)
+
+
+def next_version(directory) -> int:
+    """The number the next save into `directory` takes: one past the newest present. The only
+    place version numbers are assigned, for the trainer's runs and its publishing alike."""
+    present = versions(directory)
+    return present[0] + 1 if present else 1
 
 
 def read_meta(directory, version: int) -> dict:

@@ -4,71 +4,63 @@ Gate inputs `xp` arrive precomputed (the input projection is hoisted out of the 
 step does one fused matmul h @ W_hh. LSTM gates are ordered (i, f, g, o); GRU gates (r, z, n).
 """
 
+import functools
+
 import jax
 import jax.numpy as jnp
 
-# Speed knobs, read when a function is traced (so set them before the first compile); `dann bench
-# train --unroll N --bf16` sweeps them. SCAN_UNROLL: time steps per iteration of the scans' loops,
-# None for the measured best: 16 on a GPU (1.4x faster training than 1 on an H100 at hidden 512),
-# 1 on a CPU. MATMUL_DTYPE: the recurrent matmuls' input type, always accumulated in float32
-# (bfloat16 was another 1.1x on the H100 with unroll, and slower without it).
-SCAN_UNROLL = None
-MATMUL_DTYPE = None
+# The speed knobs arrive as arguments (trainer/config.py's SpeedConfig resolves them): `unroll`,
+# time steps per iteration of the scans' loops, and `dtype`, the recurrent matmuls' input type
+# (None: float32), always accumulated in float32. Both are static: a change compiles anew.
 
 
-def scan_unroll() -> int:
-    if SCAN_UNROLL is not None:
-        return SCAN_UNROLL
-    return 1 if jax.default_backend() == "cpu" else 16
-
-
-def matmul(a, b):
-    if MATMUL_DTYPE is None:
+def matmul(a, b, dtype=None):
+    if dtype is None:
         return a @ b
-    return jnp.matmul(a.astype(MATMUL_DTYPE), b.astype(MATMUL_DTYPE), preferred_element_type=jnp.float32)
+    return jnp.matmul(a.astype(dtype), b.astype(dtype), preferred_element_type=jnp.float32)
 
 
-def lstm_cell(xp, w_hh, carry):
+def lstm_cell(xp, w_hh, carry, dtype=None):
     """xp (B, 4H) with bias added, w_hh (H, 4H), carry (c, h) -> new (c, h)."""
     c, h = carry
-    i, f, g, o = jnp.split(xp + matmul(h, w_hh), 4, axis=-1)  # (B, H) each
+    i, f, g, o = jnp.split(xp + matmul(h, w_hh, dtype), 4, axis=-1)  # (B, H) each
     c = jax.nn.sigmoid(f) * c + jax.nn.sigmoid(i) * jnp.tanh(g)
     h = jax.nn.sigmoid(o) * jnp.tanh(c)
     return c, h
 
 
-@jax.custom_vjp
-def lstm_scan(xp, w_hh, carry):
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3, 4))
+def lstm_scan(xp, w_hh, carry, unroll=1, dtype=None):
     """xp (T, B, 4H) with bias added, w_hh (H, 4H), carry (c, h) (B, H) -> hs (T, B, H), final (c, h).
 
     The gradient is hand-written (below): autodiff through `lax.scan` would accumulate dW_hh one
     small (H, B) @ (B, 4H) matmul per time step. Here the backward scan carries only the recurrent
     gradient, and dW_hh is one (H, T*B) @ (T*B, 4H) matmul after it.
     """
-    hs, carry, _ = _lstm_forward(xp, w_hh, carry)
+    hs, carry, _ = _lstm_forward(xp, w_hh, carry, unroll, dtype)
     return hs, carry
 
 
-def _lstm_forward(xp, w_hh, carry):
+def _lstm_forward(xp, w_hh, carry, unroll, dtype):
     def step(carry, xt):
         c_prev, h = carry
-        gates = xt + matmul(h, w_hh)  # (B, 4H)
+        gates = xt + matmul(h, w_hh, dtype)  # (B, 4H)
         i, f, g, o = jnp.split(gates, 4, axis=-1)
         i, f, g, o = jax.nn.sigmoid(i), jax.nn.sigmoid(f), jnp.tanh(g), jax.nn.sigmoid(o)
         c = f * c_prev + i * g
         h = o * jnp.tanh(c)
         return (c, h), (h, c, jnp.concatenate([i, f, g, o], axis=-1))
 
-    carry, (hs, cs, acts) = jax.lax.scan(step, carry, xp, unroll=scan_unroll())
+    carry, (hs, cs, acts) = jax.lax.scan(step, carry, xp, unroll=unroll)
     return hs, carry, (cs, acts)
 
 
-def _lstm_scan_fwd(xp, w_hh, carry):
-    hs, final, (cs, acts) = _lstm_forward(xp, w_hh, carry)
+def _lstm_scan_fwd(xp, w_hh, carry, unroll, dtype):
+    hs, final, (cs, acts) = _lstm_forward(xp, w_hh, carry, unroll, dtype)
     return (hs, final), (w_hh, carry, hs, cs, acts)
 
 
-def _lstm_scan_bwd(saved, grads):
+def _lstm_scan_bwd(unroll, dtype, saved, grads):
     w_hh, (c0, h0), hs, cs, acts = saved
     d_hs, (d_c_last, d_h_last) = grads
     c_prev = jnp.concatenate([c0[None], cs[:-1]])  # (T, B, H): c_{t-1}
@@ -86,34 +78,34 @@ def _lstm_scan_bwd(saved, grads):
             [d_c * g * i * (1.0 - i), d_c * c_before * f * (1.0 - f), d_c * i * (1.0 - g**2), d_h * tanh_c * o * (1.0 - o)],
             axis=-1,
         )
-        return (d_c * f, matmul(d_gates, w_hh_t)), d_gates
+        return (d_c * f, matmul(d_gates, w_hh_t, dtype)), d_gates
 
     (d_c0, d_h0), d_xp = jax.lax.scan(step, (d_c_last, d_h_last), (d_hs, cs, c_prev, acts), reverse=True,
-                                      unroll=scan_unroll())
+                                      unroll=unroll)
     hidden = h0.shape[-1]
-    d_w_hh = matmul(h_prev.reshape(-1, hidden).T, d_xp.reshape(-1, 4 * hidden))  # one big matmul
+    d_w_hh = matmul(h_prev.reshape(-1, hidden).T, d_xp.reshape(-1, 4 * hidden), dtype)  # one big matmul
     return d_xp, d_w_hh, (d_c0, d_h0)
 
 
 lstm_scan.defvjp(_lstm_scan_fwd, _lstm_scan_bwd)
 
 
-def gru_cell(xp, w_hh, b, h):
+def gru_cell(xp, w_hh, b, h, dtype=None):
     """xp (B, 3H), w_hh (H, 3H), b (3H,), h (B, H) -> new h. The reset gate scales h @ W_hn."""
     xr, xz, xn = jnp.split(xp + b, 3, axis=-1)
-    hr, hz, hn = jnp.split(matmul(h, w_hh), 3, axis=-1)
+    hr, hz, hn = jnp.split(matmul(h, w_hh, dtype), 3, axis=-1)
     r = jax.nn.sigmoid(xr + hr)
     z = jax.nn.sigmoid(xz + hz)
     n = jnp.tanh(xn + r * hn)
     return (1.0 - z) * n + z * h
 
 
-def gru_scan(xp, w_hh, b, h):
+def gru_scan(xp, w_hh, b, h, unroll=1, dtype=None):
     """xp (T, B, 3H) -> hs (T, B, H), final h."""
 
     def step(h, xt):
-        h = gru_cell(xt, w_hh, b, h)
+        h = gru_cell(xt, w_hh, b, h, dtype)
         return h, h
 
-    h, hs = jax.lax.scan(step, h, xp, unroll=scan_unroll())
+    h, hs = jax.lax.scan(step, h, xp, unroll=unroll)
     return hs, h

@@ -26,7 +26,8 @@ class ModelConfig:
     residual: bool = False  # add each layer's input to its output (layers 2..N)
     dropout: float = 0.0  # between layers and before the head, training only
     # DropConnect on each layer's recurrent matrix W_hh (AWD-LSTM's weight drop), one mask per
-    # batch, training only: the regulariser that lets a small export beat an n-gram (README).
+    # batch, training only: the regulariser that lets a small export beat an n-gram
+    # (docs/training.md).
     weight_drop: float = 0.0
 
     def __post_init__(self):
@@ -56,16 +57,17 @@ class Layer(nnx.Module):
             bias = bias.at[h : 2 * h].set(1.0)  # forget gate starts open: gates are (i, f, g, o)
         self.b = nnx.Param(bias)
 
-    def __call__(self, xp, carry, drop_key=None):
+    def __call__(self, xp, carry, drop_key=None, unroll=1, matmul_dtype=None):
         """xp (T, B, GH) gate inputs, carry per cell -> hs (T, B, H), carry. With a drop_key,
-        W_hh is weight-dropped for the whole sequence."""
+        W_hh is weight-dropped for the whole sequence. `unroll` and `matmul_dtype` are the
+        kernel's speed knobs (lstm/kernel.py)."""
         w_hh = self.w_hh[...]
         if drop_key is not None and self.weight_drop > 0.0:
             keep = jax.random.bernoulli(drop_key, 1.0 - self.weight_drop, w_hh.shape)
             w_hh = jnp.where(keep, w_hh / (1.0 - self.weight_drop), 0.0)
         if self.cell == "lstm":
-            return kernel.lstm_scan(xp + self.b[...], w_hh, carry)
-        return kernel.gru_scan(xp, w_hh, self.b[...], carry)
+            return kernel.lstm_scan(xp + self.b[...], w_hh, carry, unroll, matmul_dtype)
+        return kernel.gru_scan(xp, w_hh, self.b[...], carry, unroll, matmul_dtype)
 
     def step(self, xp, carry):
         """One time step: xp (B, GH) -> h (B, H), carry."""
@@ -95,16 +97,17 @@ class CharRNN(nnx.Module):
             return tuple((jnp.zeros(shape), jnp.zeros(shape)) for _ in range(self.config.layers))
         return tuple(jnp.zeros(shape) for _ in range(self.config.layers))
 
-    def __call__(self, tokens, carry, *, dropout_key=None):
-        """tokens (B, T) int -> logits (B, T, V), new carry. Dropout only when a key is given."""
+    def __call__(self, tokens, carry, *, dropout_key=None, unroll: int = 1, matmul_dtype: str | None = None):
+        """tokens (B, T) int -> logits (B, T, V), new carry. Dropout only when a key is given;
+        `unroll` and `matmul_dtype` go to the kernel."""
         xp = self.embed(tokens.T)  # (T, B, GH)
         new_carry = []
         x = None
         for i, layer in enumerate(self.layers):
             if i > 0:
-                xp = kernel.matmul(x, self.w_ih[i - 1][...])  # (T, B, GH): one matmul for the whole sequence
+                xp = kernel.matmul(x, self.w_ih[i - 1][...], matmul_dtype)  # (T, B, GH): one matmul for the sequence
             drop_key = None if dropout_key is None else jax.random.fold_in(dropout_key, 1000 + i)
-            hs, c = layer(xp, carry[i], drop_key)  # (T, B, H)
+            hs, c = layer(xp, carry[i], drop_key, unroll, matmul_dtype)  # (T, B, H)
             new_carry.append(c)
             if self.config.residual and i > 0:
                 hs = hs + x

@@ -6,8 +6,8 @@ import tempfile
 
 import pytest
 
+from trainer.config import ModelSpec, RunConfig, TrainConfig
 from trainer.corpus import Corpus, Record
-from trainer.train import TrainConfig
 
 TINY_MODEL = {"hidden": 64, "layers": 1}
 
@@ -31,6 +31,23 @@ def repeated_corpus(text: str, copies: int = 200) -> Corpus:
     return Corpus(format="test", records=[Record("post", text) for _ in range(copies)])
 
 
+def run_config(model_options: dict, config: TrainConfig) -> RunConfig:
+    """A RunConfig of exactly these options, without the size or device layers."""
+    return RunConfig(model=ModelSpec(**model_options), train=config)
+
+
+def fit(corpus: Corpus, model_options: dict, config: TrainConfig, directory, *, resume: bool = True):
+    """`dann train` in process: prepare, continue from the directory's latest version when it fits,
+    and train, saving each improvement. Returns the TrainResult."""
+    from trainer.data import prepare
+    from trainer.train import latest_start, train
+
+    run = run_config(model_options, config)
+    data = prepare(corpus, config)
+    start = latest_start(directory, data, run) if resume else None
+    return train(data, run, directory, start=start, progress=False)
+
+
 def tiny_config(**overrides) -> TrainConfig:
     options = dict(batch_size=16, seq_len=32, learning_rate=1e-2, warmup_steps=10, minutes=None,
                    max_steps=200, eval_every=100, min_char_count=1)
@@ -40,10 +57,8 @@ def tiny_config(**overrides) -> TrainConfig:
 @pytest.fixture(scope="session")
 def trained_dir(tmp_path_factory):
     """A checkpoint directory holding one small model trained on posts and replies."""
-    from trainer.train import train
-
     records = [Record("post", "good morning friends") for _ in range(80)]
     records += [Record("reply", "lol same") for _ in range(80)]
     directory = tmp_path_factory.mktemp("ckpt")
-    train(Corpus("test", records), TINY_MODEL, tiny_config(max_steps=150, eval_every=150), directory, progress=False)
+    fit(Corpus("test", records), TINY_MODEL, tiny_config(max_steps=150, eval_every=150), directory)
     return directory

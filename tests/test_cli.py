@@ -188,13 +188,13 @@ def test_eval_and_tune_refuse_bad_input_in_one_line(capsys, trained_dir, tmp_pat
 
 def test_tune_writes_the_config_and_says_what_it_found(capsys, tmp_path):
     from tests.trainer.test_tune import TUNE_MODEL, TUNE_POST, tune_config
-    from trainer.tune import tuned_fields
+    from trainer.config import tunable
 
     # The export and config of tests/trainer/test_tune.py, so that the programs compile once a run.
     corpus = tmp_path / "posts.txt"
     corpus.write_text("\n".join([TUNE_POST] * 150))
     config = tmp_path / "current.json"
-    config.write_text(json.dumps({"model": TUNE_MODEL, "train": tuned_fields(tune_config())}))
+    config.write_text(json.dumps({"model": TUNE_MODEL, "train": tunable(tune_config())}))
     code, out, err = run_main(capsys, "tune", str(corpus), "--minutes", "0.1", "--out", str(tmp_path / "t.json"),
                               "--config", str(config))
     assert code == 0, err
@@ -205,6 +205,7 @@ def test_tune_writes_the_config_and_says_what_it_found(capsys, tmp_path):
 
 def test_train_takes_a_config_file_and_flags_override_it(capsys, tmp_path):
     from lstm import checkpoint
+    from trainer.record import RunRecord
 
     corpus = tmp_path / "posts.txt"
     corpus.write_text("\n".join(["good morning friends", "coffee first then code", "lol same"] * 40))
@@ -216,7 +217,11 @@ def test_train_takes_a_config_file_and_flags_override_it(capsys, tmp_path):
     assert code == 0, err
     saved = checkpoint.load_latest(tmp_path / "c")
     assert (saved.model.config.hidden, saved.model.config.layers) == (16, 1)
-    assert saved.info["train"]["batch_size"] == 8 and saved.info["train"]["max_steps"] == 20
+    record = RunRecord.of(saved)
+    assert record.config.train.batch_size == 8 and record.config.train.max_steps == 20
+    # The checkpoint says who set each field: the file, a flag, or (unnamed) the defaults.
+    assert (record.config.source("model", "hidden"), record.config.source("model", "layers")) == ("file", "flag")
+    assert (record.config.source("train", "max_steps"), record.config.source("train", "clip_norm")) == ("flag", "default")
 
     config.write_text(json.dumps({"train": {"batch_sise": 8}}))
     code, _, err = run_main(capsys, "train", str(corpus), "--config", str(config), "--steps", "5",

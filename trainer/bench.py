@@ -14,11 +14,12 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from lstm import kernel
-from lstm.model import CharRNN, ModelConfig
+from lstm.model import CharRNN
 from lstm.sample import generate
 from lstm.vocab import EOS, Vocab
-from trainer.train import TrainConfig, make_optimizer, train_step
+from trainer.budget import Budget
+from trainer.config import RunConfig, resolve
+from trainer.train import make_optimizer, train_step
 
 VOCAB = 96  # the size that made words appear in the hand-built version
 
@@ -51,21 +52,22 @@ def rounds(contenders: dict, count: int) -> dict:
     return times
 
 
-def jax_train_round(batch: int, seq: int, hidden: int, layers: int, steps: int):
-    config = TrainConfig(batch_size=batch, seq_len=seq, minutes=None, max_steps=steps)
-    model = CharRNN(ModelConfig(vocab_size=VOCAB, hidden=hidden, layers=layers), rngs=nnx.Rngs(0))
+def jax_train_round(config: RunConfig):
+    """A round of `config.train.max_steps` training steps of our model on random tokens, compiled."""
+    batch, seq = config.train.batch_size, config.train.seq_len
+    model = CharRNN(config.model.config(VOCAB), rngs=nnx.Rngs(0))
     graphdef, params = nnx.split(model)
-    tx = make_optimizer(config)
+    tx = make_optimizer(config.train)
     state = {"params": params, "opt": tx.init(params), "carry": model.init_carry(batch), "step": 0}
     data = jax.random.randint(jax.random.key(0), (1_000_000,), 0, VOCAB)
     starts = jnp.zeros(1, jnp.int32)
     key = jax.random.key(1)
 
     def run():
-        for _ in range(steps):
+        for _ in Budget(max_steps=config.train.max_steps):
             state["params"], state["opt"], state["carry"], loss, _ = train_step(
                 graphdef, tx, state["params"], state["opt"], state["carry"], data, starts, key, state["step"], 1e-3,
-                batch=batch, seq=seq, stateful=False)
+                batch=batch, seq=seq, stateful=False, speed=config.speed)
             state["step"] += 1
         loss.block_until_ready()
 
@@ -128,12 +130,14 @@ def torch_available() -> bool:
 
 def bench_train(batch=64, seq=128, hidden=256, layers=2, steps=10, repeats=3, reference=True, unroll=None,
                 bf16=False) -> dict:
-    kernel.SCAN_UNROLL, kernel.MATMUL_DTYPE = unroll, (jnp.bfloat16 if bf16 else None)
-    jax.clear_caches()  # the knobs are read at trace time: without this a cached compile would ignore them
-    # The peak is timed in every round too: this VM's speed moves within minutes (58 to 150 GFLOP/s
-    # was seen), and a peak taken once, at a slow moment, made utilisation read high.
+    speed = {"bf16": bf16} | ({"unroll": unroll} if unroll else {})  # unset: the device's default
+    config = resolve(chars=None, flags={"model": {"hidden": hidden, "layers": layers}, "speed": speed,
+                                        "train": {"batch_size": batch, "seq_len": seq, "max_steps": steps,
+                                                  "minutes": None}})
+    # The peak is timed in every round too: a VM's speed can move within minutes, and a peak taken
+    # once, at a slow moment, made utilisation read high (docs/measurements.md).
     peak_run, peak_flops = peak_round()
-    contenders = {"jax": jax_train_round(batch, seq, hidden, layers, steps), "peak": peak_run}
+    contenders = {"jax": jax_train_round(config), "peak": peak_run}
     if reference and torch_available():
         contenders["torch"] = torch_train_round(batch, seq, hidden, layers, steps)
     times = rounds(contenders, repeats)
@@ -144,7 +148,7 @@ def bench_train(batch=64, seq=128, hidden=256, layers=2, steps=10, repeats=3, re
     flops = ours * train_flops_per_char(hidden, layers, VOCAB)
     result = {
         "bench": "train", "device": jax.devices()[0].platform, "batch": batch, "seq": seq, "hidden": hidden,
-        "layers": layers, "unroll": kernel.scan_unroll(), "bf16": bf16, "chars_per_s": round(ours),
+        "layers": layers, "unroll": config.speed.unroll, "bf16": bf16, "chars_per_s": round(ours),
         "model_gflops": round(flops / 1e9, 1),
         "peak_gflops": round(peak / 1e9, 1), "utilisation": round(flops / peak, 3),
     }
@@ -155,7 +159,8 @@ def bench_train(batch=64, seq=128, hidden=256, layers=2, steps=10, repeats=3, re
 
 
 def bench_sample(hidden=256, layers=2, chars=280, candidates=8, repeats=20, reference=True) -> dict:
-    model = CharRNN(ModelConfig(vocab_size=VOCAB, hidden=hidden, layers=layers), rngs=nnx.Rngs(0))
+    spec = resolve(chars=None, flags={"model": {"hidden": hidden, "layers": layers}}).model
+    model = CharRNN(spec.config(VOCAB), rngs=nnx.Rngs(0))
     model.head.bias[...] = model.head.bias[...].at[EOS].set(-1e9)  # every candidate runs the full length
     vocab = Vocab(chars=tuple(chr(32 + i) for i in range(VOCAB - 4)))
     contenders = {"jax": lambda: generate(model, vocab, [""] * candidates, temperature=0.4, max_chars=chars)}

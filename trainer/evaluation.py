@@ -1,4 +1,4 @@
-"""`dann eval`: how good a trained model is, in the numbers the README and the report show.
+"""`dann eval`: how good a trained model is, in the numbers docs/reply-quality.md and the report show.
 
 - the validation loss, bpc and accuracy on the export's validation posts, beside a smoothed
   character n-gram model and a unigram model trained on the same training posts;
@@ -11,20 +11,21 @@ The validation split is the one the model was trained with (its TrainConfig is i
 so the model is never scored on posts it learned from, provided the export is the same one.
 """
 
+import dataclasses
 import math
 
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from lstm.bestof import WORD, Tally, generate_best
-from lstm.copyindex import CopyIndex
-from trainer.baselines import baselines
-from trainer.batches import encode_records, split_records
+from dann.serving.bestof import WORD, Tally, Voice, answer
+from dann.serving.request import GenerationRequest
+from lstm.checkpoint import Checkpoint
 from trainer.corpus import Corpus
-from trainer.train import TrainConfig, evaluate
+from trainer.data import PreparedData, prepare
+from trainer.train import evaluate
 
-CHUNK = 16  # prompts per sampler call: best_of * CHUNK rows
+CHUNK = 16  # requests per sampler call: best_of * CHUNK rows
 
 
 def distinct(texts: list[str], n: int) -> float:
@@ -36,59 +37,69 @@ def distinct(texts: list[str], n: int) -> float:
     return round(len(set(grams)) / len(grams), 4) if grams else 0.0
 
 
-def sample_many(ckpt, index, *, mode: str, contexts: list[str | None], best_of: int, temperature: float,
-                max_chars: int, seed: int, typical_chars: dict | None) -> tuple[list[str], Tally]:
-    """One text per context, best of `best_of`, sampled CHUNK prompts at a time."""
+def sample_many(voice: Voice, requests: list[GenerationRequest], *, best_of: int,
+                max_chars: int) -> tuple[list[str], Tally]:
+    """One text per request, best of `best_of`, sampled CHUNK requests at a time."""
     texts, tally = [], Tally()
-    for start in range(0, len(contexts), CHUNK):
-        part = contexts[start:start + CHUNK]
-        got, seen = generate_best(
-            ckpt.model, ckpt.vocab, [""] * len(part), n=best_of, index=index, val_loss=ckpt.info.get("val_loss"),
-            typical_chars=typical_chars,
-            mode=[mode] * len(part), context=part, temperature=[temperature] * len(part),
-            seed=list(range(seed + start, seed + start + len(part))), max_chars=max_chars,
-        )
-        texts += got
+    for start in range(0, len(requests), CHUNK):
+        got, seen = answer(voice, requests[start:start + CHUNK], best_of=best_of, max_chars=max_chars)
+        texts += [t for ts in got for t in ts]
         tally.add(seen)
     return texts, tally
 
 
-def evaluate_checkpoint(ckpt, corpus: Corpus, *, samples: int = 100, best_of: int = 8, temperature: float = 0.4,
-                        max_chars: int = 280, seed: int = 0) -> dict:
-    config = TrainConfig(**{**ckpt.info.get("train", {}), "minutes": 1.0, "max_steps": None})
-    train_records, val_records = split_records(corpus.records, config.val_fraction)
-    train_data = encode_records(train_records, ckpt.vocab)
-    val_data = encode_records(val_records, ckpt.vocab)
-    graphdef, params = nnx.split(ckpt.model)
-    val_loss, val_acc = evaluate(graphdef, params, jnp.asarray(val_data))
-    # A checkpoint from before the copy filter has no index: build one as the trainer would.
-    index = ckpt.copy_index or CopyIndex.build((r.text for r in corpus.records), words=config.copy_words,
-                                               chars=config.copy_chars)
+def evaluate_checkpoint(ckpt: Checkpoint, corpus: Corpus, **options) -> dict:
+    """`dann eval`: a saved model on the export it was trained on, split as it was trained."""
+    voice = Voice.of(ckpt)
+    data = prepare(corpus, voice.record.config.train, vocab=ckpt.vocab)
+    if voice.record.baselines and voice.record.data_hash == data.data_hash:
+        data.baselines = voice.record.baselines  # training counted them on this very data
+    return evaluate_voice(voice, data, **options)
 
-    typical = ckpt.info.get("median_chars") or corpus.stats()["median_chars"]  # older checkpoints lack it
+
+def evaluate_voice(voice: Voice, data: PreparedData, *, samples: int = 100, best_of: int = 8,
+                   temperature: float = 0.4, max_chars: int = 280, seed: int = 0,
+                   val_scores: tuple[float, float] | None = None) -> dict:
+    """The numbers above for `voice` on `data`'s validation posts. `val_scores` is (val loss,
+    accuracy) when already measured on this data (the trainer's); otherwise they are measured."""
+    if val_scores is None:
+        graphdef, params = nnx.split(voice.model)
+        val_scores = evaluate(graphdef, params, jnp.asarray(data.val))
+    val_loss, val_acc = val_scores
+    # A checkpoint from before the copy filter has no index: use one built as the trainer would.
+    index = voice.copy_index or data.copy_index
+    record = voice.record
+    if not record.median_chars:  # older checkpoints lack it
+        record = dataclasses.replace(record, median_chars=data.stats["median_chars"])
+    filtered = dataclasses.replace(voice, copy_index=index, record=record)
+    raw_voice = dataclasses.replace(filtered, copy_index=None)
+
+    val_records = data.val_records
     rng = np.random.default_rng(seed)
     real_posts = [r.text for r in val_records if r.kind == "post"] or [r.text for r in val_records]
     real = [real_posts[i] for i in rng.permutation(len(real_posts))[:samples]]
     # Replies answer real validation posts, the way the bot answers a message.
     contexts = [val_records[i].text[:500] for i in rng.integers(0, len(val_records), samples)]
-    replies, reply_tally = sample_many(ckpt, index, mode="reply", contexts=contexts, best_of=best_of,
-                                       temperature=temperature, max_chars=max_chars, seed=seed, typical_chars=typical)
-    raw, _ = sample_many(ckpt, None, mode="reply", contexts=contexts, best_of=1,
-                         temperature=temperature, max_chars=max_chars, seed=seed + 10_000, typical_chars=typical)
-    posts, post_tally = sample_many(ckpt, index, mode="post", contexts=[None] * samples, best_of=best_of,
-                                    temperature=temperature, max_chars=max_chars, seed=seed + 20_000,
-                                    typical_chars=typical)
+
+    def ask(mode, contexts, base):
+        return [GenerationRequest(mode, context=c, temperature=temperature, seed=base + i, max_chars=max_chars)
+                for i, c in enumerate(contexts)]
+
+    replies, reply_tally = sample_many(filtered, ask("reply", contexts, seed), best_of=best_of, max_chars=max_chars)
+    raw, _ = sample_many(raw_voice, ask("reply", contexts, seed + 10_000), best_of=1, max_chars=max_chars)
+    posts, post_tally = sample_many(filtered, ask("post", [None] * samples, seed + 20_000), best_of=best_of,
+                                    max_chars=max_chars)
     # Real posts are cut to the generation cap, so distinct-n compares texts of the same lengths.
     real_cut = [text[:max_chars] for text in real]
     tally = Tally()
     tally.add(reply_tally)
     tally.add(post_tally)
     return {
-        "model_version": ckpt.version,
+        "model_version": voice.version,
         "val_loss": round(val_loss, 4),
         "bpc": round(val_loss / math.log(2), 4),
         "val_acc": round(val_acc, 4),
-        **baselines(train_data, val_data, len(ckpt.vocab)),
+        **dataclasses.asdict(data.baselines),
         "copy_rate": round(float(np.mean([index.copies(text) for text in replies])), 4),
         "copy_rate_raw": round(float(np.mean([index.copies(text) for text in raw])), 4),
         "distinct1_generated": distinct(posts, 1),

@@ -7,8 +7,10 @@ import fcntl
 import os
 from pathlib import Path
 
+from lstm.errors import DannError
 
-class Locked(Exception):
+
+class Locked(DannError):
     """Another trainer holds the lock."""
 
 

@@ -14,17 +14,19 @@ With one device there is no mesh at all, so the single-device step is exactly wh
 import jax
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
 
+from trainer.config import ConfigError
+
 
 def data_mesh(batch_size: int) -> Mesh | None:
     """A 1-D mesh named `data` over all devices, or None when JAX sees one device.
 
-    Raises ValueError when the batch does not split evenly: uneven shards would make XLA pad or
+    Raises ConfigError when the batch does not split evenly: uneven shards would make XLA pad or
     reshard every step, and the gradient would no longer be the global batch's mean."""
     n = jax.device_count()
     if n == 1:
         return None
     if batch_size % n:
-        raise ValueError(
+        raise ConfigError(
             f"batch size {batch_size} does not split evenly over the {n} devices JAX sees: use a multiple of {n} "
             f"(e.g. --batch-size {(batch_size // n + 1) * n}), or show JAX fewer devices (CUDA_VISIBLE_DEVICES)"
         )

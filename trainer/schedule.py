@@ -12,7 +12,7 @@ job store, so at start it reads the time of its last run and, if a fire time pas
 
 import json
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -20,8 +20,9 @@ from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_MI
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 
-from lstm.settings import Settings
-from trainer.corpus import CorpusError
+from dann.settings import Settings
+from lstm.errors import DannError
+from trainer.config import ConfigError
 from trainer.lock import TrainerLock
 from trainer.retrain import RunResult, retrain
 
@@ -41,7 +42,7 @@ def cron_weekdays(field: str) -> str:
             return DAY_NAMES.index(token[:3])
         if token.isdigit() and int(token) <= 7:
             return int(token)
-        raise ValueError(f"weekday {token!r} is not 0-7 or a day name")
+        raise ConfigError(f"weekday {token!r} is not 0-7 or a day name")
 
     days = set()
     for part in field.split(","):
@@ -54,7 +55,7 @@ def cron_weekdays(field: str) -> str:
             low = day(part)
             high = 6 if step else low  # cron reads "1/2" as "from 1 to the end, every 2nd"
         if high < low:
-            raise ValueError(f"weekday range {part!r} runs backwards")
+            raise ConfigError(f"weekday range {part!r} runs backwards")
         days.update(d % 7 for d in range(low, high + 1, int(step or 1)))  # 7 is Sunday, as 0 is
     return ",".join(DAY_NAMES[d] for d in sorted(days))
 
@@ -62,22 +63,22 @@ def cron_weekdays(field: str) -> str:
 def cron_trigger(expression: str, time_zone: str) -> CronTrigger:
     fields = expression.split()
     if len(fields) != 5:
-        raise ValueError(f"DANN_TRAIN_CRON {expression!r} needs 5 fields: minute hour day month weekday")
+        raise ConfigError(f"DANN_TRAIN_CRON {expression!r} needs 5 fields: minute hour day month weekday")
     try:
         zone = ZoneInfo(time_zone)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"DANN_TRAIN_TIMEZONE {time_zone!r} is not a known time zone (e.g. UTC, Europe/Berlin)") from None
+        raise ConfigError(f"DANN_TRAIN_TIMEZONE {time_zone!r} is not a known time zone (e.g. UTC, Europe/Berlin)") from None
     minute, hour, day, month, weekday = fields
     try:
         return CronTrigger(minute=minute, hour=hour, day=day, month=month, day_of_week=cron_weekdays(weekday),
                            timezone=zone)
-    except ValueError as error:
-        raise ValueError(f"DANN_TRAIN_CRON {expression!r}: {error}") from None
+    except (ValueError, ConfigError) as error:  # APScheduler's word for a field it cannot parse
+        raise ConfigError(f"DANN_TRAIN_CRON {expression!r}: {error}") from None
 
 
 def next_run(settings: Settings, after: datetime | None = None) -> datetime | None:
     trigger = cron_trigger(settings.train_cron, settings.train_timezone)
-    return trigger.get_next_fire_time(None, after or datetime.now(timezone.utc))
+    return trigger.get_next_fire_time(None, after or datetime.now(UTC))
 
 
 def missed_run(trigger: CronTrigger, last_run: datetime | None, now: datetime, grace_s: float) -> bool:
@@ -107,7 +108,7 @@ def recorded_run(settings: Settings) -> RunResult:
     """One retrain, with its start time recorded for the missed-run check."""
     path = last_run_path(settings)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"started_at": datetime.now(timezone.utc).isoformat()}))
+    path.write_text(json.dumps({"started_at": datetime.now(UTC).isoformat()}))
     result = retrain(settings)
     log.info("run finished: %s (%s)", result.outcome, result.reason)
     return result
@@ -117,7 +118,7 @@ def scheduled_run(settings: Settings) -> None:
     """One run as the scheduler calls it: any failure is logged and the schedule goes on."""
     try:
         recorded_run(settings)
-    except (CorpusError, ValueError, OSError) as error:  # a missing export today may be back tomorrow
+    except (DannError, OSError) as error:  # a missing export today may be back tomorrow
         log.error("run failed: %s", error)
     except Exception:
         log.exception("run failed unexpectedly")
@@ -134,7 +135,7 @@ def run_trainer(settings: Settings, once: bool = False, now: bool = False) -> Ru
             timezone=trigger.timezone,
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": int(settings.misfire_grace_s)},
         )
-        current = datetime.now(timezone.utc)
+        current = datetime.now(UTC)
         if missed_run(trigger, read_last_run(settings), current, settings.misfire_grace_s):
             log.info("a scheduled run was missed while the trainer was not running; running once now")
             now = True

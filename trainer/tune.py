@@ -4,7 +4,7 @@ the best for the trainer to use.
 Each architecture (hidden size, layers, dropout, sequence length) trains three learning rates
 from the same start. On a GPU they train as a population of same-shaped models vmapped into one
 compiled step, sharing every batch and kernel launch; on a CPU, where XLA's batched matmuls were
-slower than running the members in turn, they run in turn (the README has both measurements).
+slower than running the members in turn, they run in turn (docs/measurements.md has both).
 All architectures get the same wall-clock budget, and
 the current config is always one of the trials, so the winner is at least as good as it at that
 budget, or the current config wins and `dann tune` says so.
@@ -14,21 +14,21 @@ per trial is printed so that this is visible.
 """
 
 import dataclasses
-import json
 import logging
 import math
-import time
 from functools import partial
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from lstm.model import CharRNN, ModelConfig
+from lstm.model import CharRNN
 from trainer.batches import post_starts
+from trainer.budget import Budget
+from trainer.config import RunConfig, tunable
 from trainer.corpus import Corpus
-from trainer.train import TrainConfig, evaluate, learning_rate, make_optimizer, prepare_data, step_fn, train_step
+from trainer.data import PreparedData, prepare
+from trainer.train import evaluate, learning_rate, make_optimizer, step_fn, train_step
 
 log = logging.getLogger("dann.tune")
 
@@ -37,89 +37,88 @@ EVALS = 10  # evaluations per trial, evenly over its time; the best one counts
 EVAL_SYMBOLS = 20_000  # of the validation text per evaluation, so that 10 of them stay cheap
 
 
-def neighbours(model: dict, train: TrainConfig) -> list[tuple[dict, TrainConfig]]:
-    """The current architecture first, then one change at a time: a small set, not a grid."""
-    hidden = model.get("hidden", ModelConfig.hidden)
-    layers = model.get("layers", ModelConfig.layers)
-    dropout = model.get("dropout", ModelConfig.dropout)
-    return [
-        (model, train),
-        ({**model, "hidden": max(64, hidden // 2)}, train),
-        ({**model, "hidden": hidden * 2}, train),
-        ({**model, "layers": layers + 1 if layers < 2 else layers - 1}, train),
-        ({**model, "dropout": 0.1 if dropout == 0 else 0.0}, train),
-        (model, dataclasses.replace(train, seq_len=train.seq_len * 2)),
+def neighbours(config: RunConfig) -> list[tuple[dict, RunConfig]]:
+    """The current config first, then one change at a time: a small set, not a grid. Each comes
+    with the change that made it ({section: {field: value}}, empty for the current one)."""
+    model, train = config.model, config.train
+    changes = [
+        {},
+        {"model": {"hidden": max(64, model.hidden // 2)}},
+        {"model": {"hidden": model.hidden * 2}},
+        {"model": {"layers": model.layers + 1 if model.layers < 2 else model.layers - 1}},
+        {"model": {"dropout": 0.1 if model.dropout == 0 else 0.0}},
+        {"train": {"seq_len": train.seq_len * 2}},
     ]
+    return [(change, config.with_changes("tune", change)) for change in changes]
 
 
-@partial(jax.jit, static_argnames=("graphdef", "tx", "batch", "seq"), donate_argnums=(2, 3))
-def population_step(graphdef, tx, params, opt_state, carry, data, starts, key, step, lrs, *, batch, seq):
+@partial(jax.jit, static_argnames=("graphdef", "tx", "batch", "seq", "speed"), donate_argnums=(2, 3))
+def population_step(graphdef, tx, params, opt_state, carry, data, starts, key, step, lrs, *, batch, seq,
+                    speed=None):
     """One optimizer step for every member. params and opt_state have a leading member axis; lrs is
     (members,). Every member sees the same batch, so their losses differ by learning rate alone."""
 
     def member(params, opt_state, lr):
         params, opt_state, _, loss, _ = step_fn(graphdef, tx, params, opt_state, carry, data, starts, key, step, lr,
-                                                batch=batch, seq=seq, stateful=False)
+                                                batch=batch, seq=seq, stateful=False, speed=speed)
         return params, opt_state, loss
 
+    speed = speed or RunConfig().speed
     return jax.vmap(member)(params, opt_state, lrs)
 
 
-def train_population(prepared: tuple, model_options: dict, config: TrainConfig, lrs: list[float], seconds: float,
+def train_population(data: PreparedData, run: RunConfig, lrs: list[float], seconds: float,
                      *, vmapped: bool | None = None) -> list[dict]:
     """Train one model per learning rate from the same start, for `seconds` in all (compilation
     not counted). Returns each member's {"learning_rate", "val_loss" (its best), "steps"}.
 
     vmapped (the default on a GPU) trains the members together in one population step; otherwise
     (the default on a CPU, where XLA's batched matmuls ran slower than the members one after
-    another: see the README) each member trains alone for an equal share of the time."""
+    another: docs/measurements.md) each member trains alone for an equal share of the time."""
     vmapped = jax.default_backend() != "cpu" if vmapped is None else vmapped
-    vocab, train_data, val_data = prepared  # prepare_data's result: the same for every trial
-    model = CharRNN(ModelConfig(vocab_size=len(vocab), **model_options), rngs=nnx.Rngs(config.seed))
+    config, speed = run.train, run.speed
+    model = CharRNN(run.model.config(len(data.vocab)), rngs=nnx.Rngs(config.seed))
     graphdef, start = nnx.split(model)
     tx = make_optimizer(config)
-    data, val = jnp.asarray(train_data), jnp.asarray(val_data[:EVAL_SYMBOLS])
-    starts = jnp.asarray(post_starts(train_data, config.seq_len))
+    train_data, val = jnp.asarray(data.train), jnp.asarray(data.val[:EVAL_SYMBOLS])
+    starts = jnp.asarray(post_starts(data.train, config.seq_len))
     carry, key = model.init_carry(config.batch_size), jax.random.key(config.seed)
-    shape = {"batch": config.batch_size, "seq": config.seq_len}
+    shape = {"batch": config.batch_size, "seq": config.seq_len, "speed": speed}
     count = len(lrs) if vmapped else 1
 
     def val_losses(params) -> list[float]:
         """Each member's val loss (the members are stacked on axis 0 when vmapped)."""
         if not vmapped:
-            return [evaluate(graphdef, params, val)[0]]
-        return [evaluate(graphdef, jax.tree.map(lambda p, i=i: p[i], params), val)[0] for i in range(count)]
+            return [evaluate(graphdef, params, val, speed)[0]]
+        return [evaluate(graphdef, jax.tree.map(lambda p, i=i: p[i], params), val, speed)[0] for i in range(count)]
 
     def run(params, opt_state, lr, seconds, one_step) -> tuple[list[float], int]:
         """Step until `seconds` have passed, following the learning-rate schedule; `lr` scales it.
         Returns each member's best val loss over EVALS evaluations, as the trainer keeps its best
-        checkpoint (on a small export the last one is long overfit), and the step count.
-        The clock starts after the first step, which compiles (otherwise the member that happens
-        to run first would train for less time than the others), and stops while evaluating."""
-        began, step, progress, paused = None, 0, 0.0, 0.0
+        checkpoint (on a small export the last one is long overfit), and the step count. The
+        clock starts after the first step, which compiles, and stops while evaluating."""
+        budget = Budget(seconds=seconds, clock_after_first=True)
         best, evaluations = [math.inf] * count, 0
-        while progress < 1.0:
-            factor = learning_rate(config, step, progress) / config.learning_rate
+        for step in budget:
+            factor = learning_rate(config, step, budget.progress) / config.learning_rate
             params, opt_state, loss = one_step(params, opt_state, step, lr * factor)
             loss.block_until_ready()  # keep the clock honest
-            began, step = began or time.monotonic(), step + 1
-            progress = (time.monotonic() - began - paused) / seconds
-            if progress >= (evaluations + 1) / EVALS:
-                t0 = time.monotonic()
-                best = [min(b, v) for b, v in zip(best, val_losses(params), strict=True)]  # NaN never wins
-                paused, evaluations = paused + time.monotonic() - t0, evaluations + 1
-        return best, step
+            if budget.progress >= (evaluations + 1) / EVALS:
+                with budget.paused():
+                    best = [min(b, v) for b, v in zip(best, val_losses(params), strict=True)]  # NaN never wins
+                evaluations += 1
+        return best, budget.steps
 
     if vmapped:
         params = jax.tree.map(lambda p: jnp.stack([p] * len(lrs)), start)
         best, steps = run(params, jax.vmap(tx.init)(params), jnp.asarray(lrs, jnp.float32), seconds,
-                          lambda params, opt, step, lr: population_step(graphdef, tx, params, opt, carry, data,
-                                                                        starts, key, step, lr, **shape))
+                          lambda params, opt, step, lr: population_step(graphdef, tx, params, opt, carry,
+                                                                        train_data, starts, key, step, lr, **shape))
         members = [(loss, steps) for loss in best]
     else:
         def one_step(params, opt, step, lr):
             fresh = model.init_carry(config.batch_size)  # train_step donates (consumes) the carry it is given
-            params, opt, _, loss, _ = train_step(graphdef, tx, params, opt, fresh, data, starts, key, step, lr,
+            params, opt, _, loss, _ = train_step(graphdef, tx, params, opt, fresh, train_data, starts, key, step, lr,
                                                  stateful=False, **shape)
             return params, opt, loss
 
@@ -131,21 +130,24 @@ def train_population(prepared: tuple, model_options: dict, config: TrainConfig, 
             for lr, (loss, steps) in zip(lrs, members, strict=True)]
 
 
-def tune(corpus: Corpus, minutes: float, model_options: dict, config: TrainConfig) -> dict:
-    """Try `neighbours` of (model_options, config), each architecture for an equal share of
-    `minutes`. Returns {"best": {...}, "current": {...}, "trials": [...], "current_is_best": bool}."""
-    trials = neighbours(model_options, config)
+def tune(corpus: Corpus, minutes: float, config: RunConfig) -> dict:
+    """Try `neighbours` of `config`, each architecture for an equal share of `minutes`. Returns
+    {"best", "current", "trials", "current_is_best", "seconds_per_trial"}; each trial is
+    {"change", "model", "train", "val_loss", "steps"} with every model and training field but the
+    budget, as trainer/config.py's `write_file` saves them."""
+    trials = neighbours(config)
     seconds = minutes * 60 / len(trials)
-    prepared = prepare_data(corpus, max((train for _, train in trials), key=lambda t: t.seq_len))
+    # Prepared once, for the longest sequence tried: every trial reads the same split and vocabulary.
+    data = prepare(corpus, max((run.train for _, run in trials), key=lambda t: t.seq_len))
     results = []
-    for model, train in trials:
-        lrs = [train.learning_rate * f for f in LR_FACTORS]
-        log.info("trying %s, seq %d, learning rates %s for %.0f s", model or "the current model",
-                 train.seq_len, ", ".join(f"{lr:.2g}" for lr in lrs), seconds)
-        for member in train_population(prepared, model, train, lrs, seconds):
-            tried = dataclasses.replace(train, learning_rate=member["learning_rate"])
-            results.append({"model": model, "train": tuned_fields(tried), "val_loss": round(member["val_loss"], 4),
-                            "steps": member["steps"]})
+    for change, run in trials:
+        lrs = [run.train.learning_rate * f for f in LR_FACTORS]
+        log.info("trying %s, seq %d, learning rates %s for %.0f s", _describe(change), run.train.seq_len,
+                 ", ".join(f"{lr:.2g}" for lr in lrs), seconds)
+        for member in train_population(data, run, lrs, seconds):
+            tried = dataclasses.replace(run.train, learning_rate=member["learning_rate"])
+            results.append({"change": change, "model": dataclasses.asdict(run.model), "train": tunable(tried),
+                            "val_loss": round(member["val_loss"], 4), "steps": member["steps"]})
             log.info("  lr %.2g: val loss %.4f after %d steps", member["learning_rate"], member["val_loss"],
                      member["steps"])
     current = results[LR_FACTORS.index(1.0)]  # the first architecture at the current learning rate
@@ -154,17 +156,5 @@ def tune(corpus: Corpus, minutes: float, model_options: dict, config: TrainConfi
             "seconds_per_trial": round(seconds, 1)}
 
 
-def tuned_fields(config: TrainConfig) -> dict:
-    """Every TrainConfig field but the budget, which stays the trainer's own (DANN_TRAIN_MINUTES)."""
-    return {k: v for k, v in dataclasses.asdict(config).items() if k not in ("minutes", "max_steps")}
-
-
-def write_config(path, result: dict) -> Path:
-    """The best trial as a DANN_TRAIN_CONFIG file, {"model": {...}, "train": {...}}, written atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial_path = path.with_name(path.name + ".tmp")
-    best = result["best"]
-    partial_path.write_text(json.dumps({"model": best["model"], "train": best["train"]}, indent=2) + "\n")
-    partial_path.replace(path)
-    return path
+def _describe(change: dict) -> str:
+    return ", ".join(f"{k} {v}" for part in change.values() for k, v in part.items()) or "the current config"

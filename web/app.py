@@ -1,8 +1,8 @@
 """The web playground: one page and a JSON API over the bot's generation service.
 
 The API is a front end like the Discord bot: model loading, hot reload and request batching all
-live in `bot.service.GenerationService`, and this file only turns HTTP into service calls and
-service answers (and refusals) into HTTP. `run_web` serves it with uvicorn for `dann web`.
+live in dann/serving's `GenerationService`, and this file only turns HTTP into service calls and
+service answers (and refusals) into HTTP. It never imports discord. `run_web` serves it with uvicorn for `dann web`.
 
     POST /api/generate  {"mode", "prompt", "temperature", "n", "seed"?} -> {"texts", "model_version", "ms"}
     GET  /api/status    the served model, whether a training plot exists, and the request limits
@@ -29,8 +29,10 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 
-from bot.service import GenerationService, NotReady
-from lstm.settings import Settings
+from dann.serving.request import GenerationRequest
+from dann.serving.service import GenerationService, NotReady
+from dann.settings import Settings
+from lstm.errors import DannError
 from web.body_limit import BodyLimit
 from web.rate_limit import RateLimiter
 
@@ -47,9 +49,8 @@ CONTENT_SECURITY_POLICY = ("default-src 'self'; img-src 'self'; object-src 'none
 STILL_LEARNING = "dann is still learning: no model has been trained yet. Try again in a few minutes."
 
 
-class CannotListen(ValueError):
-    """The host and port cannot be listened on: in use, not permitted, or not an address here.
-    A ValueError, so the CLI's edge prints it as one line."""
+class CannotListen(DannError):
+    """The host and port cannot be listened on: in use, not permitted, or not an address here."""
 
 
 class GenerateRequest(BaseModel):
@@ -116,10 +117,12 @@ def create_app(settings: Settings, service: GenerationService | None = None) -> 
             return problem(429, f"too many requests: try again in {seconds} s", {"Retry-After": str(seconds)})
         temperature = settings.temperature if body.temperature is None else body.temperature
         try:
-            result = await service.generate(body.mode, body.prompt, temperature=temperature, n=body.n,
-                                            seed=body.seed)
+            result = await service.generate(GenerationRequest(body.mode, body.prompt, temperature=temperature,
+                                                              n=body.n, seed=body.seed))
         except NotReady:
             return problem(503, STILL_LEARNING, {"Retry-After": str(math.ceil(settings.reload_poll_s))})
+        except DannError as error:  # expected: the request cannot be served as asked
+            return problem(422, str(error))
         except Exception:
             log.exception("generating %d %s(s) failed", body.n, body.mode)
             return problem(500, "generation failed; the server's log says why")

@@ -12,9 +12,10 @@ from discord.ext.test import backend, callbacks, factories
 
 from bot import create_bot, run_bot
 from bot.discord_bot import STILL_LEARNING, clip, prompt_text
-from bot.service import Generation, GenerationService
-from lstm.settings import Settings
-from tests.bot import MAX_CHARS, eventually, publish, serving_copy
+from dann.serving.service import Generation, GenerationService
+from dann.settings import Settings
+from lstm.errors import DannError
+from tests.dann.serving import MAX_CHARS, eventually, publish, serving_copy
 
 NO_PINGS = {"parse": []}  # AllowedMentions.none() as sent to Discord: no @everyone, users, roles or reply ping
 
@@ -105,9 +106,9 @@ async def test_a_mention_gets_one_reply_that_cannot_ping(bot, service, sent, typ
     asked_for = []
     real = service.generate
 
-    async def generate(*args, **kwargs):
-        asked_for.append((args, kwargs))
-        generation = await real(*args, **kwargs)
+    async def generate(request):
+        asked_for.append(request)
+        generation = await real(request)
         asked_for.append(generation.texts[0])
         return generation
 
@@ -116,8 +117,8 @@ async def test_a_mention_gets_one_reply_that_cannot_ping(bot, service, sent, typ
 
     reply = dpytest.get_message()
     assert dpytest.verify().message().nothing()  # exactly one
-    (args, options), text = asked_for
-    assert args == ("reply",) and options["context"] == "good morning @everyone"  # primed, minus the mention
+    request, text = asked_for
+    assert request.mode == "reply" and request.context == "good morning @everyone"  # primed, minus the mention
     assert reply.content == text != ""
     assert len(sent) == 1
     assert sent[0]["allowed_mentions"] == NO_PINGS
@@ -137,7 +138,7 @@ async def test_a_bare_mention_and_a_dm_get_replies_in_the_voice(bot):
 
 async def test_the_reply_fits_discords_limit_in_utf16_units(tmp_path):
     class Talkative:
-        async def generate(self, *args, **kwargs):
+        async def generate(self, request):
             return Generation(["😀" * 1500], 1, 0.0)  # 3000 UTF-16 units
 
     bot = await connect(settings_for(tmp_path), Talkative())
@@ -225,9 +226,9 @@ async def test_dann_post_defers_then_posts_at_the_asked_temperature(bot, service
     events = []
     real = service.generate
 
-    async def generate(mode, *args, **kwargs):
-        events.append(("generate", mode, kwargs["temperature"]))
-        generation = await real(mode, *args, **kwargs)
+    async def generate(request):
+        events.append(("generate", request.mode, request.temperature))
+        generation = await real(request)
         events.append(("generated", generation.texts[0]))
         return generation
 
@@ -301,7 +302,7 @@ async def test_commands_are_synced_only_on_request_and_to_the_configured_server(
             assert [c.name for c in bot.tree.get_commands(guild=discord.Object(guild_id))] == ["dann"]
 
     sync.side_effect = discord.Forbidden(MagicMock(status=403, reason="Forbidden"), "Missing Access")
-    with pytest.raises(ValueError, match="applications.commands"):  # not invited with that scope
+    with pytest.raises(DannError, match="applications.commands"):  # not invited with that scope
         await bot.setup_hook()
 
 
@@ -318,7 +319,7 @@ def test_a_missing_token_is_a_clear_error_before_connecting(tmp_path, monkeypatc
 
     monkeypatch.setattr(discord.Client, "run", no_network)
     for token in (None, "", "  "):
-        with pytest.raises(ValueError, match="DANN_DISCORD_TOKEN"):
+        with pytest.raises(DannError, match="DANN_DISCORD_TOKEN"):
             run_bot(settings_for(tmp_path, discord_token=token))
 
 
@@ -329,7 +330,7 @@ def test_a_refused_token_is_a_clear_error_and_never_logged(tmp_path, monkeypatch
         raise discord.LoginFailure("Improper token has been passed.")
 
     monkeypatch.setattr(discord.http.HTTPClient, "static_login", refuse)
-    with pytest.raises(ValueError, match="refused the token in DANN_DISCORD_TOKEN") as error:
+    with pytest.raises(DannError, match="refused the token in DANN_DISCORD_TOKEN") as error:
         run_bot(settings_for(tmp_path, discord_token=secret))
     out = capsys.readouterr()
     assert secret not in str(error.value) + caplog.text + out.out + out.err

@@ -15,7 +15,7 @@ def test_round_trip_keeps_config_vocab_and_info(trained_dir):
     ckpt = checkpoint.load_latest(trained_dir)
     assert ckpt.model.config.hidden == 64
     assert ckpt.info["steps"] == 150 and ckpt.info["posts"] == 80 and ckpt.info["replies"] == 80
-    assert set(ckpt.info) >= {"data_hash", "val_loss", "trained_at", "train"}
+    assert set(ckpt.info) >= {"data_hash", "val_loss", "trained_at", "config"}
 
 
 def test_damaged_versions_are_skipped_with_a_log_line(trained_dir, tmp_path, caplog):
@@ -49,6 +49,13 @@ def test_a_directory_of_only_damaged_versions_is_a_clear_error(tmp_path):
         checkpoint.load_latest(tmp_path)
 
 
+def test_the_next_version_is_one_past_the_newest_present(tmp_path):
+    assert checkpoint.next_version(tmp_path / "missing") == 1
+    for name in ("3", "9.orbax-checkpoint-tmp"):
+        (tmp_path / name).mkdir()
+    assert checkpoint.next_version(tmp_path) == 4
+
+
 def test_no_checkpoint_at_all(tmp_path):
     with pytest.raises(checkpoint.NoCheckpoint, match="no checkpoint"):
         checkpoint.load_latest(tmp_path / "missing")
@@ -57,12 +64,12 @@ def test_no_checkpoint_at_all(tmp_path):
 def test_the_copy_index_round_trips_and_a_version_without_one_loads_without_the_filter(trained_dir, tmp_path):
     ckpt = checkpoint.load_latest(trained_dir)
     index = ckpt.copy_index
-    assert index is not None and ckpt.summary()["copy_filter"]["chars"] == 40
+    assert index is not None and ckpt.meta["copy"]["chars"] == 40
     assert index.copies("good morning friends " * 3) is False  # 3 words a post: never 7 in a row
     # A version saved the way versions were before the copy filter existed.
     checkpoint.save(tmp_path, 1, ckpt.model, ckpt.vocab, ckpt.info)
     old = checkpoint.load_latest(tmp_path)
-    assert old.copy_index is None and old.summary()["copy_filter"] is None
+    assert old.copy_index is None and "copy" not in old.meta
     checkpoint.save(tmp_path, 2, ckpt.model, ckpt.vocab, ckpt.info, copy_index=index)
     again = checkpoint.load_latest(tmp_path).copy_index
     assert (again.char_hashes == index.char_hashes).all() and (again.word_hashes == index.word_hashes).all()

@@ -140,7 +140,7 @@ def test_pick_draws_from_softmax_of_logits_over_temperature_after_the_filters(te
     expected /= expected.sum()
 
     uniform = jax.random.uniform(jax.random.key(0), (rows,))
-    setting = lambda value, dtype: jnp.full((rows,), value, dtype)  # noqa: E731
+    setting = lambda value, dtype: jnp.full((rows,), value, dtype)
     tokens = pick(jnp.broadcast_to(jnp.asarray(logits), (rows, len(logits))), uniform,
                   setting(temperature, jnp.float32), setting(top_k, jnp.int32), setting(top_p, jnp.float32),
                   filtered=bool(top_k or top_p < 1.0))

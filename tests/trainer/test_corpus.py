@@ -8,8 +8,8 @@ import pytest
 
 import trainer
 from tests.trainer.fixtures import FIXTURES, zip_folder
-from trainer import archive
-from trainer.corpus import Corpus, CorpusError, Record, read_corpus
+from trainer.corpus import Corpus, CorpusError, Record
+from trainer.exports import archive, read_corpus
 
 SHAKESPEARE = Path(trainer.__file__).parent / "data" / "shakespeare.txt"
 

@@ -27,7 +27,8 @@ import json, sys
 from pathlib import Path
 import jax
 import trainer.train
-from tests.conftest import TINY_MODEL, tiny_config
+from lstm.errors import DannError
+from tests.conftest import TINY_MODEL, fit, tiny_config
 from trainer.corpus import Corpus, Record
 
 out, text = Path(sys.argv[1]), Path(sys.argv[2]).read_text()[:40_000]
@@ -42,17 +43,16 @@ def spy(*args, **kwargs):
     return result
 
 trainer.train.train_step = spy
-trainer.train.train(corpus, TINY_MODEL, tiny_config(batch_size=16, max_steps=20, eval_every=5), out, progress=False)
+fit(corpus, TINY_MODEL, tiny_config(batch_size=16, max_steps=20, eval_every=5), out)
 rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
 report = {"devices": jax.device_count(), "seen": dict(seen),
           "train_loss": [r["train_loss"] for r in rows], "val_loss": [r["val_loss"] for r in rows]}
 if jax.device_count() > 1:
-    resumed = trainer.train.train(corpus, TINY_MODEL, tiny_config(batch_size=16, max_steps=5, eval_every=5), out,
-                                  progress=False)
-    report["resumed_to_step"] = resumed["steps"]
+    resumed = fit(corpus, TINY_MODEL, tiny_config(batch_size=16, max_steps=5, eval_every=5), out)
+    report["resumed_to_step"] = resumed.steps
     try:
-        trainer.train.train(corpus, TINY_MODEL, tiny_config(batch_size=6, max_steps=1), out / "odd", progress=False)
-    except ValueError as error:
+        fit(corpus, TINY_MODEL, tiny_config(batch_size=6, max_steps=1), out / "odd")
+    except DannError as error:
         report["odd_batch_error"] = str(error)
 print(json.dumps(report))
 """

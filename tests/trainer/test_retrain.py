@@ -3,8 +3,8 @@
 Crash tests use real `dann trainer` subprocesses killed with a real SIGKILL."""
 
 import json
-import shutil
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -14,12 +14,13 @@ from pathlib import Path
 
 import pytest
 
+from dann.settings import Settings
 from lstm import checkpoint
-from lstm.settings import Settings
-from tests.conftest import tiny_config
-from trainer.corpus import read_corpus
+from tests.conftest import run_config, tiny_config
+from trainer.config import SMALL_EXPORT
+from trainer.exports import read_corpus
+from trainer.record import RunRecord
 from trainer.retrain import configured, retrain, state_dir
-from trainer.train import SMALL_EXPORT
 
 TINY = {"hidden": 32}
 EVAL_SAMPLES = 6  # posts and replies the trainer samples to measure what it publishes (50 by default)
@@ -33,7 +34,11 @@ def write_export(path: Path, extra: str = "") -> Path:
 
 
 def run(settings, **config):
-    return retrain(settings, tiny_config(**{"max_steps": 120, **config}), TINY)
+    return retrain(settings, run_config(TINY, tiny_config(**{"max_steps": 120, **config})))
+
+
+def record(directory) -> RunRecord:
+    return RunRecord.of(checkpoint.load_latest(directory))
 
 
 @pytest.fixture(scope="module")
@@ -62,12 +67,12 @@ def served(settings, first_version):
 def test_first_run_publishes_and_an_unchanged_export_is_skipped(settings):
     first = run(settings)
     assert (first.outcome, first.version) == ("published", 1)
-    report = Path(settings.checkpoint_dir) / checkpoint.load_latest(settings.checkpoint_dir).info["report"]
+    report = Path(settings.checkpoint_dir) / record(settings.checkpoint_dir).report
     assert {p.name for p in report.iterdir()} == {"metrics.jsonl", "loss.png", "samples.md", "eval.json"}
     assert (report / "loss.png").read_bytes()[:4] == b"\x89PNG"
     quality = json.loads((report / "eval.json").read_text())
     assert quality["candidates"]["candidates"] == 2 * EVAL_SAMPLES * 8  # posts and replies, best of 8 each
-    assert checkpoint.load_latest(settings.checkpoint_dir).summary()["eval"] == quality
+    assert record(settings.checkpoint_dir).eval == quality
     assert "temperature 0.25" in (report / "samples.md").read_text()
     again = run(settings)
     assert (again.outcome, again.version) == ("skipped", 1)
@@ -81,19 +86,19 @@ def test_a_changed_training_setting_retrains_on_the_same_export(served):
 
 def test_a_changed_export_is_retrained_warm_and_published(served):
     settings = served
-    first_steps = checkpoint.load_latest(settings.checkpoint_dir).info["steps"]
+    first_steps = record(settings.checkpoint_dir).steps
     write_export(settings.export_path, "\nbrand new post here")
     result = run(settings, max_steps=40, eval_every=40)
     assert (result.outcome, result.version) == ("published", 2)
     served = checkpoint.load_latest(settings.checkpoint_dir)
-    assert served.version == 2 and served.info["steps"] == first_steps + 40  # warm-started from version 1
+    assert served.version == 2 and RunRecord.of(served).steps == first_steps + 40  # warm-started from version 1
 
 
 def test_a_worse_model_is_not_published(served):
     settings = served
     write_export(settings.export_path, "\nbrand new post here")
     # Another architecture cannot warm-start, and 2 steps from scratch is far worse.
-    result = retrain(settings, tiny_config(max_steps=2), {"hidden": 16})
+    result = retrain(settings, run_config({"hidden": 16}, tiny_config(max_steps=2)))
     assert result.outcome == "rejected" and "worse than the served model" in result.reason
     assert checkpoint.versions(settings.checkpoint_dir) == [1]
 
@@ -106,7 +111,7 @@ def test_the_auto_retuner_runs_only_when_val_loss_stops_improving(served):
     assert result.retuned
     tuned = json.loads((Path(settings.checkpoint_dir) / "tuned.json").read_text())
     assert set(tuned) == {"model", "train"}
-    assert configured(settings, read_corpus(settings.export_path))[0].learning_rate == tuned["train"]["learning_rate"]
+    assert configured(settings, read_corpus(settings.export_path)).train.learning_rate == tuned["train"]["learning_rate"]
 
 
 def test_without_the_setting_a_plateau_does_not_retune(served):
@@ -199,11 +204,12 @@ def test_kill_9_during_publishing_keeps_a_loadable_model(settings):
 
 
 def test_the_trainer_reads_its_hyperparameters_from_a_file_over_the_small_export_defaults(settings):
-    config, model = configured(
+    run = configured(
         Settings(_env_file=None, train_config=Path(trainer_env(settings)["DANN_TRAIN_CONFIG"]), train_minutes=2),
         read_corpus(settings.export_path))
+    config = run.train
     # The file's values win; what it leaves out comes from the defaults for a small export.
-    assert (model, config.batch_size, config.seq_len, config.minutes) == (
+    assert (run.given()["model"], config.batch_size, config.seq_len, config.minutes) == (
         {**SMALL_EXPORT["model"], "hidden": 64}, 16, 32, 2)
     assert config.learning_rate == SMALL_EXPORT["train"]["learning_rate"]
 

@@ -1,10 +1,11 @@
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
+from trainer.config import ConfigError
 from trainer.schedule import cron_trigger, cron_weekdays, missed_run
 
-UTC = timezone.utc
+UTC = UTC
 
 
 @pytest.mark.parametrize("field, names", [
@@ -24,12 +25,12 @@ def test_weekdays_keep_crons_meaning(field, names):
 
 @pytest.mark.parametrize("expression", ["0 3 * *", "0 3 * * 8", "61 3 * * *", "0 3 * * 5-1"])
 def test_bad_schedules_are_clear_errors(expression):
-    with pytest.raises(ValueError, match="DANN_TRAIN_CRON|weekday"):
+    with pytest.raises(ConfigError, match="DANN_TRAIN_CRON|weekday"):
         cron_trigger(expression, "UTC")
 
 
 def test_unknown_time_zone():
-    with pytest.raises(ValueError, match="DANN_TRAIN_TIMEZONE"):
+    with pytest.raises(ConfigError, match="DANN_TRAIN_TIMEZONE"):
         cron_trigger("0 3 * * *", "Mars/Olympus")
 
 

@@ -9,10 +9,12 @@ from flax import nnx
 from lstm import checkpoint
 from lstm.model import CharRNN, ModelConfig
 from lstm.sample import generate
-from tests.conftest import TINY_MODEL, repeated_corpus, tiny_config
+from tests.conftest import TINY_MODEL, fit, repeated_corpus, tiny_config
+from trainer.config import GPU, SMALL_EXPORT, SMALL_EXPORT_CHARS, resolve
 from trainer.corpus import Corpus, Record
-from trainer.train import (GPU, SMALL_EXPORT, SMALL_EXPORT_CHARS, TrainingError, default_options, make_optimizer, train,
-                           train_step)
+from trainer.data import TrainingError
+from trainer.record import RunRecord
+from trainer.train import make_optimizer, train_step
 
 
 def test_one_train_step_changes_every_parameter():
@@ -31,49 +33,54 @@ def test_one_train_step_changes_every_parameter():
 def test_overfits_a_tiny_text_and_greedy_sampling_reproduces_it(tmp_path, text, copies):
     # "lmao" * 4 needs counting: the model must know where the post began to stop after the 4th.
     config = tiny_config(max_steps=300, seq_len=64)
-    summary = train(repeated_corpus(text, copies), TINY_MODEL, config, tmp_path, progress=False)
-    assert summary["val_loss"] < 0.05
+    result = fit(repeated_corpus(text, copies), TINY_MODEL, config, tmp_path)
+    assert result.summary()["val_loss"] < 0.05
     ckpt = checkpoint.load_latest(tmp_path)
     (sample, _), = generate(ckpt.model, ckpt.vocab, [""], temperature=0, max_chars=100)
     assert sample == text
 
 
 def test_metrics_are_appended_as_json_lines(tmp_path):
-    summary = train(repeated_corpus("hello there"), TINY_MODEL, tiny_config(max_steps=40, eval_every=20),
-                    tmp_path, progress=False)
+    result = fit(repeated_corpus("hello there"), TINY_MODEL, tiny_config(max_steps=40, eval_every=20),
+                 tmp_path)
     rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [20, 40]
     for key in ("train_loss", "val_loss", "bpc", "val_acc", "grad_norm", "lr", "chars_per_s"):
         assert all(np.isfinite(r[key]) for r in rows), key
-    assert summary["steps"] == 40 and summary["val_loss"] == pytest.approx(min(r["val_loss"] for r in rows), abs=1e-4)
+    assert rows == result.metrics  # the same rows, in memory
+    summary = result.summary()
+    assert result.steps == 40 and summary["val_loss"] == pytest.approx(min(r["val_loss"] for r in rows), abs=1e-4)
 
 
 def test_the_saved_model_is_the_best_one_evaluated(tmp_path):
-    summary = train(repeated_corpus("hello there"), TINY_MODEL, tiny_config(max_steps=60, eval_every=20),
-                    tmp_path, progress=False)
+    result = fit(repeated_corpus("hello there"), TINY_MODEL, tiny_config(max_steps=60, eval_every=20),
+                 tmp_path)
     rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     best = min(rows, key=lambda r: r["val_loss"])
     saved = checkpoint.load_latest(tmp_path)
-    assert (saved.version, saved.info["steps"]) == (summary["version"], best["step"])
-    assert saved.info["val_loss"] == pytest.approx(best["val_loss"], abs=1e-4)
+    record = RunRecord.of(saved)
+    assert (saved.version, record.steps) == (result.version, best["step"])
+    assert record.val_loss == pytest.approx(best["val_loss"], abs=1e-4)
+    assert record == result.record  # the record returned in memory is the one saved
+    in_memory = jax.tree.leaves(nnx.state(result.model))
+    assert all(np.array_equal(a, b) for a, b in zip(in_memory, jax.tree.leaves(nnx.state(saved.model)), strict=True))
 
 
 def test_resumes_from_the_latest_checkpoint(tmp_path):
     corpus = repeated_corpus("resume me please")
-    first = train(corpus, TINY_MODEL, tiny_config(max_steps=30, eval_every=30), tmp_path, progress=False)
-    second = train(corpus, TINY_MODEL, tiny_config(max_steps=30, eval_every=30), tmp_path, progress=False)
-    assert (first["version"], second["version"]) == (1, 2)
-    assert second["steps"] == 60
-    assert checkpoint.load_latest(tmp_path).info["steps"] == 60
-    fresh = train(corpus, TINY_MODEL, tiny_config(max_steps=30, eval_every=30), tmp_path, resume=False,
-                  progress=False)
-    assert fresh["steps"] == 30
+    first = fit(corpus, TINY_MODEL, tiny_config(max_steps=30, eval_every=30), tmp_path)
+    second = fit(corpus, TINY_MODEL, tiny_config(max_steps=30, eval_every=30), tmp_path)
+    assert (first.version, second.version) == (1, 2)
+    assert second.steps == 60
+    assert RunRecord.of(checkpoint.load_latest(tmp_path)).steps == 60
+    fresh = fit(corpus, TINY_MODEL, tiny_config(max_steps=30, eval_every=30), tmp_path, resume=False)
+    assert fresh.steps == 30
 
 
 def test_stateful_training_runs(tmp_path):
-    summary = train(repeated_corpus("carry the state " * 3), TINY_MODEL, tiny_config(max_steps=60, stateful=True),
-                    tmp_path, progress=False)
-    assert summary["val_loss"] < 1.0
+    result = fit(repeated_corpus("carry the state " * 3), TINY_MODEL, tiny_config(max_steps=60, stateful=True),
+                 tmp_path)
+    assert result.summary()["val_loss"] < 1.0
 
 
 def test_posts_and_replies_are_learned_apart(trained_dir):
@@ -85,38 +92,43 @@ def test_posts_and_replies_are_learned_apart(trained_dir):
 
 def test_nan_aborts_without_writing_a_checkpoint(tmp_path):
     with pytest.raises(TrainingError, match="NaN|diverged"):
-        train(repeated_corpus("boom " * 5), TINY_MODEL, tiny_config(learning_rate=1e9, max_steps=100, eval_every=10),
-              tmp_path, progress=False)
+        fit(repeated_corpus("boom " * 5), TINY_MODEL, tiny_config(learning_rate=1e9, max_steps=100, eval_every=10),
+              tmp_path)
     assert checkpoint.versions(tmp_path) == []
 
 
 def test_too_small_a_corpus_is_a_clear_error(tmp_path):
     with pytest.raises(TrainingError, match="too small"):
-        train(Corpus("test", [Record("post", "hi"), Record("post", "yo")]), TINY_MODEL, tiny_config(), tmp_path,
-              progress=False)
+        fit(Corpus("test", [Record("post", "hi"), Record("post", "yo")]), TINY_MODEL, tiny_config(), tmp_path)
 
 
 def test_baselines_are_measured_on_the_same_validation_text_and_logged(tmp_path):
     records = [Record("post", f"the cat sat on the mat number {i % 13}") for i in range(200)]
-    summary = train(Corpus("test", records), TINY_MODEL, tiny_config(max_steps=100, eval_every=50), tmp_path,
-                    progress=False)
+    summary = fit(Corpus("test", records), TINY_MODEL, tiny_config(max_steps=100, eval_every=50), tmp_path).summary()
     rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert all(row["ngram_val_loss"] == summary["ngram_val_loss"] for row in rows)
     assert summary["unigram_val_loss"] > summary["ngram_val_loss"] > 0
-    assert checkpoint.load_latest(tmp_path).summary()["ngram_val_loss"] == summary["ngram_val_loss"]
+    assert RunRecord.of(checkpoint.load_latest(tmp_path)).baselines.ngram_val_loss == summary["ngram_val_loss"]
 
 
 def test_a_small_export_is_evaluated_every_epoch_and_stops_once_it_stops_improving(tmp_path):
     # Random letters: nothing to learn past their frequencies, so the model soon only overfits.
     rng = np.random.default_rng(0)
     records = [Record("post", "".join(rng.choice(list("abcdefgh"), 30))) for _ in range(40)]
-    summary = train(Corpus("test", records), TINY_MODEL, tiny_config(eval_every=None, max_steps=2000), tmp_path,
-                    progress=False)
+    result = fit(Corpus("test", records), TINY_MODEL, tiny_config(eval_every=None, max_steps=2000), tmp_path)
+    summary = result.summary()
     rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [row["step"] for row in rows[:3]] == [10, 20, 30]  # an epoch here is under 10 steps
-    assert summary["steps"] < 2000  # stopped early ...
+    assert result.steps < 2000  # stopped early ...
     assert min(row["val_loss"] for row in rows) == summary["val_loss"]  # ... keeping the best model
     assert len(rows) - 1 - [row["val_loss"] for row in rows].index(summary["val_loss"]) == 10  # after 10 stale
+
+
+def default_options(corpus, given=None, platform="cpu") -> dict:
+    """What the layers above the plain defaults set, for the model and training sections."""
+    chars = sum(len(r.text) for r in corpus.records)
+    set_fields = resolve(chars=chars, platform=platform, flags=given).given()
+    return {"model": set_fields["model"], "train": set_fields["train"]}
 
 
 def test_the_defaults_follow_the_export_size_and_the_device_under_what_was_given():

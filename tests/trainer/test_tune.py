@@ -1,6 +1,7 @@
 """`dann tune`: the vmapped population trains each member exactly as a lone run would, the search
 always includes the current config, and its answer is what the trainer reads next."""
 
+import dataclasses
 import json
 
 import jax
@@ -8,13 +9,13 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from dann.settings import Settings
 from lstm.model import CharRNN, ModelConfig
-from lstm.settings import Settings
-from tests.conftest import repeated_corpus, tiny_config
+from tests.conftest import repeated_corpus, run_config, tiny_config
+from trainer.config import SMALL_EXPORT, write_file
 from trainer.retrain import configured, tuned_path
-from trainer.train import SMALL_EXPORT, make_optimizer, train_step
-from trainer.tune import population_step, tune, write_config
-
+from trainer.train import make_optimizer, train_step
+from trainer.tune import population_step, tune
 
 TUNE_POST, TUNE_MODEL = "a short post about cats and dogs", {"hidden": 32}  # tests/test_cli.py tunes these too
 
@@ -50,9 +51,9 @@ def test_each_population_member_trains_exactly_like_a_lone_model_with_its_learni
 
 def test_tune_includes_the_current_config_and_writes_what_the_trainer_reads(tmp_path):
     corpus = repeated_corpus(TUNE_POST, 150)
-    result = tune(corpus, 0.2, TUNE_MODEL, tune_config())
+    result = tune(corpus, 0.2, run_config(TUNE_MODEL, tune_config()))
     assert len(result["trials"]) == 18  # 6 architectures x 3 learning rates
-    assert result["current"]["model"] == TUNE_MODEL
+    assert result["current"]["change"] == {} and result["current"]["model"]["hidden"] == TUNE_MODEL["hidden"]
     assert result["current"]["train"]["learning_rate"] == 1e-3
     assert result["best"]["val_loss"] <= result["current"]["val_loss"]
     assert result["current_is_best"] == (result["best"] is result["current"])
@@ -60,9 +61,11 @@ def test_tune_includes_the_current_config_and_writes_what_the_trainer_reads(tmp_
     assert not result["current_is_best"]
 
     settings = Settings(_env_file=None, checkpoint_dir=tmp_path / "serving", train_minutes=3)
-    write_config(tuned_path(settings.checkpoint_dir), result)
-    config, model_options = configured(settings, corpus)
-    assert model_options == {**SMALL_EXPORT["model"], **result["best"]["model"]}  # a small export: see default_options
-    assert config.learning_rate == result["best"]["train"]["learning_rate"]
-    assert config.minutes == 3  # the budget stays the trainer's own
+    write_file(tuned_path(settings.checkpoint_dir), result["best"]["model"], result["best"]["train"])
+    config = configured(settings, corpus)
+    model_options = dataclasses.asdict(config.model)
+    assert model_options == {**SMALL_EXPORT["model"], **result["best"]["model"]}  # the tuned file wins over the size layer
+    assert config.train.learning_rate == result["best"]["train"]["learning_rate"]
+    assert config.train.minutes == 3  # the budget stays the trainer's own
+    assert config.source("train", "learning_rate") == "file" and config.source("train", "minutes") == "setting"
     assert "minutes" not in json.loads(tuned_path(settings.checkpoint_dir).read_text())["train"]

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from lstm.settings import Settings
+from dann.settings import Settings
 from web.app import CannotListen, create_app, run_web
 
 REPO = Path(__file__).parents[2]
@@ -234,7 +234,7 @@ def test_run_web_refuses_a_port_out_of_range(tmp_path):
 
 def test_run_web_serves_until_interrupted(tmp_path):
     port = free_port()
-    code = ("import sys; from lstm.settings import Settings; from web.app import run_web; "
+    code = ("import sys; from dann.settings import Settings; from web.app import run_web; "
             "run_web(Settings(checkpoint_dir=sys.argv[1]), port=int(sys.argv[2]))")
     process = subprocess.Popen([sys.executable, "-c", code, str(tmp_path), str(port)], cwd=REPO,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

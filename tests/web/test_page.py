@@ -10,7 +10,7 @@ import time
 import pytest
 import uvicorn
 
-from lstm.settings import Settings
+from dann.settings import Settings
 from web.app import create_app, listen
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -3,11 +3,10 @@ model whose every sample copies its corpus."""
 
 import pytest
 
+from dann.serving.bestof import Tally, balanced, choose, generate_best, loops
 from lstm import checkpoint
-from lstm.bestof import Tally, balanced, choose, generate_best, loops
 from lstm.copyindex import CopyIndex
-from tests.conftest import TINY_MODEL, repeated_corpus, tiny_config
-from trainer.train import train
+from tests.conftest import TINY_MODEL, fit, repeated_corpus, tiny_config
 
 CORPUS_LINE = "the quick brown fox jumps over the lazy dog while the cat sleeps"
 INDEX = CopyIndex.build([CORPUS_LINE], words=7, chars=40)
@@ -79,14 +78,13 @@ def test_tally_adds_and_reports_a_rate():
 def copying_model(tmp_path_factory):
     """A model trained on one long post repeated: every sample reproduces it, so every sample copies."""
     directory = tmp_path_factory.mktemp("copying")
-    train(repeated_corpus(CORPUS_LINE), TINY_MODEL, tiny_config(max_steps=300, eval_every=300), directory,
-          progress=False)
+    fit(repeated_corpus(CORPUS_LINE), TINY_MODEL, tiny_config(max_steps=300, eval_every=300), directory)
     return checkpoint.load_latest(directory)
 
 
 def test_the_trained_checkpoint_carries_its_index_and_every_copy_is_counted(copying_model):
     assert copying_model.copy_index is not None
-    assert copying_model.summary()["copy_filter"]["words"] == 7
+    assert copying_model.meta["copy"]["words"] == 7
     texts, tally = generate_best(
         copying_model.model, copying_model.vocab, ["", ""], n=4, index=copying_model.copy_index,
         val_loss=copying_model.info["val_loss"], mode=["post"] * 2, context=[None] * 2, temperature=[0.4] * 2,

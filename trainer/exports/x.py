@@ -22,7 +22,8 @@ from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from trainer.corpus import Corpus, CorpusError, Record, normalise_whitespace, read_text, utc_iso
+from trainer.corpus import Corpus, CorpusError, Record, normalise_whitespace, utc_iso
+from trainer.exports.archive import read_text
 
 TWEET_FILES = r"(^|/)data/tweets?(-part\d+)?\.js$"
 NOTE_FILES = r"(^|/)data/note-tweets?(-part\d+)?\.js$"

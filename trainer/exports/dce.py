@@ -9,8 +9,9 @@ mentions as "@name"; with `--markdown false` it keeps Discord's raw `<@123>` mar
 import re
 from pathlib import Path
 
-from trainer.corpus import Corpus, CorpusError, Record, normalise_whitespace, read_text
-from trainer.export_discord import parse_json, parse_time, strip_markup
+from trainer.corpus import Corpus, CorpusError, Record, normalise_whitespace
+from trainer.exports.archive import read_text
+from trainer.exports.discord_package import parse_json, parse_time, strip_markup
 
 KEPT_TYPES = {"Default", "Reply"}  # joins, pins, calls and the like carry Discord's words, not the person's
 LISTED_AUTHORS = 10  # an error message stays one readable line even for a busy server channel

@@ -7,8 +7,10 @@ import time
 
 import pytest
 
-from bot.service import GenerationService, NotReady
-from tests.bot import MAX_CHARS, eventually, publish, publish_damaged, serving_copy
+from dann.serving.request import GenerationRequest as R
+from dann.serving.request import RequestError
+from dann.serving.service import GenerationService, NotReady
+from tests.dann.serving import MAX_CHARS, eventually, publish, publish_damaged, serving_copy
 
 
 @pytest.fixture
@@ -27,10 +29,10 @@ async def test_not_ready_before_any_model_then_serves_the_first_one(trained_dir,
     try:
         assert service.status() is None
         with pytest.raises(NotReady, match="still learning"):
-            await service.generate("reply")
+            await service.generate(R("reply"))
         publish(trained_dir, directory, 1)
         await eventually(lambda: service.current is not None)
-        answer = await service.generate("reply", temperature=0.05)
+        answer = await service.generate(R("reply", temperature=0.05))
         assert answer.texts == ["lol same"] and answer.model_version == 1
         assert service.status()["candidates"]["candidates"] == service.best_of == 8
     finally:
@@ -38,19 +40,19 @@ async def test_not_ready_before_any_model_then_serves_the_first_one(trained_dir,
 
 
 async def test_a_new_version_is_picked_up_while_serving(serving, trained_dir):
-    assert (await serving.generate("reply", temperature=0.05)).texts == ["lol same"]
+    assert (await serving.generate(R("reply", temperature=0.05))).texts == ["lol same"]
     served_during_reload = []
 
     async def keep_asking():
         while True:
-            answer = await serving.generate("reply", temperature=0.05)
+            answer = await serving.generate(R("reply", temperature=0.05))
             served_during_reload.append((answer.model_version, answer.texts[0]))
 
     asker = asyncio.create_task(keep_asking())
     await eventually(lambda: served_during_reload)
     publish(trained_dir, serving.checkpoint_dir, 2, shout=True, val_loss=0.25)
     await eventually(lambda: serving.current.version == 2)
-    answer = await serving.generate("reply", temperature=0.05)
+    answer = await serving.generate(R("reply", temperature=0.05))
     assert not asker.done(), asker.exception()  # no request failed during the swap
     asker.cancel()
 
@@ -65,7 +67,7 @@ async def test_a_version_that_fails_to_load_keeps_the_current_model(serving, tra
     publish_damaged(serving.checkpoint_dir, 2)
     await asyncio.sleep(0.5)  # ten polls
 
-    answer = await serving.generate("reply", temperature=0.05)
+    answer = await serving.generate(R("reply", temperature=0.05))
     assert (answer.model_version, answer.texts) == (1, ["lol same"])
     failures = [r.getMessage() for r in caplog.records if "failed to load" in r.getMessage()]
     assert len(failures) == 1, failures  # said once, not at every poll
@@ -73,17 +75,17 @@ async def test_a_version_that_fails_to_load_keeps_the_current_model(serving, tra
 
     publish(trained_dir, serving.checkpoint_dir, 3, shout=True)  # a broken version does not block newer ones
     await eventually(lambda: serving.current.version == 3)
-    assert (await serving.generate("reply", temperature=0.05)).texts == ["LOL SAME"]
+    assert (await serving.generate(R("reply", temperature=0.05))).texts == ["LOL SAME"]
 
 
 async def test_requests_that_arrive_together_share_one_sampler_call(serving):
-    alone = await serving.generate("post", temperature=1.0, seed=7)
+    alone = await serving.generate(R("post", temperature=1.0, seed=7))
     batches, served = serving.batches, serving.requests_served
 
     answers = await asyncio.gather(
-        serving.generate("post", temperature=1.0, seed=7),
-        *(serving.generate("reply", temperature=1.0, seed=100 + i) for i in range(6)),
-        serving.generate("post", temperature=0.05, n=3),
+        serving.generate(R("post", temperature=1.0, seed=7)),
+        *(serving.generate(R("reply", temperature=1.0, seed=100 + i)) for i in range(6)),
+        serving.generate(R("post", temperature=0.05, n=3)),
     )
 
     # All eight were queued before the worker woke up, so one batch (of 10 rows, padded to 16) served them.
@@ -117,7 +119,7 @@ async def test_the_event_loop_keeps_running_while_generations_run(serving):
         return max(gaps), took
 
     async def twenty(seed=0):
-        answers = await asyncio.gather(*(serving.generate("post", temperature=1.0, seed=seed + i) for i in range(20)))
+        answers = await asyncio.gather(*(serving.generate(R("post", temperature=1.0, seed=seed + i)) for i in range(20)))
         assert len(answers) == 20
 
     # 20 rows in one batch: a shape not compiled yet, so this includes compiling the sampler (seconds).
@@ -135,10 +137,10 @@ async def test_the_event_loop_keeps_running_while_generations_run(serving):
 
 
 async def test_a_bad_request_fails_alone_and_stop_fails_whoever_waits(serving):
-    with pytest.raises(ValueError, match="mode"):
-        await serving.generate("shout")
-    assert (await serving.generate("reply", temperature=0.05)).texts == ["lol same"]
+    with pytest.raises(RequestError, match="mode"):
+        await serving.generate(R("shout"))
+    assert (await serving.generate(R("reply", temperature=0.05))).texts == ["lol same"]
 
     await serving.stop()
     with pytest.raises(RuntimeError, match="start"):
-        await serving.generate("reply")
+        await serving.generate(R("reply"))

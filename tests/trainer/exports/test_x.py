@@ -7,8 +7,8 @@ import zipfile
 import pytest
 
 from tests.trainer.fixtures import FIXTURES, zip_folder, zip_members
-from trainer import archive
-from trainer.corpus import CorpusError, read_corpus
+from trainer.corpus import CorpusError
+from trainer.exports import archive, read_corpus
 
 X_ARCHIVE = FIXTURES / "x_archive"
 

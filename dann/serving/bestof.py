@@ -22,8 +22,13 @@ import dataclasses
 import math
 import re
 
+from dann.serving.request import GenerationRequest
+from lstm.checkpoint import Checkpoint
 from lstm.copyindex import CopyIndex
+from lstm.model import CharRNN
 from lstm.sample import generate
+from lstm.vocab import Vocab
+from trainer.record import RunRecord
 
 WORD = re.compile(r"\w+(?:'\w+)*")
 GIBBERISH_NATS = 1.0  # rejected when the mean log-prob is this far below real posts' (-val_loss)
@@ -129,22 +134,22 @@ def spread(j: int, n: int) -> float:
     """Candidate j of n samples at this multiple of the asked temperature: 1 for the first, rising
     evenly to 1 + TEMPERATURE_SPREAD for the last.
 
-    Candidates all sampled at 0.4 are fluent but alike (on Shakespeare, distinct-2 of 100 posts was
-    0.70 against 0.94 for real speeches); spread up to 0.7, the filter catches the gibberish a
-    higher temperature sometimes makes, and the score picks what reads most like real text."""
+    Candidates all sampled at 0.4 are fluent but alike (distinct-2 well below real posts':
+    docs/measurements.md); spread up to 0.7, the filter catches the gibberish a higher temperature
+    sometimes makes, and the score picks what reads most like real text."""
     return 1.0 + TEMPERATURE_SPREAD * j / (n - 1) if n > 1 else 1.0
 
 
 def generate_best(model, vocab, prompts: list[str], *, n: int, index: CopyIndex | None, val_loss: float | None,
                   mode: list[str], context: list[str | None], temperature: list[float], seed: list[int],
-                  max_chars: int, typical_chars: dict | None = None, **sampling) -> tuple[list[str], Tally]:
+                  max_chars: int, typical_chars: dict | None = None, top_k: list[int] | None = None,
+                  top_p: list[float] | None = None) -> tuple[list[str], Tally]:
     """For each prompt, the best of `n` candidates (prompt + continuation), all sampled in one call,
     at temperatures spread from the asked one upwards (see `spread`).
 
     Settings are per prompt. Candidate j of prompt i is seeded `seed[i] * n + j`, so a prompt's
     answer depends on its own seed only, not on what it was batched with. `typical_chars` maps a
-    mode to the median length of the person's posts of that kind (a checkpoint's
-    info["median_chars"]). `sampling` (top_k, top_p) goes to the sampler as it is."""
+    mode to the median length of the person's posts of that kind (the run record's median_chars)."""
     rows = [(i, j) for i in range(len(prompts)) for j in range(n)]  # `generate` pads them to a power of two
     generated = generate(
         model, vocab, [prompts[i] for i, _ in rows],
@@ -152,8 +157,9 @@ def generate_best(model, vocab, prompts: list[str], *, n: int, index: CopyIndex 
         context=[context[i] for i, _ in rows],
         temperature=[temperature[i] * spread(j, n) for i, j in rows],
         seed=[(seed[i] * n + j) % 2**32 for i, j in rows],
+        top_k=[top_k[i] for i, _ in rows] if top_k else 0,
+        top_p=[top_p[i] for i, _ in rows] if top_p else 1.0,
         max_chars=max_chars,
-        **sampling,
     )
     texts, tally = [], Tally()
     for i, prompt in enumerate(prompts):
@@ -163,3 +169,40 @@ def generate_best(model, vocab, prompts: list[str], *, n: int, index: CopyIndex 
         texts.append(prompt + candidates[best][0])
         tally.add(seen)
     return texts, tally
+
+
+@dataclasses.dataclass(frozen=True)
+class Voice:
+    """A model as best-of-n serves it: the model and vocabulary, the copy index, and the run record
+    whose validation loss and typical lengths score the candidates."""
+
+    model: CharRNN
+    vocab: Vocab
+    copy_index: CopyIndex | None  # None: a version saved before the copy filter; served without it
+    record: RunRecord
+    version: int | None = None  # the checkpoint version, once published
+
+    @classmethod
+    def of(cls, checkpoint: Checkpoint) -> "Voice":
+        return cls(checkpoint.model, checkpoint.vocab, checkpoint.copy_index, RunRecord.of(checkpoint),
+                   checkpoint.version)
+
+
+def answer(voice: Voice, requests: list[GenerationRequest], *, best_of: int,
+           max_chars: int) -> tuple[list[list[str]], Tally]:
+    """Every text of every request, each the best of `best_of` candidates, in one sampler call.
+
+    Sampling runs to `max_chars` new characters for all (one compiled shape for a server); each
+    text is then cut to its own request's `max_chars`. Text i of a request is seeded seed + i."""
+    rows = [(r, i) for r in requests for i in range(r.n)]
+    texts, tally = generate_best(
+        voice.model, voice.vocab, [r.prompt for r, _ in rows], n=best_of, index=voice.copy_index,
+        val_loss=voice.record.val_loss if math.isfinite(voice.record.val_loss) else None,
+        typical_chars=voice.record.median_chars,
+        mode=[r.mode for r, _ in rows], context=[r.context for r, _ in rows],
+        temperature=[r.temperature for r, _ in rows], seed=[(r.seed or 0) + i for r, i in rows],
+        top_k=[r.top_k for r, _ in rows], top_p=[r.top_p for r, _ in rows], max_chars=max_chars,
+    )
+    texts = iter(texts)
+    return [[next(texts)[: min(r.max_chars or max_chars, max_chars) + len(r.prompt)] for _ in range(r.n)]
+            for r in requests], tally

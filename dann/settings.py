@@ -5,8 +5,14 @@ Hyperparameters are not here: they live in frozen dataclasses saved inside each 
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from lstm.errors import DannError
+
+
+class SettingsError(DannError):
+    """A DANN_* setting (from the environment or .env) has a value that cannot be used."""
 
 
 class Settings(BaseSettings):
@@ -20,7 +26,7 @@ class Settings(BaseSettings):
     # Longest generated post, in characters.
     max_chars: int = Field(280, ge=1, le=4000)
     # Best-of-n: candidates sampled for each text served; the copy filter and a score pick one
-    # (lstm/bestof.py). 1 serves the first sample as it is.
+    # (dann/serving/bestof.py). 1 serves the first sample as it is.
     best_of: int = Field(8, ge=1, le=32)
     # Training time budget for `dann train` (when neither --minutes nor --steps is given) and the trainer.
     train_minutes: float = Field(5.0, gt=0)
@@ -36,7 +42,7 @@ class Settings(BaseSettings):
     # Publish a new model only if its val loss is at most this much worse than the served one's.
     promote_tolerance: float = Field(0.02, ge=0)
     # Optional JSON file of hyperparameters for the trainer, {"model": {...}, "train": {...}} with the
-    # fields of ModelConfig and TrainConfig (`dann tune` writes one). Defaults are used without it.
+    # fields of trainer/config.py's ModelSpec and TrainConfig (`dann tune` writes one).
     train_config: Path | None = None
     # Posts and replies the trainer samples to measure a model it publishes (its report's eval.json
     # and `dann status`); 0 skips the measurement.
@@ -50,7 +56,7 @@ class Settings(BaseSettings):
     # How often the bot and the web page look for a newer model, in seconds.
     reload_poll_s: float = Field(10.0, gt=0)
     # Where compiled XLA programs are kept between processes, so that a restarted bot or the next
-    # scheduled run skips most of its compiling (4 of 10 s of a small `dann train`). "off": none.
+    # scheduled run skips most of its compiling (docs/measurements.md). "off": none.
     jax_cache_dir: str = "~/.cache/dann/jax"
 
     # The Discord bot token. Never logged, never printed.
@@ -70,3 +76,13 @@ class Settings(BaseSettings):
     web_rate_per_minute: int = Field(30, ge=1)
     # Most candidates one web request may ask for.
     web_max_candidates: int = Field(8, ge=1, le=32)
+
+
+def load_settings(**overrides) -> Settings:
+    """The settings, or a SettingsError naming the first bad one as DANN_<NAME>."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as error:
+        first = error.errors()[0]
+        field = "DANN_" + "_".join(str(p) for p in first["loc"]).upper()
+        raise SettingsError(f"setting {field}: {first['msg']}") from None

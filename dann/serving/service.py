@@ -1,6 +1,7 @@
 """The generation service: one model, hot-reloaded, with requests batched into shared sampler calls.
 
 The Discord bot and the web page both talk to this; neither loads a model or samples by itself.
+Requests are `GenerationRequest`s (dann/serving/request.py); best-of-n picks each text served.
 
 - Requests queue up; a worker takes every request that arrives within `batch_window_s` of the
   first (up to `max_batch` rows) and runs them as one call of the jitted batch sampler.
@@ -19,8 +20,11 @@ import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+from dann.serving import status
+from dann.serving.bestof import Tally, Voice, answer
+from dann.serving.request import GenerationRequest
 from lstm import checkpoint
-from lstm.bestof import Tally, generate_best
+from lstm.errors import DannError
 from lstm.sample import generate
 
 log = logging.getLogger("dann.service")
@@ -30,8 +34,8 @@ def settle_garbage_collector() -> None:
     """Collect once now, then exempt every object alive from later collections.
 
     A full collection walks every tracked object while holding the GIL: with jax, flax and orbax
-    loaded that took 160-244 ms here, and the event loop (Discord's heartbeat, the web page) waits
-    it out. Once the model is loaded, almost all of those objects live as long as the process, so
+    loaded that takes a noticeable pause (docs/measurements.md), and the event loop (Discord's
+    heartbeat, the web page) waits it out. Once the model is loaded, almost all of those objects live as long as the process, so
     they are frozen and later collections only walk what came after. This one collection is the
     same pause, but once per model load instead of whenever the collector decides. Unfreezing
     first lets it free the model just replaced, if a reference cycle holds it."""
@@ -40,19 +44,13 @@ def settle_garbage_collector() -> None:
     gc.freeze()
 
 
-class NotReady(Exception):
+class NotReady(DannError):
     """No model has been trained yet."""
 
 
 @dataclasses.dataclass
-class Request:
-    mode: str
-    prompt: str
-    temperature: float
-    n: int
-    seed: int
-    max_chars: int
-    context: str | None
+class Pending:
+    request: GenerationRequest  # its seed already chosen
     future: asyncio.Future
 
 
@@ -68,15 +66,15 @@ class GenerationService:
                  batch_window_s: float = 0.02, poll_s: float = 10.0):
         self.checkpoint_dir = checkpoint_dir
         self.max_chars = max_chars
-        self.best_of = best_of  # candidates sampled per text served (lstm/bestof.py)
+        self.best_of = best_of  # candidates sampled per text served (dann/serving/bestof.py)
         self.max_batch = max_batch  # texts per sampler call, so best_of * max_batch rows at most
         self.batch_window_s = batch_window_s
         self.poll_s = poll_s
-        self.current: checkpoint.Checkpoint | None = None
+        self.current: Voice | None = None
         self.batches = 0  # sampler calls made, and the requests they served: shared batching shows here
         self.requests_served = 0
         self.tally = Tally()  # what best-of-n rejected, since this service started
-        self._queue: asyncio.Queue[Request] | None = None
+        self._queue: asyncio.Queue[Pending] | None = None
         self._tasks: list[asyncio.Task] = []
         self._failed: set[int] = set()  # versions that did not load: logged once, not retried
         self._sampler = ThreadPoolExecutor(1, thread_name_prefix="dann-sampler")
@@ -91,7 +89,7 @@ class GenerationService:
         candidates = [v for v in checkpoint.versions(self.checkpoint_dir) if v > serving and v not in self._failed]
         for version in candidates:  # newest first
             try:
-                fresh = checkpoint.load_version(self.checkpoint_dir, version)
+                fresh = Voice.of(checkpoint.load_version(self.checkpoint_dir, version))
                 # Compile (and try) the shape of one request before serving it.
                 generate(fresh.model, fresh.vocab, [""] * self.best_of, max_chars=self.max_chars)
             except Exception as error:  # noqa: BLE001 - any damage: missing item, bad JSON, wrong shapes, a model that cannot run
@@ -103,7 +101,7 @@ class GenerationService:
                 continue
             self.current = fresh  # one assignment: requests see the old model or the new one, never half
             settle_garbage_collector()
-            log.info("serving model version %d (val loss %.3f)", fresh.version, fresh.info.get("val_loss", float("nan")))
+            log.info("serving model version %d (val loss %.3f)", fresh.version, fresh.record.val_loss)
             return True
         return False
 
@@ -112,7 +110,7 @@ class GenerationService:
         current = self.current  # read once: a swap in between must not mix two versions' facts
         if current is None:
             return None
-        return {**current.summary(), "best_of": self.best_of, "candidates": self.tally.as_dict()}
+        return {**status.summary(current), "best_of": self.best_of, "candidates": self.tally.as_dict()}
 
     # --- running -----------------------------------------------------------------------------
 
@@ -149,24 +147,17 @@ class GenerationService:
             except Exception:  # keep polling whatever happens; the next poll may succeed
                 log.exception("checking %s for a new model failed", self.checkpoint_dir)
 
-    async def generate(self, mode: str = "post", prompt: str = "", *, temperature: float = 0.4, n: int = 1,
-                       seed: int | None = None, max_chars: int | None = None,
-                       context: str | None = None) -> Generation:
-        """`n` texts that begin with `prompt`. `context` (say, the message being answered) is fed to
-        the model as a preceding post. Raises NotReady before the first model exists."""
-        if mode not in ("post", "reply"):
-            raise ValueError(f"mode must be 'post' or 'reply', not {mode!r}")  # here, not in a shared batch
-        if n < 1:
-            raise ValueError(f"n must be at least 1, not {n}")
+    async def generate(self, request: GenerationRequest) -> Generation:
+        """`request.n` texts that begin with its prompt. Raises NotReady before the first model exists."""
         if self.current is None:
             raise NotReady("dann is still learning: no model has been trained yet")
         if self._queue is None:
             raise RuntimeError("call start() first")
         future = asyncio.get_running_loop().create_future()
-        seed = time.time_ns() % 2**31 if seed is None else seed
-        max_chars = min(max_chars or self.max_chars, self.max_chars)
+        if request.seed is None:
+            request = dataclasses.replace(request, seed=time.time_ns() % 2**31)
         began = time.perf_counter()
-        await self._queue.put(Request(mode, prompt, temperature, n, seed, max_chars, context, future))
+        await self._queue.put(Pending(request, future))
         texts, version = await future
         return Generation(texts, version, round((time.perf_counter() - began) * 1000, 1))
 
@@ -176,7 +167,7 @@ class GenerationService:
             batch = [await self._queue.get()]
             try:
                 deadline = loop.time() + self.batch_window_s
-                while sum(r.n for r in batch) < self.max_batch:
+                while sum(p.request.n for p in batch) < self.max_batch:
                     try:
                         batch.append(await asyncio.wait_for(self._queue.get(), deadline - loop.time()))
                     except TimeoutError:
@@ -189,33 +180,22 @@ class GenerationService:
                 log.exception("generation failed for a batch of %d requests", len(batch))
                 self._fail(batch, error)
                 continue
-            for request, result in zip(batch, results):
-                if not request.future.done():  # the asker may have given up (a cancelled request)
-                    request.future.set_result(result)
+            for pending, result in zip(batch, results):
+                if not pending.future.done():  # the asker may have given up (a cancelled request)
+                    pending.future.set_result(result)
 
     @staticmethod
-    def _fail(batch: list[Request], error: Exception) -> None:
-        for request in batch:
-            if not request.future.done():
-                request.future.set_exception(error)
+    def _fail(batch: list[Pending], error: Exception) -> None:
+        for pending in batch:
+            if not pending.future.done():
+                pending.future.set_exception(error)
 
-    def _sample(self, batch: list[Request]) -> list[tuple[list[str], int]]:
+    def _sample(self, batch: list[Pending]) -> list[tuple[list[str], int]]:
         """One sampler call for every candidate of every text of every request in the batch. Runs
         on the sampler thread."""
-        model = self.current  # read once: a swap during this call does not mix two models
-        rows = [(r, i) for r in batch for i in range(r.n)]
-        texts, tally = generate_best(
-            model.model, model.vocab, [r.prompt for r, _ in rows],
-            n=self.best_of, index=model.copy_index, val_loss=model.info.get("val_loss"),
-            typical_chars=model.info.get("median_chars"),
-            mode=[r.mode for r, _ in rows],
-            context=[r.context for r, _ in rows],
-            temperature=[r.temperature for r, _ in rows],
-            seed=[r.seed + i for r, i in rows],
-            max_chars=self.max_chars,
-        )
+        voice = self.current  # read once: a swap during this call does not mix two models
+        texts, tally = answer(voice, [p.request for p in batch], best_of=self.best_of, max_chars=self.max_chars)
         self.tally.add(tally)
         self.batches += 1
         self.requests_served += len(batch)
-        texts = iter(texts)
-        return [([next(texts)[: r.max_chars + len(r.prompt)] for _ in range(r.n)], model.version) for r in batch]
+        return [(t, voice.version) for t in texts]

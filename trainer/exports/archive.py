@@ -10,8 +10,9 @@ import re
 import zipfile
 from pathlib import Path, PurePosixPath
 
-from trainer.corpus import MAX_TEXT_BYTES, CorpusError, decode_text, read_text
+from trainer.corpus import CorpusError
 
+MAX_TEXT_BYTES = 256 * 1024 * 1024  # one person's posts are megabytes; refuse to slurp more blindly
 MAX_FOLDER_FILES = 500_000  # an X archive with years of photos has tens of thousands; a home folder has millions
 
 
@@ -99,3 +100,29 @@ def _escapes(name: str) -> bool:
 def _natural(name: str):
     """tweets-part2.js before tweets-part10.js."""
     return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
+
+
+def first_bytes(path: Path) -> bytes:
+    try:
+        with path.open("rb") as f:
+            return f.read(4)
+    except OSError as error:
+        raise CorpusError(f"{path}: cannot be read ({error.strerror or error})") from None
+
+
+def read_text(path: Path) -> str:
+    """The file's text, refusing huge files, binary files and anything that is not UTF-8."""
+    size = path.stat().st_size
+    if size > MAX_TEXT_BYTES:
+        raise CorpusError(f"{path}: {size / 2**20:.0f} MiB is too large (the limit is {MAX_TEXT_BYTES // 2**20} MiB)")
+    return decode_text(path.read_bytes(), str(path))
+
+
+def decode_text(data: bytes, where: str) -> str:
+    """Bytes from a file or a zip member as text; `where` names it in the error."""
+    if b"\x00" in data[:65536]:
+        raise CorpusError(f"{where}: looks like a binary file, not text")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise CorpusError(f"{where}: is not UTF-8 text (bad byte at offset {error.start})") from None

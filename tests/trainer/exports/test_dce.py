@@ -6,7 +6,8 @@ import json
 import pytest
 
 from tests.trainer.fixtures import FIXTURES
-from trainer.corpus import CorpusError, read_corpus
+from trainer.corpus import CorpusError
+from trainer.exports import read_corpus
 
 TWO_AUTHORS = FIXTURES / "dce_two_authors.json"
 ALICE = [

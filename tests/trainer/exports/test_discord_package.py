@@ -4,7 +4,8 @@ the older messages.csv form, and one holding both."""
 import pytest
 
 from tests.trainer.fixtures import FIXTURES, zip_folder, zip_members
-from trainer.corpus import CorpusError, read_corpus
+from trainer.corpus import CorpusError
+from trainer.exports import read_corpus
 
 PACKAGE = FIXTURES / "discord_package"
 

@@ -1,0 +1,83 @@
+"""What people are told about the served model: one summary, rendered as JSON or as text.
+
+`dann status`, `/dann status` and the web page's /api/status all show `summary()`; the CLI and the
+bot render it with `render_text`, the bot passing its own markup for emphasis and for times.
+"""
+
+import dataclasses
+import datetime
+from collections.abc import Callable
+
+from dann.serving.bestof import Voice
+
+
+def summary(voice: Voice) -> dict:
+    """The served model's facts, JSON-ready."""
+    record = voice.record
+    baselines = dataclasses.asdict(record.baselines) if record.baselines else {}
+    return {
+        "version": voice.version,
+        "trained_at": record.trained_at or None,
+        "val_loss": record.val_loss,
+        "steps": record.steps,
+        "posts": record.posts,
+        "replies": record.replies,
+        "export_hash": record.data_hash,
+        "report": record.report,  # the trainer's report folder, relative to the checkpoint directory
+        "ngram_val_loss": baselines.get("ngram_val_loss"),
+        "ngram_order": baselines.get("ngram_order"),
+        "unigram_val_loss": baselines.get("unigram_val_loss"),
+        "copy_filter": voice.copy_index.settings() if voice.copy_index else None,  # None: saved without an index
+        "eval": record.eval,  # the trainer's `dann eval` of this version when it was published
+    }
+
+
+def _plain_time(moment: datetime.datetime) -> str:
+    return moment.isoformat(timespec="minutes")
+
+
+def render_text(status: dict | None, *, where: str | None = None, bold: Callable[[str], str] = str,
+                when: Callable[[datetime.datetime], str] = _plain_time) -> str:
+    """`status` (summary(), with the service's "best_of" and "candidates" and the CLI's
+    "next_run" where known) as sentences, one per line. `where` names the checkpoint directory."""
+    next_run = status.get("next_run") if status else None
+    if not status or status.get("version") is None:
+        lines = ["No model has been trained yet" + (f" in {where}" if where else "") + "."]
+        if next_run:
+            lines.append(f"Next scheduled retrain: {next_run}.")
+        return "\n".join(lines)
+    lines = [f"Serving model version {bold(str(status['version']))}" + (f" from {where}" if where else "") + "."]
+    trained_at = _parse_time(status.get("trained_at"))
+    if trained_at:
+        lines.append(f"Trained {when(trained_at)}.")
+    if status.get("val_loss") is not None:
+        loss = f"Validation loss {status['val_loss']:.3f} nats per character"
+        if status.get("ngram_val_loss") is not None:
+            loss += (f"; baselines {status['ngram_val_loss']:.3f} ({status.get('ngram_order')}-gram) and "
+                     f"{status['unigram_val_loss']:.3f} (unigram)")
+        lines.append(loss + ".")
+    if status.get("steps") is not None:
+        lines.append(f"{status['steps']} training steps on {status.get('posts') or 0} posts and "
+                     f"{status.get('replies') or 0} replies" +
+                     (f" (export {status['export_hash']})." if status.get("export_hash") else "."))
+    copy = status.get("copy_filter")
+    lines.append(f"Copy filter: {copy['words']} words or {copy['chars']} characters copied in a row are rejected."
+                 if copy else "Copy filter: off, this version has no index.")
+    seen = status.get("candidates") or {}
+    if seen.get("candidates"):
+        lines.append(f"Best of {status['best_of']}: of {seen['candidates']} candidates so far, {seen['copies']} "
+                     f"copied the posts, {seen['gibberish']} were gibberish and {seen['loops']} looped.")
+    if quality := status.get("eval"):
+        rejected = quality["candidates"]
+        lines.append(f"At publish: {rejected['rejected']} of {rejected['candidates']} candidates rejected; reply copy "
+                     f"rate {quality['copy_rate']:.1%} served, {quality['copy_rate_raw']:.1%} raw.")
+    if next_run:
+        lines.append(f"Next scheduled retrain: {next_run}.")
+    return "\n".join(lines)
+
+
+def _parse_time(text) -> datetime.datetime | None:
+    try:
+        return datetime.datetime.fromisoformat(text)
+    except (TypeError, ValueError):
+        return None

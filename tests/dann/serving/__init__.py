@@ -1,0 +1,43 @@
+"""Helpers shared by the service and bot tests: publishing checkpoint versions the way the trainer does, and
+waiting for the service to notice them."""
+
+import asyncio
+import dataclasses
+import shutil
+
+from lstm import checkpoint
+from lstm.vocab import Vocab
+from trainer.record import RunRecord
+
+MAX_CHARS = 40  # one max_chars for every service in these tests, so the sampler compiles once per batch size
+
+
+def serving_copy(trained_dir, tmp_path):
+    """A private copy of the shared trained checkpoint directory, free to publish new versions into."""
+    return shutil.copytree(trained_dir, tmp_path / "serving")
+
+
+def publish(source_dir, directory, version: int, *, shout: bool = False, val_loss: float = 0.5) -> None:
+    """Write `version` into `directory`: the model of `source_dir`, with new training facts. With
+    `shout`, its vocabulary maps the same ids to upper-case letters, so its texts are recognisably
+    the new version's ("lol same" becomes "LOL SAME")."""
+    source = checkpoint.load_latest(source_dir)
+    vocab = Vocab(chars=tuple(c.upper() for c in source.vocab.chars)) if shout else source.vocab
+    record = dataclasses.replace(RunRecord.of(source), val_loss=val_loss, trained_at="2026-11-23T12:00:00+00:00")
+    checkpoint.save(directory, version, source.model, vocab, record.to_json())
+
+
+def publish_damaged(directory, version: int) -> None:
+    """A complete-looking `version` that cannot load, as after a bad disk or a hand edit: a copy of
+    version 1 with garbage meta."""
+    shutil.copytree(directory / "1", directory / str(version))
+    (directory / str(version) / "meta" / "metadata").write_text("{ not json")
+
+
+async def eventually(condition, timeout_s: float = 60.0) -> None:
+    """Wait until condition() holds (the service polls in the background), or fail."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while not condition():
+        assert loop.time() < deadline, "timed out waiting"
+        await asyncio.sleep(0.02)

@@ -1,0 +1,107 @@
+"""The layering the project promises: what each package may import, and no import cycles.
+
+Imports are read from the source (every `import`, also those inside functions), and the two
+promises that matter at run time are checked in a fresh interpreter too."""
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parents[1]
+PACKAGES = ("lstm", "trainer", "dann", "bot", "web")
+
+
+def modules() -> dict[str, Path]:
+    """Every module of the project's packages, by dotted name."""
+    found = {}
+    for package in PACKAGES:
+        for path in (ROOT / package).rglob("*.py"):
+            parts = path.relative_to(ROOT).with_suffix("").parts
+            found[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return found
+
+
+def imports_of(path: Path, name: str) -> set[str]:
+    """The dotted names `path` imports (absolute imports; the project uses no relative ones)."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            assert node.level == 0, f"{name}: relative import"
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)  # `from pkg import module`
+    return names
+
+
+def project_graph() -> dict[str, set[str]]:
+    known = modules()
+    return {name: {target for target in imports_of(path, name) if target in known and target != name}
+            for name, path in known.items()}
+
+
+def test_the_module_graph_has_no_import_cycle():
+    graph = project_graph()
+    state, stack = {}, []
+
+    def visit(node):
+        state[node] = "open"
+        stack.append(node)
+        for target in sorted(graph[node]):
+            if state.get(target) == "open":
+                cycle = stack[stack.index(target):] + [target]
+                pytest.fail("import cycle: " + " -> ".join(cycle))
+            if target not in state:
+                visit(target)
+        stack.pop()
+        state[node] = "done"
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node)
+    assert len(graph) > 30  # the walk saw the whole project, not an empty tree
+
+
+def test_the_cycle_check_finds_a_cycle(tmp_path, monkeypatch):
+    """The check above can fail: two modules that import each other are reported."""
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}}
+    monkeypatch.setattr(sys.modules[__name__], "project_graph", lambda: graph)
+    with pytest.raises(pytest.fail.Exception, match="a -> b -> c -> a"):
+        test_the_module_graph_has_no_import_cycle()
+
+
+@pytest.mark.parametrize("package, forbidden", [
+    ("lstm", ("discord", "fastapi", "uvicorn", "starlette", "apscheduler", "pydantic_settings", "pydantic", "dann",
+              "trainer", "bot", "web")),
+    ("dann/serving", ("discord", "fastapi", "uvicorn", "starlette", "bot", "web")),
+    ("trainer", ("discord", "fastapi", "uvicorn", "bot", "web")),
+    ("web", ("discord", "bot")),
+])
+def test_a_package_imports_nothing_above_its_layer(package, forbidden):
+    for path in (ROOT / package).rglob("*.py"):
+        for name in imports_of(path, str(path)):
+            assert name.split(".")[0] not in forbidden, f"{path.relative_to(ROOT)} imports {name}"
+
+
+def loaded_after(code: str) -> set[str]:
+    """The top-level modules loaded in a fresh interpreter after running `code`."""
+    probe = code + "\nimport sys; print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))"
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                          check=True, env={"PATH": "", "JAX_PLATFORMS": "cpu"})
+    return set(done.stdout.split())
+
+
+def test_the_web_app_does_not_load_discord():
+    loaded = loaded_after("from dann.settings import Settings; from web.app import create_app; "
+                          "create_app(Settings(_env_file=None))")
+    assert "fastapi" in loaded and "discord" not in loaded
+
+
+def test_the_model_package_and_the_serving_layer_load_no_front_end_or_settings():
+    loaded = loaded_after("import lstm.checkpoint, lstm.sample, lstm.copyindex")
+    assert not loaded & {"discord", "fastapi", "apscheduler", "pydantic_settings", "dann", "trainer"}
+    loaded = loaded_after("import dann.serving.service, dann.serving.status")
+    assert not loaded & {"discord", "fastapi", "uvicorn"}

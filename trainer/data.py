@@ -1,0 +1,77 @@
+"""The data of one run, prepared once: split, vocabulary, encoded streams, baselines, copy index.
+
+Training, the promotion gate, the publish-time evaluation and `dann tune` all read this one value,
+so nothing is split, encoded or counted twice. The baselines and the copy index cost seconds on a
+large export and only some callers need them, so each is computed the first time it is asked for.
+"""
+
+import dataclasses
+import functools
+
+import numpy as np
+
+from lstm.copyindex import CopyIndex
+from lstm.errors import DannError
+from lstm.vocab import Vocab
+from trainer.baselines import baselines
+from trainer.batches import encode_records, split_records
+from trainer.config import TrainConfig
+from trainer.corpus import Corpus, Record
+
+
+class TrainingError(DannError):
+    """Training cannot go on (too little data, NaN, divergence). The last good checkpoint is kept."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Baselines:
+    """What models that need no training score on the same validation text (trainer/baselines.py)."""
+
+    unigram_val_loss: float
+    ngram_val_loss: float
+    ngram_order: int
+
+
+@dataclasses.dataclass(eq=False)
+class PreparedData:
+    corpus: Corpus
+    config: TrainConfig
+    train_records: list[Record]
+    val_records: list[Record]
+    vocab: Vocab
+    train: np.ndarray  # (N,) int32: <kind> text <eos> <kind> text <eos> ...
+    val: np.ndarray
+
+    @functools.cached_property
+    def baselines(self) -> Baselines:
+        return Baselines(**baselines(self.train, self.val, len(self.vocab)))
+
+    @functools.cached_property
+    def copy_index(self) -> CopyIndex:
+        """Every post of the export, validation included: a copy of any of them is a copy."""
+        return CopyIndex.build((r.text for r in self.corpus.records), words=self.config.copy_words,
+                               chars=self.config.copy_chars)
+
+    @functools.cached_property
+    def stats(self) -> dict:
+        return self.corpus.stats()
+
+    @functools.cached_property
+    def data_hash(self) -> str:
+        return self.corpus.data_hash()
+
+
+def prepare(corpus: Corpus, config: TrainConfig, vocab: Vocab | None = None) -> PreparedData:
+    """Split `corpus` (the last `val_fraction` of it is validation) and encode both parts. The
+    vocabulary is built from the training posts unless one is given (a trained model's, to score it)."""
+    train_records, val_records = split_records(corpus.records, config.val_fraction)
+    if vocab is None:
+        vocab = Vocab.build((r.text for r in train_records), config.min_char_count, config.rare_chars)
+    train = encode_records(train_records, vocab)
+    val = encode_records(val_records, vocab)
+    if not train_records or len(train) < config.seq_len + 2:
+        raise TrainingError(
+            f"the corpus is too small to train on: {len(corpus.records)} posts, {len(train)} training "
+            f"symbols; sequences of {config.seq_len} need at least {config.seq_len + 2} and 2 posts"
+        )
+    return PreparedData(corpus, config, train_records, val_records, vocab, train, val)

@@ -1,0 +1,55 @@
+"""Reading what the person gives us: one parser per export format, and `read_corpus`, which picks one.
+
+`read_corpus(path)` is the one entry point; `dann train`, `dann corpus`, `dann eval` and the
+scheduled trainer all call it. It decides the format from the path and calls that format's parser:
+x.py (X archives), discord_package.py (Discord data packages), dce.py (DiscordChatExporter JSON) or
+text.py (.txt). archive.py reads a zip or a folder the same way, never extracting anything.
+"""
+
+from pathlib import Path
+
+from trainer.corpus import Corpus, CorpusError
+from trainer.exports import dce, discord_package, text, x
+from trainer.exports.archive import Archive, first_bytes
+
+__all__ = ["read_corpus"]
+
+
+def read_corpus(path, split: str | None = None, author: str | None = None) -> Corpus:
+    """Any supported input as a Corpus. `split` applies to a .txt, `author` to a DiscordChatExporter file."""
+    path = Path(path)
+    if not path.exists():
+        raise CorpusError(f"{path}: no such file or directory")
+    suffix = path.suffix.lower()
+    zipped = path.is_file() and (suffix == ".zip" or first_bytes(path) == b"PK\x03\x04")  # a download renamed
+    is_txt = path.is_file() and not zipped and suffix in text.SUFFIXES
+    if split is not None and not is_txt:
+        raise CorpusError(f"{path}: --split only applies to a .txt file")
+    if author is not None and not (path.is_file() and suffix == ".json"):
+        raise CorpusError(f"{path}: --author only applies to a DiscordChatExporter .json file")
+
+    if path.is_dir() or zipped:
+        with Archive(path) as archive:
+            if x.holds_tweets(archive):
+                corpus = x.read_archive(archive)
+            elif discord_package.holds_messages(archive):
+                corpus = discord_package.read_package(archive)
+            else:
+                kind = "folder" if path.is_dir() else "zip"
+                raise CorpusError(f"{path}: this {kind} is neither an X archive (no data/tweets.js, data/tweet.js, "
+                                  f"tweets.csv or data/js/tweets/) nor a Discord data package (no messages/index.json)")
+    elif suffix == ".js":
+        corpus = x.read_js_file(path)
+    elif suffix == ".csv":
+        corpus = x.read_csv_file(path)
+    elif suffix == ".json":
+        corpus = dce.read_dce(path, author)
+    elif is_txt:
+        corpus = text.read_text_file(path, split)
+    else:
+        raise CorpusError(f"{path}: unknown file type {suffix!r}; expected an X archive (.zip, folder, tweets.js, "
+                          f"tweets.csv), a Discord data package (.zip, folder), a DiscordChatExporter .json, or a .txt")
+    if not corpus.records:
+        raise CorpusError(f"{path}: no posts in it (the file is empty or only whitespace)"
+                          if is_txt else f"{path}: no posts in it after cleaning (dropped: {corpus.dropped})")
+    return corpus
