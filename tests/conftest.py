@@ -26,6 +26,16 @@ def pytest_unconfigure(config):
     shutil.rmtree(getattr(config, "dann_jax_cache", ""), ignore_errors=True)
 
 
+class Clock:
+    """A clock the test moves by hand: set `now`, and whatever reads the clock sees it."""
+
+    def __init__(self, now: float = 100.0):
+        self.now = now
+
+    def __call__(self):
+        return self.now
+
+
 def repeated_corpus(text: str, copies: int = 200) -> Corpus:
     """Many identical posts: a model that can learn reproduces `text` exactly."""
     return Corpus(format="test", records=[Record("post", text) for _ in range(copies)])

@@ -1,14 +1,7 @@
 """The cooldown, on a clock the test moves by hand."""
 
 from bot.cooldown import Cooldown
-
-
-class Clock:
-    def __init__(self):
-        self.now = 100.0
-
-    def __call__(self):
-        return self.now
+from tests.conftest import Clock
 
 
 def test_a_person_waits_and_so_does_the_channel():

@@ -1,14 +1,7 @@
 """The budgeted step loop, on a clock the test moves by hand."""
 
+from tests.conftest import Clock
 from trainer.budget import Budget
-
-
-class Clock:
-    def __init__(self):
-        self.now = 100.0
-
-    def __call__(self):
-        return self.now
 
 
 def test_a_step_budget_runs_exactly_that_many_steps_and_says_which_is_last():

@@ -3,18 +3,11 @@
 import pytest
 
 from web.rate_limit import RateLimiter
-
-
-class Clock:
-    def __init__(self):
-        self.now = 1000.0
-
-    def __call__(self):
-        return self.now
+from tests.conftest import Clock
 
 
 def test_a_client_gets_its_budget_then_waits_for_a_refill():
-    clock = Clock()
+    clock = Clock(1000.0)
     limiter = RateLimiter(per_minute=3, clock=clock)
     assert [limiter.take("a") for _ in range(3)] == [0.0, 0.0, 0.0]
     assert limiter.take("a") == pytest.approx(20.0)  # one request comes back every 60/3 s
@@ -26,14 +19,14 @@ def test_a_client_gets_its_budget_then_waits_for_a_refill():
 
 
 def test_clients_are_limited_separately():
-    limiter = RateLimiter(per_minute=1, clock=Clock())
+    limiter = RateLimiter(per_minute=1, clock=Clock(1000.0))
     assert limiter.take("a") == 0.0
     assert limiter.take("a") > 0
     assert limiter.take("b") == 0.0
 
 
 def test_an_idle_client_does_not_bank_more_than_one_minute():
-    clock = Clock()
+    clock = Clock(1000.0)
     limiter = RateLimiter(per_minute=2, clock=clock)
     limiter.take("a")
     clock.now += 3600
@@ -41,7 +34,7 @@ def test_an_idle_client_does_not_bank_more_than_one_minute():
 
 
 def test_memory_is_bounded_but_limited_clients_are_remembered():
-    clock = Clock()
+    clock = Clock(1000.0)
     limiter = RateLimiter(per_minute=1, clock=clock)
     limiter.max_clients = 3
     for client in "abc":
