@@ -273,7 +273,7 @@ def train(data: PreparedData, config: RunConfig, out_dir, *, start: Start | None
     eval_every = cfg.eval_every or max(10, min(500, epoch))
     best, best_params, stale, version = None, None, 0, None
     window_losses, window_norms, first_train_loss = [], [], None
-    step_time, step_chars, lr = 0.0, 0, learning_rate(cfg, step, 0.0)
+    step_time, step_chars = 0.0, 0
     bar = progress_bar(cfg, progress)
     budget = Budget(seconds=cfg.budget_s, max_steps=cfg.max_steps)
     for done in budget:

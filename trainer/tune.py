@@ -28,7 +28,7 @@ from trainer.budget import Budget
 from trainer.config import RunConfig, tunable
 from trainer.corpus import Corpus
 from trainer.data import PreparedData, prepare
-from trainer.train import evaluate, learning_rate, make_optimizer, step_fn, train_step
+from trainer.train import DEFAULT_SPEED, evaluate, learning_rate, make_optimizer, step_fn, train_step
 
 log = logging.getLogger("dann.tune")
 
@@ -54,7 +54,7 @@ def neighbours(config: RunConfig) -> list[tuple[dict, RunConfig]]:
 
 @partial(jax.jit, static_argnames=("graphdef", "tx", "batch", "seq", "speed"), donate_argnums=(2, 3))
 def population_step(graphdef, tx, params, opt_state, carry, data, starts, key, step, lrs, *, batch, seq,
-                    speed=None):
+                    speed=DEFAULT_SPEED):
     """One optimizer step for every member. params and opt_state have a leading member axis; lrs is
     (members,). Every member sees the same batch, so their losses differ by learning rate alone."""
 
@@ -63,7 +63,6 @@ def population_step(graphdef, tx, params, opt_state, carry, data, starts, key, s
                                                 batch=batch, seq=seq, stateful=False, speed=speed)
         return params, opt_state, loss
 
-    speed = speed or RunConfig().speed
     return jax.vmap(member)(params, opt_state, lrs)
 
 
