@@ -2,6 +2,7 @@
 through real subprocesses (so loading happens in a fresh process)."""
 
 import json
+import logging
 import os
 import platform
 import subprocess
@@ -203,7 +204,7 @@ def test_tune_writes_the_config_and_says_what_it_found(capsys, tmp_path):
     assert set(written) == {"model", "train"} and written["train"]["batch_size"] == tune_config().batch_size
 
 
-def test_train_takes_a_config_file_and_flags_override_it(capsys, tmp_path):
+def test_train_takes_a_config_file_and_flags_override_it(capsys, tmp_path, caplog):
     from lstm import checkpoint
     from trainer.record import RunRecord
 
@@ -212,9 +213,14 @@ def test_train_takes_a_config_file_and_flags_override_it(capsys, tmp_path):
     config = tmp_path / "tuned.json"
     config.write_text(json.dumps({"model": {"hidden": 16, "layers": 2},
                                   "train": {"batch_size": 8, "seq_len": 16, "min_char_count": 1, "minutes": 99}}))
+    caplog.set_level(logging.INFO, logger="dann")
     code, _, err = run_main(capsys, "train", str(corpus), "--config", str(config), "--layers", "1", "--steps", "20",
                             "--quiet", "--checkpoint-dir", str(tmp_path / "c"))
     assert code == 0, err
+    # It logs who set each hyperparameter: the file, a flag, or the defaults for a small export.
+    logged = [r.getMessage() for r in caplog.records if r.getMessage().startswith("hyperparameters:")]
+    assert len(logged) == 1 and "model.hidden 16 (file)" in logged[0] and "model.layers 1 (flag)" in logged[0]
+    assert "model.dropout 0.5 (size)" in logged[0] and "train.max_steps 20 (flag)" in logged[0]
     saved = checkpoint.load_latest(tmp_path / "c")
     assert (saved.model.config.hidden, saved.model.config.layers) == (16, 1)
     record = RunRecord.of(saved)

@@ -246,6 +246,11 @@ def train(data: PreparedData, config: RunConfig, out_dir, *, start: Start | None
     graphdef, params = nnx.split(model)
     if start:  # the step donates its params: train on a copy, so the caller's model (the served one) stays whole
         params = jax.tree.map(jnp.copy, params)
+    # Committed to the device, as a loaded checkpoint's arrays are: jit compiles separately for
+    # committed and uncommitted arguments, so a fresh run, a warm start and the sampler's use of
+    # the returned model would otherwise each compile their own programs.
+    device = jax.local_devices()[0]
+    params, opt_state = jax.device_put((params, opt_state), device)
 
     device_data, val = jnp.asarray(data.train), jnp.asarray(data.val)  # the whole corpus on the device, once
     starts = jnp.asarray(post_starts(data.train, cfg.seq_len))
@@ -323,7 +328,7 @@ def train(data: PreparedData, config: RunConfig, out_dir, *, start: Start | None
         if best is None or val_loss < best.val_loss:
             stale = 0
             best = record(steps=step, val_loss=val_loss, val_acc=val_acc, trained_at=row["time"])
-            best_params = jax.tree.map(jnp.copy, params)  # the step donates `params`: keep a copy
+            best_params = jax.device_put(jax.tree.map(jnp.copy, params), device)  # the step donates `params`
             if save:
                 version = checkpoint.next_version(out_dir)
                 checkpoint.save(out_dir, version, nnx.merge(graphdef, params), data.vocab, best.to_json(), opt_state,
