@@ -147,7 +147,6 @@ class SpeedConfig:
 
 
 SECTIONS = {"model": ModelSpec, "train": TrainConfig, "speed": SpeedConfig}
-LAYERS = ("default", "size", "device", "setting", "file", "flag")
 BUDGET = ("minutes", "max_steps")  # the run's own, never part of a tuned file or a training signature
 
 # A small export overfits the default model within a few dozen steps and then loses to a smoothed

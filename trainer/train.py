@@ -28,7 +28,7 @@ from tqdm import tqdm
 from lstm import checkpoint
 from lstm.model import CharRNN
 from lstm.vocab import Vocab
-from trainer.batches import post_starts, random_windows, track_count, track_windows
+from trainer.batches import encode_records, post_starts, random_windows, track_count, track_windows
 from trainer.budget import Budget
 from trainer.config import RunConfig, SpeedConfig, TrainConfig
 from trainer.data import PreparedData, TrainingError
@@ -127,8 +127,6 @@ def evaluate(graphdef, params, data, speed: SpeedConfig = DEFAULT_SPEED) -> tupl
 
 def model_loss(model: CharRNN, vocab: Vocab, data: PreparedData) -> float:
     """A trained model's loss on this data's validation posts, encoded in the model's own vocabulary."""
-    from trainer.batches import encode_records
-
     graphdef, params = nnx.split(model)
     return evaluate(graphdef, params, jnp.asarray(encode_records(data.val_records, vocab)))[0]
 
