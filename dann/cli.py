@@ -198,10 +198,6 @@ def training_flags(args) -> dict:
     return {"model": given(args, MODEL_FLAGS), "train": train, "speed": given(args, ("unroll", "bf16"))}
 
 
-def corpus_chars(corpus) -> int:
-    return sum(len(r.text) for r in corpus.records)
-
-
 def cmd_train(args, settings) -> None:
     from trainer.config import resolve
     from trainer.data import prepare
@@ -209,7 +205,7 @@ def cmd_train(args, settings) -> None:
     from trainer.train import latest_start, train
 
     corpus = read_corpus(args.path, split=args.split, author=args.author)
-    config = resolve(chars=corpus_chars(corpus), minutes=settings.train_minutes, file=args.config,
+    config = resolve(chars=corpus.chars, minutes=settings.train_minutes, file=args.config,
                      flags=training_flags(args))
     log.info("hyperparameters: %s", config.describe())
     checkpoint_dir = args.checkpoint_dir or settings.checkpoint_dir
@@ -274,7 +270,7 @@ def cmd_tune(args, settings) -> None:
     from trainer.tune import tune
 
     corpus = read_corpus(args.path)
-    config = resolve(chars=corpus_chars(corpus), minutes=settings.train_minutes,
+    config = resolve(chars=corpus.chars, minutes=settings.train_minutes,
                      file=args.config or config_file(settings))
     result = tune(corpus, args.minutes, config)
     default_out = tuned_path(args.checkpoint_dir or settings.checkpoint_dir)
@@ -361,7 +357,7 @@ def cmd_demo(args, settings) -> None:
     print(f"Training on {DEMO_CORPUS.name} (seven Shakespeare plays) for {args.minutes:g} minutes on "
           f"{_device()}; each speech is one 'post'.", flush=True)
     corpus = read_corpus(DEMO_CORPUS)
-    config = resolve(chars=corpus_chars(corpus), flags={"train": {"minutes": args.minutes}})
+    config = resolve(chars=corpus.chars, flags={"train": {"minutes": args.minutes}})
     data = prepare(corpus, config.train)
     result = train(data, config, checkpoint_dir, start=latest_start(checkpoint_dir, data, config))
     summary = result.summary()

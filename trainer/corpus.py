@@ -51,6 +51,11 @@ class Corpus:
                 kept.append(dataclasses.replace(record, text=text))
         return cls(format=format, records=kept, dropped=dropped)
 
+    @property
+    def chars(self) -> int:
+        """Characters of text in all the records: what sizes the defaults (trainer/config.py)."""
+        return sum(len(r.text) for r in self.records)
+
     def data_hash(self) -> str:
         """Content hash of exactly what training sees, so an unchanged export can be recognised."""
         digest = hashlib.sha256()

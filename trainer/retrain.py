@@ -66,8 +66,7 @@ def config_file(settings: Settings) -> Path | None:
 
 def configured(settings: Settings, corpus: Corpus) -> RunConfig:
     """The trainer's hyperparameters for this export (trainer/config.py's `resolve`)."""
-    chars = sum(len(r.text) for r in corpus.records)
-    return resolve(chars=chars, minutes=settings.train_minutes, file=config_file(settings))
+    return resolve(chars=corpus.chars, minutes=settings.train_minutes, file=config_file(settings))
 
 
 def retrain(settings: Settings, config: RunConfig | None = None, progress: bool = False) -> RunResult:

@@ -35,8 +35,8 @@ def settle_garbage_collector() -> None:
 
     A full collection walks every tracked object while holding the GIL: with jax, flax and orbax
     loaded that takes a noticeable pause (docs/measurements.md), and the event loop (Discord's
-    heartbeat, the web page) waits it out. Once the model is loaded, almost all of those objects live as long as the process, so
-    they are frozen and later collections only walk what came after. This one collection is the
+    heartbeat, the web page) waits it out. Once the model is loaded, almost all of those objects
+    live as long as the process, so they are frozen and later collections only walk what came after. This one collection is the
     same pause, but once per model load instead of whenever the collector decides. Unfreezing
     first lets it free the model just replaced, if a reference cycle holds it."""
     gc.unfreeze()

@@ -126,8 +126,7 @@ def test_a_small_export_is_evaluated_every_epoch_and_stops_once_it_stops_improvi
 
 def default_options(corpus, given=None, platform="cpu") -> dict:
     """What the layers above the plain defaults set, for the model and training sections."""
-    chars = sum(len(r.text) for r in corpus.records)
-    set_fields = resolve(chars=chars, platform=platform, flags=given).given()
+    set_fields = resolve(chars=corpus.chars, platform=platform, flags=given).given()
     return {"model": set_fields["model"], "train": set_fields["train"]}
 
 
