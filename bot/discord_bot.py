@@ -24,7 +24,7 @@ from discord.ext import commands
 
 from bot.cooldown import Cooldown
 from dann.serving.request import GenerationRequest
-from dann.serving.service import GenerationService, NotReady
+from dann.serving.service import GenerationService, NotReady, service_for
 from dann.serving.status import render_text
 from dann.settings import Settings, load_settings
 from lstm.errors import DannError
@@ -223,8 +223,7 @@ def create_bot(settings: Settings | None = None, *, service: GenerationService |
     settings = settings or load_settings()
     owns_service = service is None
     if service is None:
-        service = GenerationService(settings.checkpoint_dir, max_chars=settings.max_chars, best_of=settings.best_of,
-                                    poll_s=settings.reload_poll_s)
+        service = service_for(settings)
     return DannBot(settings, service, owns_service=owns_service)
 
 

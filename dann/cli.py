@@ -87,6 +87,17 @@ def add_corpus_arguments(p: argparse.ArgumentParser):
                    "package (.zip, folder), a DiscordChatExporter .json, or a .txt")
     p.add_argument("--split", choices=["lines", "paragraphs"], help="how a .txt is cut into posts (default: detect)")
     p.add_argument("--author", help="whose messages to learn, in a DiscordChatExporter file with several authors")
+    add_dms_option(p)
+
+
+def add_dms_option(p: argparse.ArgumentParser):
+    p.add_argument("--include-dms", action="store_true", default=None,
+                   help="also learn from DMs and group DMs, which are private and left out by default "
+                        "(DANN_INCLUDE_DMS)")
+
+
+def include_dms(args, settings) -> bool:
+    return bool(args.include_dms or settings.include_dms)
 
 
 def build_parser() -> Parser:
@@ -119,6 +130,7 @@ def build_parser() -> Parser:
     p = commands.add_parser("eval", help="val loss beside baselines, copy rate, distinct-n and length of samples")
     p.add_argument("path", type=Path, nargs="?", help="the export the model was trained on (default: DANN_EXPORT_PATH)")
     p.add_argument("--checkpoint-dir", type=Path, help="default: DANN_CHECKPOINT_DIR")
+    add_dms_option(p)
     p.add_argument("--samples", type=positive(int), default=100, help="generated posts and replies (default 100)")
     p.add_argument("--best-of", type=positive(int), help="default: DANN_BEST_OF, 8")
     p.add_argument("--temp", "--temperature", type=temperature, help="default: DANN_TEMPERATURE, 0.4")
@@ -127,12 +139,19 @@ def build_parser() -> Parser:
 
     p = commands.add_parser("tune", help="try configs around the current one briefly each, write the best")
     p.add_argument("path", type=Path, help="the post export to tune on")
+    add_dms_option(p)
     p.add_argument("--minutes", type=positive(float), default=10.0, help="the whole budget (default 10)")
     p.add_argument("--out", type=Path, help="default: CHECKPOINT_DIR/tuned.json, which the trainer reads")
     p.add_argument("--config", type=Path, help="the config to start from (default: DANN_TRAIN_CONFIG, or the "
                                                "last tuned.json, or the defaults)")
     p.add_argument("--checkpoint-dir", type=Path, help="default: DANN_CHECKPOINT_DIR")
     p.add_argument("--json", action="store_true", help="print every trial as one JSON object")
+
+    p = commands.add_parser("forget", help="never serve a phrase again, and leave it out of the next training run")
+    p.add_argument("text", nargs="?", help="the phrase to forget (case, accents, punctuation and spacing aside)")
+    p.add_argument("--list", action="store_true", help="print the forgotten phrases, one a line")
+    p.add_argument("--remove", metavar="TEXT", help="stop forgetting this phrase")
+    p.add_argument("--checkpoint-dir", type=Path, help="where the list is kept (default: DANN_CHECKPOINT_DIR)")
 
     p = commands.add_parser("trainer", help="retrain on DANN_EXPORT_PATH on the DANN_TRAIN_CRON schedule")
     when = p.add_mutually_exclusive_group()
@@ -201,14 +220,15 @@ def training_flags(args) -> dict:
 def cmd_train(args, settings) -> None:
     from trainer.config import resolve
     from trainer.data import prepare
-    from trainer.exports import read_corpus
+    from trainer.retrain import read_export
     from trainer.train import latest_start, train
 
-    corpus = read_corpus(args.path, split=args.split, author=args.author)
+    checkpoint_dir = args.checkpoint_dir or settings.checkpoint_dir
+    corpus = read_export(args.path, checkpoint_dir, include_dms=include_dms(args, settings), split=args.split,
+                         author=args.author)
     config = resolve(chars=corpus.chars, minutes=settings.train_minutes, file=args.config,
                      flags=training_flags(args))
     log.info("hyperparameters: %s", config.describe())
-    checkpoint_dir = args.checkpoint_dir or settings.checkpoint_dir
     data = prepare(corpus, config.train)
     start = None if args.fresh else latest_start(checkpoint_dir, data, config)
     result = train(data, config, checkpoint_dir, start=start, progress=not args.quiet)
@@ -216,9 +236,10 @@ def cmd_train(args, settings) -> None:
 
 
 def cmd_corpus(args, settings) -> None:
-    from trainer.exports import read_corpus
+    from trainer.retrain import read_export
 
-    corpus = read_corpus(args.path, split=args.split, author=args.author)
+    corpus = read_export(args.path, settings.checkpoint_dir, include_dms=include_dms(args, settings),
+                         split=args.split, author=args.author)
     if args.stats:
         print(json.dumps(corpus.stats(), ensure_ascii=False))
         return
@@ -228,15 +249,18 @@ def cmd_corpus(args, settings) -> None:
 
 def cmd_sample(args, settings) -> None:
     from dann.serving.bestof import Voice, answer
+    from dann.serving.filters import filters_for
     from dann.serving.request import GenerationRequest
     from lstm.checkpoint import load_latest
 
     request = GenerationRequest(args.mode, args.prompt, temperature=settings.temperature if args.temp is None
                                 else args.temp, n=args.n, seed=args.seed, max_chars=args.max_chars,
                                 top_k=args.top_k, top_p=args.top_p)
-    voice = Voice.of(load_latest(args.checkpoint_dir or settings.checkpoint_dir))
+    checkpoint_dir = args.checkpoint_dir or settings.checkpoint_dir
+    voice = Voice.of(load_latest(checkpoint_dir))
     (texts,), tally = answer(voice, [request], best_of=args.best_of or settings.best_of,
-                             max_chars=args.max_chars or settings.max_chars)
+                             max_chars=args.max_chars or settings.max_chars,
+                             filters=filters_for(settings, checkpoint_dir))
     for i, text in enumerate(texts):
         if args.json:
             print(json.dumps({"text": text, "version": voice.version}))
@@ -246,30 +270,32 @@ def cmd_sample(args, settings) -> None:
 
 
 def cmd_eval(args, settings) -> None:
+    from dann.serving.filters import filters_for
     from lstm.checkpoint import load_latest
     from lstm.errors import DannError
     from trainer.evaluation import evaluate_checkpoint, table
-    from trainer.exports import read_corpus
+    from trainer.retrain import read_export
 
     path = args.path or settings.export_path
     if path is None:
         raise DannError("give the export to evaluate on (or set DANN_EXPORT_PATH)")
-    ckpt = load_latest(args.checkpoint_dir or settings.checkpoint_dir)
+    checkpoint_dir = args.checkpoint_dir or settings.checkpoint_dir
+    ckpt = load_latest(checkpoint_dir)
     result = evaluate_checkpoint(
-        ckpt, read_corpus(path), samples=args.samples, best_of=args.best_of or settings.best_of,
-        temperature=settings.temperature if args.temp is None else args.temp, max_chars=settings.max_chars,
-        seed=args.seed,
+        ckpt, read_export(path, checkpoint_dir, include_dms=include_dms(args, settings)), samples=args.samples,
+        best_of=args.best_of or settings.best_of, temperature=settings.temperature if args.temp is None else args.temp,
+        max_chars=settings.max_chars, seed=args.seed, filters=filters_for(settings, checkpoint_dir),
     )
     print(json.dumps(result) if args.json else table(result))
 
 
 def cmd_tune(args, settings) -> None:
     from trainer.config import resolve, write_file
-    from trainer.exports import read_corpus
-    from trainer.retrain import config_file, tuned_path
+    from trainer.retrain import config_file, read_export, tuned_path
     from trainer.tune import tune
 
-    corpus = read_corpus(args.path)
+    corpus = read_export(args.path, args.checkpoint_dir or settings.checkpoint_dir,
+                         include_dms=include_dms(args, settings))
     config = resolve(chars=corpus.chars, minutes=settings.train_minutes,
                      file=args.config or config_file(settings))
     result = tune(corpus, args.minutes, config)
@@ -291,6 +317,27 @@ def cmd_tune(args, settings) -> None:
     else:
         print(f"Best: val loss {best['val_loss']:.4f} against {current['val_loss']:.4f} for the current config, "
               f"{result['seconds_per_trial']:g} s per architecture. Written to {out}; {use}.")
+
+
+def cmd_forget(args, settings) -> None:
+    from dann.serving.forget import ForgetList
+    from lstm.errors import DannError
+
+    forget = ForgetList(args.checkpoint_dir or settings.checkpoint_dir)
+    if sum([args.text is not None, args.list, args.remove is not None]) != 1:
+        raise DannError("give one of: a phrase to forget, --list, or --remove PHRASE")
+    if args.list:
+        for phrase in forget.phrases():
+            print(phrase)
+    elif args.remove is not None:
+        if not forget.remove(args.remove):
+            raise DannError(f"{args.remove!r} is not on the forget list ({forget.path})")
+        print(f"No longer forgotten: {args.remove!r}. The next training run may learn it again.")
+    elif forget.add(args.text):
+        print(f"Forgotten: {args.text!r}. It is never served from now on, and the next training run "
+              f"leaves out every post holding it ({forget.path}).")
+    else:
+        print(f"{args.text!r} was forgotten already.")
 
 
 def cmd_trainer(args, settings) -> None:
@@ -386,7 +433,7 @@ def _device() -> str:
 
 
 COMMANDS = {"train": cmd_train, "corpus": cmd_corpus, "sample": cmd_sample, "eval": cmd_eval, "tune": cmd_tune,
-            "trainer": cmd_trainer,
+            "forget": cmd_forget, "trainer": cmd_trainer,
             "status": cmd_status, "bench": cmd_bench, "bot": cmd_bot, "web": cmd_web, "demo": cmd_demo}
 
 

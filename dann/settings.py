@@ -4,15 +4,20 @@ Hyperparameters are not here: they live in frozen dataclasses saved inside each 
 """
 
 from pathlib import Path
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from lstm.errors import DannError
 
 
 class SettingsError(DannError):
     """A DANN_* setting (from the environment or .env) has a value that cannot be used."""
+
+
+# Discord ids, written "123, 456" in the environment (NoDecode: not as a JSON list).
+DiscordIds = Annotated[list[int], NoDecode]
 
 
 class Settings(BaseSettings):
@@ -41,6 +46,11 @@ class Settings(BaseSettings):
     misfire_grace_s: float = Field(6 * 3600, ge=0)
     # Publish a new model only if its val loss is at most this much worse than the served one's.
     promote_tolerance: float = Field(0.02, ge=0)
+    # ... and only if at most this share of its answers, sampled at publish time, would have been a
+    # copy of a training post had the filter not caught it (dann/serving/bestof.py).
+    max_copy_rate: float = Field(0.02, ge=0, le=1)
+    # DMs and group DMs of a Discord export are private: left out of training unless this is true.
+    include_dms: bool = False
     # Optional JSON file of hyperparameters for the trainer, {"model": {...}, "train": {...}} with the
     # fields of trainer/config.py's ModelSpec and TrainConfig (`dann tune` writes one).
     train_config: Path | None = None
@@ -61,8 +71,20 @@ class Settings(BaseSettings):
 
     # The Discord bot token. Never logged, never printed.
     discord_token: SecretStr | None = None
-    # A server (guild) id: `dann bot --sync` copies the slash commands there (instant) instead of globally.
-    discord_guild_id: int | None = None
+    # Servers (guild ids, comma-separated) the bot may be in: it ignores and leaves any other. Empty:
+    # any server it is invited to. `dann bot --sync` copies the slash commands to each listed one
+    # (they appear at once) instead of publishing them globally.
+    discord_guild_ids: DiscordIds = []
+    # Discord user ids of the owners: they may pause the bot everywhere, make it forget phrases,
+    # and delete what it said. The person whose voice it is should be one.
+    owner_ids: DiscordIds = []
+    # Answer DMs from anyone, not only from the owners.
+    answer_dms: bool = False
+    # Whose voice this is, as `/dann about` and the web page name them.
+    voice_name: str = ""
+    # The blocklist of slurs and hate terms ("off": none), plus the owner's own words, one a line.
+    blocklist: Literal["on", "off"] = "on"
+    blocklist_file: Path | None = None
     # Seconds a user, and a channel, must wait between two generations.
     user_cooldown_s: float = Field(10.0, ge=0)
     channel_cooldown_s: float = Field(3.0, ge=0)
@@ -76,6 +98,21 @@ class Settings(BaseSettings):
     web_rate_per_minute: int = Field(30, ge=1)
     # Most candidates one web request may ask for.
     web_max_candidates: int = Field(8, ge=1, le=32)
+
+
+    @field_validator("discord_guild_ids", "owner_ids", mode="before")
+    @classmethod
+    def _ids(cls, value):
+        if isinstance(value, str):
+            value = [part.strip() for part in value.replace(";", ",").split(",") if part.strip()]
+        ids = []
+        for part in value or []:
+            text = str(part).strip()
+            if not text.isdigit() or int(text) <= 0:
+                raise ValueError(f"{text!r} is not a Discord id (a number such as 123456789012345678), "
+                                 "and ids are separated by commas")
+            ids.append(int(text))
+        return ids
 
 
 def load_settings(**overrides) -> Settings:

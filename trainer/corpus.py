@@ -1,5 +1,10 @@
 """A corpus: a time-ordered list of post/reply records, and the cleaning every export shares
-(whitespace, empty posts, duplicates, time order: `Corpus.from_records`).
+(links, whitespace, empty and link-only posts, duplicates, time order: `Corpus.from_records`).
+
+Links: a web address becomes its domain ("youtube.com"), so the model learns that this person
+shares links and where to, without learning random paths and codes. A post that is nothing but
+links says nothing in the person's words and is dropped as `link_only`. (X archives hide links
+behind t.co; trainer/exports/x.py expands them to domains and counts its link-only posts itself.)
 
 The parsers that read exports into a corpus are trainer/exports/; this module imports none of them.
 """
@@ -9,8 +14,13 @@ import hashlib
 import json
 import re
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 from lstm.errors import DannError
+
+
+# Up to whitespace or a quote; punctuation that ends a sentence after a link is not part of it.
+URL = re.compile(r"\bhttps?://[^\s<>\"']*[^\s<>\"'.,;:!?)\]]", re.IGNORECASE)
 
 
 class CorpusError(DannError):
@@ -30,16 +40,22 @@ class Corpus:
     format: str
     records: list[Record]
     dropped: dict[str, int] = dataclasses.field(default_factory=dict)
+    forget_digest: str = ""  # the forget list applied by `without` (dann/serving/forget.py), if any
 
     @classmethod
     def from_records(cls, format: str, records: list[Record], dropped: dict[str, int]) -> "Corpus":
         """The last steps every export shares: tidy whitespace, put the records in time order, and
-        drop empty posts and exact duplicates (the first, earliest, copy stays). Counts go in `dropped`.
+        drop empty posts, posts that are only links, and exact duplicates (the first, earliest, copy
+        stays). Links become their domain. Counts go in `dropped`.
         """
-        dropped = {**dropped, "empty": dropped.get("empty", 0), "duplicates": 0}
+        dropped = {**dropped, "empty": dropped.get("empty", 0), "link_only": dropped.get("link_only", 0),
+                   "duplicates": 0}
         kept, seen = [], set()
         for record in in_time_order(records):
-            text = normalise_whitespace(record.text)
+            if only_links(record.text, URL):
+                dropped["link_only"] += 1
+                continue
+            text = normalise_whitespace(URL.sub(lambda m: domain(m.group()), record.text))
             if not text:
                 dropped["empty"] += 1
             elif (record.kind, text) in seen:
@@ -50,6 +66,13 @@ class Corpus:
                 seen.add((record.kind, text))
                 kept.append(dataclasses.replace(record, text=text))
         return cls(format=format, records=kept, dropped=dropped)
+
+    def without(self, forget) -> "Corpus":
+        """This corpus minus every record holding a phrase of the forget list `forget` (its `match`
+        and `digest`), counted as `forgotten`."""
+        kept = [r for r in self.records if not forget.match(r.text)]
+        return dataclasses.replace(self, records=kept, forget_digest=forget.digest(),
+                                   dropped={**self.dropped, "forgotten": len(self.records) - len(kept)})
 
     @property
     def chars(self) -> int:
@@ -72,6 +95,8 @@ class Corpus:
             "dropped": self.dropped,
             "chars": len(text),
             "distinct_chars": len(set(text)),
+            # The newest post's time: `/dann about` says the voice was learned from posts up to it.
+            "until": max((r.created_at for r in self.records if r.created_at), default=None),
             # The typical length of each kind: best-of-n prefers candidates near it (dann/serving/bestof.py).
             "median_chars": {kind: _median([len(r.text) for r in self.records if r.kind == kind])
                              for kind in ("post", "reply")},
@@ -80,6 +105,20 @@ class Corpus:
 
 def _median(values: list[int]) -> int | None:
     return sorted(values)[len(values) // 2] if values else None
+
+
+def only_links(text: str, links: re.Pattern) -> bool:
+    """Whether `text` holds at least one link (`links` finds them) and nothing else but whitespace."""
+    return bool(links.search(text)) and not links.sub("", text).strip()
+
+
+def domain(url: str | None) -> str:
+    """The host a link points to, without "www.": what a shared link says in a post."""
+    try:
+        host = urlsplit(url).hostname or "" if url else ""
+    except ValueError:  # a malformed address ("http://[oops") is not worth losing the post over
+        host = ""
+    return host.removeprefix("www.")
 
 
 def normalise_whitespace(text: str) -> str:

@@ -2,8 +2,11 @@
 
 - the validation loss, bpc and accuracy on the export's validation posts, beside a smoothed
   character n-gram model and a unigram model trained on the same training posts;
-- the copy rate of generated replies: the share that hold a long verbatim span of the corpus, as
-  served (best of n, after the copy filter) and for raw samples;
+- the copy rate: the share of generated posts and replies whose every first-draw candidate held
+  a long verbatim span of the corpus, so that without the guard of dann/serving/bestof.py (a
+  hotter second draw, then a safe line) a copy would have been served. The trainer refuses to
+  publish above DANN_MAX_COPY_RATE. Beside it, the share of what is actually served that copies
+  (zero by construction, measured all the same) and the copy rate of single raw samples;
 - distinct-1 and distinct-2 (unique word n-grams / all word n-grams) of generated posts beside
   the same number of real validation posts, and the posts' mean length.
 
@@ -19,6 +22,7 @@ import numpy as np
 from flax import nnx
 
 from dann.serving.bestof import WORD, Tally, Voice, answer
+from dann.serving.filters import Filters
 from dann.serving.request import GenerationRequest
 from lstm.checkpoint import Checkpoint
 from trainer.corpus import Corpus
@@ -38,11 +42,12 @@ def distinct(texts: list[str], n: int) -> float:
 
 
 def sample_many(voice: Voice, requests: list[GenerationRequest], *, best_of: int,
-                max_chars: int) -> tuple[list[str], Tally]:
+                max_chars: int, filters: Filters | None = None) -> tuple[list[str], Tally]:
     """One text per request, best of `best_of`, sampled CHUNK requests at a time."""
     texts, tally = [], Tally()
     for start in range(0, len(requests), CHUNK):
-        got, seen = answer(voice, requests[start:start + CHUNK], best_of=best_of, max_chars=max_chars)
+        got, seen = answer(voice, requests[start:start + CHUNK], best_of=best_of, max_chars=max_chars,
+                           filters=filters)
         texts += [t for ts in got for t in ts]
         tally.add(seen)
     return texts, tally
@@ -59,7 +64,7 @@ def evaluate_checkpoint(ckpt: Checkpoint, corpus: Corpus, **options) -> dict:
 
 def evaluate_voice(voice: Voice, data: PreparedData, *, samples: int = 100, best_of: int = 8,
                    temperature: float = 0.4, max_chars: int = 280, seed: int = 0,
-                   val_scores: tuple[float, float] | None = None) -> dict:
+                   val_scores: tuple[float, float] | None = None, filters: Filters | None = None) -> dict:
     """The numbers above for `voice` on `data`'s validation posts. `val_scores` is (val loss,
     accuracy) when already measured on this data (the trainer's); otherwise they are measured."""
     if val_scores is None:
@@ -85,10 +90,11 @@ def evaluate_voice(voice: Voice, data: PreparedData, *, samples: int = 100, best
         return [GenerationRequest(mode, context=c, temperature=temperature, seed=base + i, max_chars=max_chars)
                 for i, c in enumerate(contexts)]
 
-    replies, reply_tally = sample_many(filtered, ask("reply", contexts, seed), best_of=best_of, max_chars=max_chars)
+    replies, reply_tally = sample_many(filtered, ask("reply", contexts, seed), best_of=best_of, max_chars=max_chars,
+                                       filters=filters)
     raw, _ = sample_many(raw_voice, ask("reply", contexts, seed + 10_000), best_of=1, max_chars=max_chars)
     posts, post_tally = sample_many(filtered, ask("post", [None] * samples, seed + 20_000), best_of=best_of,
-                                    max_chars=max_chars)
+                                    max_chars=max_chars, filters=filters)
     # Real posts are cut to the generation cap, so distinct-n compares texts of the same lengths.
     real_cut = [text[:max_chars] for text in real]
     tally = Tally()
@@ -100,7 +106,9 @@ def evaluate_voice(voice: Voice, data: PreparedData, *, samples: int = 100, best
         "bpc": round(val_loss / math.log(2), 4),
         "val_acc": round(val_acc, 4),
         **dataclasses.asdict(data.baselines),
-        "copy_rate": round(float(np.mean([index.copies(text) for text in replies])), 4),
+        "copy_rate": round(tally.all_copied / tally.texts, 4),
+        "copy_rate_served": round(float(np.mean([index.copies(text) for text in replies + posts])), 4),
+        "safe_line_rate": round(tally.safe_lines / tally.texts, 4),
         "copy_rate_raw": round(float(np.mean([index.copies(text) for text in raw])), 4),
         "distinct1_generated": distinct(posts, 1),
         "distinct1_real": distinct(real_cut, 1),
@@ -124,13 +132,15 @@ def table(result: dict) -> str:
         ("validation loss", f"{r['val_loss']:.4f} nats/char ({r['bpc']:.3f} bits), accuracy {r['val_acc']:.1%}"),
         (f"{r['ngram_order']}-gram baseline", f"{r['ngram_val_loss']:.4f} nats/char"),
         ("unigram baseline", f"{r['unigram_val_loss']:.4f} nats/char"),
-        ("reply copy rate", f"{r['copy_rate']:.1%} as served (best of {r['best_of']}), {r['copy_rate_raw']:.1%} of "
-                            f"single samples"),
+        ("copy rate", f"{r['copy_rate']:.1%} of texts had only copies to offer (best of {r['best_of']}); "
+                      f"{r['copy_rate_served']:.1%} served; {r['copy_rate_raw']:.1%} of single reply samples"),
         ("distinct-1", f"{r['distinct1_generated']:.3f} generated, {r['distinct1_real']:.3f} real"),
         ("distinct-2", f"{r['distinct2_generated']:.3f} generated, {r['distinct2_real']:.3f} real"),
         ("mean post length", f"{r['mean_len_generated']:.0f} chars generated, {r['mean_len_real']:.0f} real"),
         ("candidates rejected", f"{seen['rejected']} of {seen['candidates']}: {seen['copies']} copies, "
+                                f"{seen['blocked']} blocked, {seen['forgotten']} forgotten, "
                                 f"{seen['gibberish']} gibberish, {seen['loops']} loops"),
+        ("drawn again", f"{seen['resampled']} of {seen['texts']} texts; {seen['safe_lines']} got the safe line"),
     ]
     width = max(len(name) for name, _ in rows)
     head = (f"Model version {r['model_version']}, {r['samples']} posts and {r['samples']} replies at temperature "

@@ -22,6 +22,8 @@ from pathlib import Path
 import jax
 
 from dann.serving.bestof import Voice
+from dann.serving.filters import filters_for
+from dann.serving.forget import ForgetList
 from dann.settings import Settings
 from lstm import checkpoint
 from lstm.errors import DannError
@@ -64,6 +66,13 @@ def config_file(settings: Settings) -> Path | None:
     return settings.train_config or (tuned if tuned.is_file() else None)
 
 
+def read_export(path, checkpoint_dir, *, include_dms: bool = False, **options) -> Corpus:
+    """The export as training sees it: read (private messages left out unless `include_dms`), minus
+    every record holding a phrase of the forget list kept in `checkpoint_dir`. `dann train`, `dann
+    eval`, `dann tune` and the trainer all read through this, so they see the same posts."""
+    return read_corpus(path, include_dms=include_dms, **options).without(ForgetList(checkpoint_dir))
+
+
 def configured(settings: Settings, corpus: Corpus) -> RunConfig:
     """The trainer's hyperparameters for this export (trainer/config.py's `resolve`)."""
     return resolve(chars=corpus.chars, minutes=settings.train_minutes, file=config_file(settings))
@@ -72,10 +81,10 @@ def configured(settings: Settings, corpus: Corpus) -> RunConfig:
 def retrain(settings: Settings, config: RunConfig | None = None, progress: bool = False) -> RunResult:
     if settings.export_path is None:
         raise DannError("set DANN_EXPORT_PATH to the post export the trainer should learn from")
-    corpus = read_corpus(settings.export_path)
+    serving = Path(settings.checkpoint_dir)
+    corpus = read_export(settings.export_path, serving, include_dms=settings.include_dms)
     config = config or configured(settings, corpus)
     log.info("hyperparameters: %s", config.describe())
-    serving = Path(settings.checkpoint_dir)
     data_hash = corpus.data_hash()
     try:
         served = checkpoint.load_latest(serving)
@@ -83,10 +92,13 @@ def retrain(settings: Settings, config: RunConfig | None = None, progress: bool 
         served = None
     served_record = RunRecord.of(served) if served else None
 
-    if served and served_record.data_hash == data_hash and served_record.config.signature() == config.signature():
+    if (served and served_record.data_hash == data_hash and served_record.config.signature() == config.signature()
+            and served_record.forget_digest == corpus.forget_digest):
         reason = f"the export is unchanged (hash {data_hash}) since version {served.version}; nothing to do"
         log.info("skipping: %s", reason)
         return RunResult("skipped", reason, served.version)
+    if corpus.dropped.get("forgotten"):
+        log.info("left out %d record(s) holding a forgotten phrase", corpus.dropped["forgotten"])
 
     state = state_dir(serving)
     shutil.rmtree(state, ignore_errors=True)  # whatever a killed run left: start this one clean
@@ -115,6 +127,13 @@ def retrain(settings: Settings, config: RunConfig | None = None, progress: bool 
         log.warning("not publishing: %s", reason)
         return RunResult("rejected", reason, served.version, result, retuned)
     quality = measure(settings, result, data, report)
+    if quality is not None and quality["copy_rate"] > settings.max_copy_rate:
+        reason = (f"{quality['copy_rate']:.1%} of the texts sampled at publish time had nothing but copies of "
+                  f"training posts to offer (DANN_MAX_COPY_RATE is {settings.max_copy_rate:.1%}): this model "
+                  f"recites rather than writes; keeping "
+                  + (f"version {served.version}" if served else "no model"))
+        log.warning("not publishing: %s", reason)
+        return RunResult("rejected", reason, served.version if served else None, result, retuned)
     record = dataclasses.replace(result.record, served_val_loss_before=old_loss if served else None,
                                  report=str(report.relative_to(serving)), eval=quality)
     version = checkpoint.next_version(serving)
@@ -133,7 +152,8 @@ def measure(settings: Settings, result: TrainResult, data: PreparedData, report:
     voice = Voice(result.model, result.vocab, data.copy_index, result.record)
     quality = evaluate_voice(voice, data, samples=settings.publish_eval_samples, best_of=settings.best_of,
                              temperature=settings.temperature, max_chars=settings.max_chars,
-                             val_scores=(result.record.val_loss, result.record.val_acc))
+                             val_scores=(result.record.val_loss, result.record.val_acc),
+                             filters=filters_for(settings))
     (report / "eval.json").write_text(json.dumps(quality, indent=2) + "\n")
     return quality
 

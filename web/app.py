@@ -30,7 +30,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 
 from dann.serving.request import GenerationRequest
-from dann.serving.service import GenerationService, NotReady
+from dann.serving.service import GenerationService, NotReady, service_for
 from dann.settings import Settings
 from lstm.errors import DannError
 from web.body_limit import BodyLimit
@@ -68,8 +68,7 @@ def create_app(settings: Settings, service: GenerationService | None = None) -> 
     its owner starts and stops it. Without one, the app makes its own and runs it in its lifespan."""
     owned = service is None
     if owned:
-        service = GenerationService(settings.checkpoint_dir, max_chars=settings.max_chars, best_of=settings.best_of,
-                                    poll_s=settings.reload_poll_s)
+        service = service_for(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):

@@ -1,27 +1,35 @@
 """Best-of-n: sample several candidates in one batch, drop the bad ones, keep the best.
 
-A candidate is rejected when it
-- copies: it holds a long verbatim span of the training corpus (lstm/copyindex.py), the usual
-  complaint about char-rnn bots, which the Markov "ebooks" bots already guard against;
+A candidate is never served when it
+- copies: what would be served, the prompt plus the continuation, or the continuation alone,
+  holds a long verbatim span of the training corpus (lstm/copyindex.py). Checking the whole text
+  matters: with a prompt of a post's first words and a low temperature, a continuation of a few
+  new words at a time would otherwise pull a memorised post out piece by piece;
+- is blocked or forgotten: it spells a term of the blocklist or contains a phrase the owner made
+  dann forget (filters.py).
+When every candidate of a request is one of those, the request is sampled once more at a higher
+temperature (`resample_temperature`); if every new candidate is too, the answer is SAFE_LINE. So a
+copy is never served, and the tally counts how often that took a second draw or the safe line.
+
+Among the rest, a candidate is also rejected when it
 - is gibberish: its mean log-probability under the (untempered) model is far below what the
   model gives real posts, which is minus its validation loss;
-- loops: it repeats itself ("i am the the the …"), which low temperatures are prone to.
+- loops: it repeats itself ("i am the the the …"), which low temperatures are prone to;
+but if nothing else is left, the best of those is served (a fallback).
 
-Among the rest the score prefers balanced brackets and quotes, a post that ended by itself rather
-than at the length cap, at least two words, a length near the person's median for that kind of
-post, and a mean log-probability near that of real posts. The candidates are sampled at
-temperatures spread from the asked one up to 1.75 times it (see `spread`): together with the last
-preference this pushes against the blandness of low temperatures, and the gibberish rule keeps the
-hotter candidates honest.
-
-When every candidate is rejected the best-scoring one that does not copy is used, and if all of
-them copy, the best one anyway: a reply is always given, and the tally says what happened.
+The score prefers balanced brackets and quotes, a post that ended by itself rather than at the
+length cap, at least two words, a length near the person's median for that kind of post, and a
+mean log-probability near that of real posts. The candidates are sampled at temperatures spread
+from the asked one up to 1.75 times it (see `spread`): together with the last preference this
+pushes against the blandness of low temperatures, and the gibberish rule keeps the hotter
+candidates honest.
 """
 
 import dataclasses
 import math
 import re
 
+from dann.serving.filters import Filters
 from dann.serving.request import GenerationRequest
 from lstm.checkpoint import Checkpoint
 from lstm.copyindex import CopyIndex
@@ -36,6 +44,10 @@ LOOP_LOGP = -0.05  # ... or so high that the model is reciting, not writing
 PAIRS = ("()", "[]", "{}", "“”")
 LENGTH_WEIGHT = 0.5
 TEMPERATURE_SPREAD = 0.75  # candidates are sampled at 1x to 1.75x the asked temperature (see spread)
+NEVER_SERVED = ("copies", "blocked", "forgotten")
+# The answer when every candidate of both draws copied or was refused: short, so it copies nothing.
+SAFE_LINE = "(nothing new to say)"
+RESAMPLE_SEED = 1_000_003  # the second draw's seeds are offset by this, so it draws new candidates
 
 
 @dataclasses.dataclass
@@ -44,17 +56,22 @@ class Tally:
 
     candidates: int = 0
     copies: int = 0
+    blocked: int = 0
+    forgotten: int = 0
     gibberish: int = 0
     loops: int = 0
-    fallbacks: int = 0  # picks made from rejected candidates because nothing else was left
-    served_copies: int = 0  # ... of which every candidate copied, so a copy was served
+    texts: int = 0  # texts asked for
+    fallbacks: int = 0  # gibberish or looping picks made because nothing else was left
+    all_copied: int = 0  # texts whose first draw was all copies: without the guard, a copy is served
+    resampled: int = 0  # texts whose first draw had nothing that may be served, drawn again hotter
+    safe_lines: int = 0  # ... whose second draw had nothing either, answered with SAFE_LINE
 
     def add(self, other: "Tally") -> None:
         for field in dataclasses.fields(self):
             setattr(self, field.name, getattr(self, field.name) + getattr(other, field.name))
 
     def as_dict(self) -> dict:
-        rejected = self.copies + self.gibberish + self.loops
+        rejected = self.copies + self.blocked + self.forgotten + self.gibberish + self.loops
         return {**dataclasses.asdict(self), "rejected": rejected,
                 "rejected_rate": round(rejected / self.candidates, 4) if self.candidates else None}
 
@@ -93,10 +110,14 @@ def score(text: str, logp: float, *, real_logp: float, max_chars: int, typical_c
     )
 
 
-def verdict(text: str, logp: float, *, index: CopyIndex | None, real_logp: float) -> str | None:
-    """Why a candidate is rejected, or None."""
-    if index is not None and index.copies(text):
+def verdict(prompt: str, text: str, logp: float, *, index: CopyIndex | None, filters: Filters | None,
+            real_logp: float) -> str | None:
+    """Why the candidate `text` (the continuation of `prompt`) is rejected, or None."""
+    whole = prompt + text  # what is served
+    if index is not None and (index.copies(whole) or index.copies(text)):
         return "copies"
+    if filters is not None and (refused := filters.verdict(whole)):
+        return refused
     if logp < real_logp - GIBBERISH_NATS:
         return "gibberish"
     if logp > LOOP_LOGP or loops(text):
@@ -105,29 +126,35 @@ def verdict(text: str, logp: float, *, index: CopyIndex | None, real_logp: float
 
 
 def choose(candidates: list[tuple[str, float]], *, index: CopyIndex | None, val_loss: float | None,
-           max_chars: int, typical_chars: int | None = None) -> tuple[int, Tally]:
-    """The index of the candidate to serve among (generated text, mean log-prob) pairs, and the tally.
+           max_chars: int, typical_chars: int | None = None, prompt: str = "",
+           filters: Filters | None = None) -> tuple[int | None, Tally]:
+    """The index of the candidate to serve among (continuation of `prompt`, mean log-prob) pairs,
+    or None when every one of them copies or is refused; and the tally.
 
     `val_loss` is the model's validation loss (real posts score about -val_loss); without one the
     log-probability only rejects loops."""
     real_logp = -val_loss if val_loss is not None else -float("inf")
     tally = Tally(candidates=len(candidates))
-    reasons = [verdict(text, logp, index=index, real_logp=real_logp) for text, logp in candidates]
+    reasons = [verdict(prompt, text, logp, index=index, filters=filters, real_logp=real_logp)
+               for text, logp in candidates]
     for reason in reasons:
         if reason is not None:
             setattr(tally, reason, getattr(tally, reason) + 1)
     scores = [score(text, logp, real_logp=real_logp if val_loss is not None else logp, max_chars=max_chars,
                     typical_chars=typical_chars) for text, logp in candidates]
     ranked = sorted(range(len(candidates)), key=lambda i: -scores[i])
-    for allowed in ({None}, {None, "gibberish", "loops"}, {None, "gibberish", "loops", "copies"}):
-        picks = [i for i in ranked if reasons[i] in allowed]
-        if picks:
-            break
-    best = picks[0]
-    if reasons[best] is not None:
-        tally.fallbacks += 1
-        tally.served_copies += reasons[best] == "copies"
-    return best, tally
+    picks = ([i for i in ranked if reasons[i] is None]
+             or [i for i in ranked if reasons[i] not in NEVER_SERVED])
+    if not picks:
+        return None, tally
+    tally.fallbacks += reasons[picks[0]] is not None
+    return picks[0], tally
+
+
+def resample_temperature(temperature: float) -> float:
+    """The second draw's temperature: hot enough to leave a memorised path (at least +0.5), but not
+    above 2 unless the first was already."""
+    return max(temperature, min(max(2 * temperature, temperature + 0.5), 2.0))
 
 
 def spread(j: int, n: int) -> float:
@@ -142,33 +169,52 @@ def spread(j: int, n: int) -> float:
 
 def generate_best(model, vocab, prompts: list[str], *, n: int, index: CopyIndex | None, val_loss: float | None,
                   mode: list[str], context: list[str | None], temperature: list[float], seed: list[int],
-                  max_chars: int, typical_chars: dict | None = None, top_k: list[int] | None = None,
-                  top_p: list[float] | None = None) -> tuple[list[str], Tally]:
+                  max_chars: int, cut: list[int] | None = None, typical_chars: dict | None = None,
+                  top_k: list[int] | None = None, top_p: list[float] | None = None,
+                  filters: Filters | None = None) -> tuple[list[str], Tally]:
     """For each prompt, the best of `n` candidates (prompt + continuation), all sampled in one call,
-    at temperatures spread from the asked one upwards (see `spread`).
+    at temperatures spread from the asked one upwards (see `spread`); prompts with nothing that may
+    be served are drawn once more, hotter, in a second call, and then get SAFE_LINE.
 
     Settings are per prompt. Candidate j of prompt i is seeded `seed[i] * n + j`, so a prompt's
-    answer depends on its own seed only, not on what it was batched with. `typical_chars` maps a
-    mode to the median length of the person's posts of that kind (the run record's median_chars)."""
-    rows = [(i, j) for i in range(len(prompts)) for j in range(n)]  # `generate` pads them to a power of two
-    generated = generate(
-        model, vocab, [prompts[i] for i, _ in rows],
-        mode=[mode[i] for i, _ in rows],
-        context=[context[i] for i, _ in rows],
-        temperature=[temperature[i] * spread(j, n) for i, j in rows],
-        seed=[(seed[i] * n + j) % 2**32 for i, j in rows],
-        top_k=[top_k[i] for i, _ in rows] if top_k else 0,
-        top_p=[top_p[i] for i, _ in rows] if top_p else 1.0,
-        max_chars=max_chars,
-    )
-    texts, tally = [], Tally()
-    for i, prompt in enumerate(prompts):
-        candidates = [(text[len(prompt):], logp) for text, logp in generated[i * n:(i + 1) * n]]
-        best, seen = choose(candidates, index=index, val_loss=val_loss, max_chars=max_chars,
-                            typical_chars=(typical_chars or {}).get(mode[i]))
-        texts.append(prompt + candidates[best][0])
-        tally.add(seen)
-    return texts, tally
+    answer depends on its own seed only, not on what it was batched with. Each continuation is cut
+    to `cut[i]` characters (default `max_chars`) before it is checked, so the check sees exactly
+    what is served. `typical_chars` maps a mode to the median length of the person's posts of that
+    kind (the run record's median_chars)."""
+    cut = cut or [max_chars] * len(prompts)
+    tally = Tally(texts=len(prompts))
+
+    def draw(which: list[int], temperatures: list[float], seeds: list[int], first: bool) -> dict[int, str | None]:
+        rows = [(i, j) for i in which for j in range(n)]  # `generate` pads them to a power of two
+        generated = generate(
+            model, vocab, [prompts[i] for i, _ in rows],
+            mode=[mode[i] for i, _ in rows],
+            context=[context[i] for i, _ in rows],
+            temperature=[temperatures[i] * spread(j, n) for i, j in rows],
+            seed=[(seeds[i] * n + j) % 2**32 for i, j in rows],
+            top_k=[top_k[i] for i, _ in rows] if top_k else 0,
+            top_p=[top_p[i] for i, _ in rows] if top_p else 1.0,
+            max_chars=max_chars,
+        )
+        picked = {}
+        for k, i in enumerate(which):
+            prompt = prompts[i]
+            candidates = [(text[len(prompt):][:cut[i]], logp) for text, logp in generated[k * n:(k + 1) * n]]
+            best, seen = choose(candidates, index=index, val_loss=val_loss, max_chars=max_chars,
+                                typical_chars=(typical_chars or {}).get(mode[i]), prompt=prompt, filters=filters)
+            tally.add(seen)
+            tally.all_copied += first and seen.copies == len(candidates)
+            picked[i] = None if best is None else prompt + candidates[best][0]
+        return picked
+
+    picked = draw(list(range(len(prompts))), temperature, seed, first=True)
+    again = [i for i, text in picked.items() if text is None]
+    if again:
+        tally.resampled += len(again)
+        hotter = [resample_temperature(t) for t in temperature]
+        picked.update(draw(again, hotter, [(s + RESAMPLE_SEED) % 2**32 for s in seed], first=False))
+    tally.safe_lines += sum(text is None for text in picked.values())
+    return [SAFE_LINE if picked[i] is None else picked[i] for i in range(len(prompts))], tally
 
 
 @dataclasses.dataclass(frozen=True)
@@ -188,12 +234,14 @@ class Voice:
                    checkpoint.version)
 
 
-def answer(voice: Voice, requests: list[GenerationRequest], *, best_of: int,
-           max_chars: int) -> tuple[list[list[str]], Tally]:
-    """Every text of every request, each the best of `best_of` candidates, in one sampler call.
+def answer(voice: Voice, requests: list[GenerationRequest], *, best_of: int, max_chars: int,
+           filters: Filters | None = None) -> tuple[list[list[str]], Tally]:
+    """Every text of every request, each the best of `best_of` candidates, in one sampler call
+    (and a second for texts whose candidates all copied or were refused).
 
     Sampling runs to `max_chars` new characters for all (one compiled shape for a server); each
-    text is then cut to its own request's `max_chars`. Text i of a request is seeded seed + i."""
+    text is cut to its own request's `max_chars` before it is checked. Text i of a request is
+    seeded seed + i."""
     rows = [(r, i) for r in requests for i in range(r.n)]
     texts, tally = generate_best(
         voice.model, voice.vocab, [r.prompt for r, _ in rows], n=best_of, index=voice.copy_index,
@@ -202,7 +250,7 @@ def answer(voice: Voice, requests: list[GenerationRequest], *, best_of: int,
         mode=[r.mode for r, _ in rows], context=[r.context for r, _ in rows],
         temperature=[r.temperature for r, _ in rows], seed=[(r.seed or 0) + i for r, i in rows],
         top_k=[r.top_k for r, _ in rows], top_p=[r.top_p for r, _ in rows], max_chars=max_chars,
+        cut=[min(r.max_chars or max_chars, max_chars) for r, _ in rows], filters=filters,
     )
     texts = iter(texts)
-    return [[next(texts)[: min(r.max_chars or max_chars, max_chars) + len(r.prompt)] for _ in range(r.n)]
-            for r in requests], tally
+    return [[next(texts) for _ in range(r.n)] for r in requests], tally

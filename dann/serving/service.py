@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from dann.serving import status
 from dann.serving.bestof import Tally, Voice, answer
+from dann.serving.filters import Filters
 from dann.serving.request import GenerationRequest
 from lstm import checkpoint
 from lstm.errors import DannError
@@ -61,10 +62,20 @@ class Generation:
     ms: float  # from the request's arrival to its answer, queueing included
 
 
+def service_for(settings, checkpoint_dir=None) -> "GenerationService":
+    """The service as the settings configure it, with their filters (dann/serving/filters.py)."""
+    from dann.serving.filters import filters_for
+
+    directory = checkpoint_dir or settings.checkpoint_dir
+    return GenerationService(directory, max_chars=settings.max_chars, best_of=settings.best_of,
+                             poll_s=settings.reload_poll_s, filters=filters_for(settings, directory))
+
+
 class GenerationService:
     def __init__(self, checkpoint_dir, *, max_chars: int = 280, best_of: int = 8, max_batch: int = 32,
-                 batch_window_s: float = 0.02, poll_s: float = 10.0):
+                 batch_window_s: float = 0.02, poll_s: float = 10.0, filters: Filters | None = None):
         self.checkpoint_dir = checkpoint_dir
+        self.filters = filters  # the blocklist and the forget list, checked besides the copy index
         self.max_chars = max_chars
         self.best_of = best_of  # candidates sampled per text served (dann/serving/bestof.py)
         self.max_batch = max_batch  # texts per sampler call, so best_of * max_batch rows at most
@@ -194,7 +205,8 @@ class GenerationService:
         """One sampler call for every candidate of every text of every request in the batch. Runs
         on the sampler thread."""
         voice = self.current  # read once: a swap during this call does not mix two models
-        texts, tally = answer(voice, [p.request for p in batch], best_of=self.best_of, max_chars=self.max_chars)
+        texts, tally = answer(voice, [p.request for p in batch], best_of=self.best_of, max_chars=self.max_chars,
+                              filters=self.filters)
         self.tally.add(tally)
         self.batches += 1
         self.requests_served += len(batch)

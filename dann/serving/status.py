@@ -66,11 +66,13 @@ def render_text(status: dict | None, *, where: str | None = None, bold: Callable
     seen = status.get("candidates") or {}
     if seen.get("candidates"):
         lines.append(f"Best of {status['best_of']}: of {seen['candidates']} candidates so far, {seen['copies']} "
-                     f"copied the posts, {seen['gibberish']} were gibberish and {seen['loops']} looped.")
+                     f"copied the posts, {seen.get('blocked', 0)} were blocked, {seen.get('forgotten', 0)} held a "
+                     f"forgotten phrase, {seen['gibberish']} were gibberish and {seen['loops']} looped.")
     if quality := status.get("eval"):
         rejected = quality["candidates"]
-        lines.append(f"At publish: {rejected['rejected']} of {rejected['candidates']} candidates rejected; reply copy "
-                     f"rate {quality['copy_rate']:.1%} served, {quality['copy_rate_raw']:.1%} raw.")
+        lines.append(f"At publish: {rejected['rejected']} of {rejected['candidates']} candidates rejected; copy "
+                     f"rate {quality['copy_rate']:.1%} before the guard, {quality.get('copy_rate_served', 0):.1%} "
+                     f"served, {quality['copy_rate_raw']:.1%} raw.")
     if next_run:
         lines.append(f"Next scheduled retrain: {next_run}.")
     return "\n".join(lines)

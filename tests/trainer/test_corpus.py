@@ -53,7 +53,16 @@ def test_from_records_tidies_whitespace_and_drops_empty_posts_and_later_duplicat
     corpus = Corpus.from_records("test", records, {"retweets": 3})
     assert [(r.kind, r.text, r.source_id) for r in corpus.records] == [
         ("post", "a b\n\nc", None), ("post", "same", "1"), ("reply", "same", None)]
-    assert corpus.dropped == {"retweets": 3, "empty": 1, "duplicates": 1}
+    assert corpus.dropped == {"retweets": 3, "empty": 1, "link_only": 0, "duplicates": 1}
+
+
+def test_from_records_turns_links_into_domains_and_drops_posts_of_only_links():
+    records = [Record("post", "see https://www.Example.org/a/b?c=d, wow"), Record("post", " https://x.example/ \n"),
+               Record("post", "HTTP://[broken and https://ok.example")]
+    corpus = Corpus.from_records("test", records, {})
+    # A malformed address says nothing at all; the punctuation after a link is the person's.
+    assert [r.text for r in corpus.records] == ["see example.org, wow", "and ok.example"]
+    assert corpus.dropped["link_only"] == 1
 
 
 def test_a_missing_path(tmp_path):

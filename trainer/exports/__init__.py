@@ -15,8 +15,9 @@ from trainer.exports.archive import Archive, first_bytes
 __all__ = ["read_corpus"]
 
 
-def read_corpus(path, split: str | None = None, author: str | None = None) -> Corpus:
-    """Any supported input as a Corpus. `split` applies to a .txt, `author` to a DiscordChatExporter file."""
+def read_corpus(path, split: str | None = None, author: str | None = None, include_dms: bool = False) -> Corpus:
+    """Any supported input as a Corpus. `split` applies to a .txt, `author` to a DiscordChatExporter
+    file. Private messages (DMs, group DMs) are left out unless `include_dms`."""
     path = Path(path)
     if not path.exists():
         raise CorpusError(f"{path}: no such file or directory")
@@ -33,7 +34,7 @@ def read_corpus(path, split: str | None = None, author: str | None = None) -> Co
             if x.holds_tweets(archive):
                 corpus = x.read_archive(archive)
             elif discord_package.holds_messages(archive):
-                corpus = discord_package.read_package(archive)
+                corpus = discord_package.read_package(archive, include_dms)
             else:
                 kind = "folder" if path.is_dir() else "zip"
                 raise CorpusError(f"{path}: this {kind} is neither an X archive (no data/tweets.js, data/tweet.js, "
@@ -43,13 +44,14 @@ def read_corpus(path, split: str | None = None, author: str | None = None) -> Co
     elif suffix == ".csv":
         corpus = x.read_csv_file(path)
     elif suffix == ".json":
-        corpus = dce.read_dce(path, author)
+        corpus = dce.read_dce(path, author, include_dms)
     elif is_txt:
         corpus = text.read_text_file(path, split)
     else:
         raise CorpusError(f"{path}: unknown file type {suffix!r}; expected an X archive (.zip, folder, tweets.js, "
                           f"tweets.csv), a Discord data package (.zip, folder), a DiscordChatExporter .json, or a .txt")
     if not corpus.records:
+        hint = "; private messages (DMs) are left out unless --include-dms" if corpus.dropped.get("private") else ""
         raise CorpusError(f"{path}: no posts in it (the file is empty or only whitespace)"
-                          if is_txt else f"{path}: no posts in it after cleaning (dropped: {corpus.dropped})")
+                          if is_txt else f"{path}: no posts in it after cleaning (dropped: {corpus.dropped}){hint}")
     return corpus

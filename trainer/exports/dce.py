@@ -17,11 +17,14 @@ KEPT_TYPES = {"Default", "Reply"}  # joins, pins, calls and the like carry Disco
 LISTED_AUTHORS = 10  # an error message stays one readable line even for a busy server channel
 
 
-def read_dce(path: Path, author: str | None) -> Corpus:
+def read_dce(path: Path, author: str | None, include_dms: bool = False) -> Corpus:
     data = parse_json(read_text(path), str(path))
     if not isinstance(data, dict) or not isinstance(data.get("messages"), list):
         raise CorpusError(f"{path}: not a DiscordChatExporter JSON export (no \"messages\" list)")
     messages = [m for m in data["messages"] if isinstance(m, dict) and isinstance(m.get("author"), dict)]
+    if not include_dms and is_private(data):
+        # A DM export is someone's private conversation: none of it is read unless asked for.
+        return Corpus.from_records("discordchatexporter", [], {"private": len(messages)})
     subject = pick_author(path, messages, author)
     records, dropped = [], {"other_authors": 0, "other_types": 0, "attachment_only": 0}
     for message in messages:
@@ -40,6 +43,14 @@ def read_dce(path: Path, author: str | None) -> Corpus:
         records.append(Record("reply" if reply else "post", text, parse_time(message.get("timestamp")),
                               str(message["id"]) if message.get("id") is not None else None))
     return Corpus.from_records("discordchatexporter", records, dropped)
+
+
+def is_private(data: dict) -> bool:
+    """A DM or group DM: DCE's channel types DirectTextChat and DirectGroupTextChat, or no server."""
+    channel = data.get("channel") if isinstance(data.get("channel"), dict) else {}
+    guild = data.get("guild") if isinstance(data.get("guild"), dict) else {}
+    kind = str(channel.get("type") or "")
+    return kind.startswith("Direct") or (not kind.startswith("Guild") and guild.get("name") in (None, "Direct Messages"))
 
 
 def pick_author(path: Path, messages: list[dict], wanted: str | None) -> str:

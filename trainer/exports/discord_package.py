@@ -6,6 +6,12 @@ holding `messages.json` (newer: a list of {"ID", "Timestamp", "Contents", "Attac
 `messages.csv` (older: columns ID,Timestamp,Contents,Attachments).
 
 The package says nothing about which message answered which, so every message is a "post".
+
+Private channels (DMs and group DMs) are left out unless asked for (`include_dms`): what someone
+wrote to one friend must not be trained into a model that a public page and a server serve. Which
+channels are private is read from each folder's channel.json, whose `type` is a name (DM, GROUP_DM)
+or Discord's number (1, 3) depending on the package's year, and, failing that, from the index
+label ("Direct Message with …"). A channel that names no server is private: when in doubt, out.
 """
 
 import csv
@@ -23,15 +29,20 @@ CHANNEL_FILES = r"(^|/)messages/c?\d+/messages\.(json|csv)$"
 # too, so "from <#1>, ok" reads "from, ok".
 MENTION = re.compile(r"[ \t]*<(?:@[!&]?|#)\d+>")
 CUSTOM_EMOJI = re.compile(r"<a?(:\w+:)\d+>")  # <:name:123> and animated <a:name:123> read as :name:
+PRIVATE_TYPES = {"DM", "GROUP_DM", 1, 3, "1", "3"}
+SERVER_TYPES = {"GUILD_TEXT", "GUILD_VOICE", "GUILD_NEWS", "GUILD_ANNOUNCEMENT", "GUILD_FORUM", "GUILD_STAGE_VOICE",
+                "PUBLIC_THREAD", "PRIVATE_THREAD", "ANNOUNCEMENT_THREAD", "GUILD_NEWS_THREAD", 0, 2, 5, 10, 11, 12,
+                13, 15}
 
 
 def holds_messages(archive) -> bool:
     return bool(archive.find(INDEX_FILE))
 
 
-def read_package(archive) -> Corpus:
+def read_package(archive, include_dms: bool = False) -> Corpus:
     index = archive.find(INDEX_FILE)[0]
-    if not isinstance(parse_json(archive.read_text(index), archive.where(index)), dict):
+    labels = parse_json(archive.read_text(index), archive.where(index))
+    if not isinstance(labels, dict):
         raise CorpusError(f"{archive.where(index)}: expected an object mapping channel ids to names")
     # index.json only labels channels; the folders are what holds messages, so read every one of them.
     chosen = {}
@@ -39,9 +50,13 @@ def read_package(archive) -> Corpus:
         folder = name.rsplit("/", 1)[0]
         if folder not in chosen or name.lower().endswith(".json"):  # both present: the newer format wins
             chosen[folder] = name
-    records, attachment_only = [], 0
-    for name in chosen.values():
+    records, attachment_only, private = [], 0, 0
+    for folder, name in chosen.items():
         where = archive.where(name)
+        if not include_dms and is_private(archive, folder, labels):
+            private += len(json_rows(archive.read_text(name), where) if name.lower().endswith(".json")
+                           else csv_rows(archive.read_text(name), where))
+            continue
         text = archive.read_text(name)
         rows = json_rows(text, where) if name.lower().endswith(".json") else csv_rows(text, where)
         for row in rows:
@@ -52,7 +67,23 @@ def read_package(archive) -> Corpus:
             message_id = row.get("ID")
             records.append(Record("post", contents, parse_time(row.get("Timestamp")),
                                   None if message_id in (None, "") else str(message_id)))
-    return Corpus.from_records("discord package", records, {"attachment_only": attachment_only})
+    return Corpus.from_records("discord package", records, {"attachment_only": attachment_only, "private": private})
+
+
+def is_private(archive, folder: str, labels: dict) -> bool:
+    """Whether the channel in `folder` is a DM or group DM (or cannot be shown to be a server's)."""
+    described = archive.find("^" + re.escape(f"{folder}/channel.json") + "$")
+    if described:
+        channel = parse_json(archive.read_text(described[0]), archive.where(described[0]))
+        if not isinstance(channel, dict):
+            return True
+        kind = channel.get("type")
+        if kind in PRIVATE_TYPES or channel.get("recipients"):
+            return True
+        return not (channel.get("guild") or kind in SERVER_TYPES)
+    label = labels.get(folder.rsplit("/", 1)[-1].lstrip("c"))
+    # Without channel.json only the index says where it was: "general in Cool Server" is a server's.
+    return not (isinstance(label, str) and " in " in label and not label.startswith("Direct Message"))
 
 
 def json_rows(text: str, where: str) -> list[dict]:

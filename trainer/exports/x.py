@@ -8,9 +8,9 @@ because a classic archive carries the same tweets twice (Grailbird files and twe
 - `data/js/tweets/YYYY_MM.js` (Grailbird, 2012-2018): `Grailbird.data.tweets_2012_01 = [...]`, API v1.1 tweets.
 - `tweets.csv` at the root (same era): one row per tweet, with a `text` column.
 
-Links: a t.co link becomes the domain of its expanded_url ("youtube.com"), so the model learns that
-this person shares links and where to, without learning random short codes. Links to attached media,
-"show more" links of cut posts, and t.co links with no expansion are removed.
+Links: a t.co link becomes the domain of its expanded_url ("youtube.com"), as any link does in a
+corpus (trainer/corpus.py). Links to attached media, "show more" links of cut posts, and t.co links
+with no expansion are removed. A post that was nothing but t.co links is dropped as `link_only`.
 """
 
 import csv
@@ -20,9 +20,9 @@ import json
 import re
 from datetime import datetime
 from pathlib import Path
-from urllib.parse import urlsplit
 
-from trainer.corpus import Corpus, CorpusError, Record, normalise_whitespace, utc_iso
+from trainer.corpus import Corpus, CorpusError, Record, normalise_whitespace, only_links, utc_iso
+from trainer.corpus import domain as host_of
 from trainer.exports.archive import read_text
 
 TWEET_FILES = r"(^|/)data/tweets?(-part\d+)?\.js$"
@@ -85,7 +85,7 @@ def parse_js(text: str, where: str) -> list:
 
 
 def tweets_corpus(format: str, items: list[dict], note_items: list[dict]) -> Corpus:
-    records, retweets = [], 0
+    records, retweets, link_only = [], 0, 0
     for item in items:
         tweet = item["tweet"] if isinstance(item.get("tweet"), dict) else item  # some early files are unwrapped
         text = tweet.get("full_text") or tweet.get("text") or ""
@@ -97,6 +97,9 @@ def tweets_corpus(format: str, items: list[dict], note_items: list[dict]) -> Cor
         reply = bool(tweet.get("in_reply_to_status_id_str") or tweet.get("in_reply_to_status_id"))
         if reply:
             text = strip_reply_prefix(text, tweet.get("display_text_range"))
+        if only_links(text, TCO):
+            link_only += 1
+            continue
         entities = tweet.get("entities") or {}
         media = entities.get("media", []) + (tweet.get("extended_entities") or {}).get("media", [])
         links = {m.get("url"): "" for m in media}
@@ -104,7 +107,7 @@ def tweets_corpus(format: str, items: list[dict], note_items: list[dict]) -> Cor
         text = html.unescape(TCO.sub(lambda m: links.get(m.group(), ""), text))  # once: "&amp;lt;" is "&lt;"
         records.append(Record("reply" if reply else "post", text, parse_time(tweet.get("created_at")),
                               str(tweet.get("id_str") or tweet.get("id") or "") or None))
-    dropped = {"retweets": retweets}
+    dropped = {"retweets": retweets, "link_only": link_only}
     if note_items:
         dropped["unmatched_notes"] = attach_notes(records, note_items)
     return Corpus.from_records(format, records, dropped)
@@ -144,7 +147,7 @@ def csv_corpus(text: str, where: str) -> Corpus:
     reader = csv.DictReader(io.StringIO(text, newline=""))
     if not {"tweet_id", "text"} <= set(reader.fieldnames or []):
         raise CorpusError(f"{where}: not an X tweets.csv (it needs the columns tweet_id and text)")
-    records, retweets = [], 0
+    records, retweets, link_only = [], 0, 0
     try:
         for row in reader:
             text = row["text"] or ""
@@ -154,6 +157,9 @@ def csv_corpus(text: str, where: str) -> Corpus:
             reply = bool(row.get("in_reply_to_status_id"))
             if reply:
                 text = LEADING_MENTIONS.sub("", text)  # no display_text_range in this era
+            if only_links(text, TCO):
+                link_only += 1
+                continue
             # expanded_urls lists the expansions in the order the links appear in the text.
             expanded = iter([u for u in (row.get("expanded_urls") or "").split(",") if u])
             text = html.unescape(TCO.sub(lambda m: domain(next(expanded, None)), text))
@@ -161,7 +167,7 @@ def csv_corpus(text: str, where: str) -> Corpus:
                                   row["tweet_id"] or None))
     except csv.Error as error:
         raise CorpusError(f"{where}: broken CSV at line {reader.line_num} ({error})") from None
-    return Corpus.from_records("x archive (tweets.csv)", records, {"retweets": retweets})
+    return Corpus.from_records("x archive (tweets.csv)", records, {"retweets": retweets, "link_only": link_only})
 
 
 def strip_reply_prefix(text: str, display_text_range) -> str:
@@ -183,8 +189,7 @@ def strip_reply_prefix(text: str, display_text_range) -> str:
 def domain(url: str | None) -> str:
     if not url or "/i/web/status/" in url:  # the "show more" link of a cut post is not the person's words
         return ""
-    host = urlsplit(url).hostname or ""
-    return host.removeprefix("www.")
+    return host_of(url)
 
 
 def parse_time(value) -> str | None:

@@ -3,7 +3,10 @@ model whose every sample copies its corpus."""
 
 import pytest
 
-from dann.serving.bestof import Tally, balanced, choose, generate_best, loops
+from dann.serving.bestof import SAFE_LINE, Tally, balanced, choose, generate_best, loops, resample_temperature
+from dann.serving.blocklist import Blocklist
+from dann.serving.filters import Filters
+from dann.serving.forget import ForgetList
 from lstm import checkpoint
 from lstm.copyindex import CopyIndex
 from tests.conftest import TINY_MODEL, fit, repeated_corpus, tiny_config
@@ -31,7 +34,35 @@ def test_a_copy_is_rejected_and_never_chosen_while_another_candidate_exists():
     fresh = "a sentence nobody has written before today, with its own words"
     best, tally = choose([(copy, -0.5), (fresh, -1.2)], index=INDEX, val_loss=1.2, max_chars=280)
     assert best == 1
-    assert (tally.candidates, tally.copies, tally.fallbacks, tally.served_copies) == (2, 1, 0, 0)
+    assert (tally.candidates, tally.copies, tally.fallbacks) == (2, 1, 0)
+
+
+def test_the_prompt_counts_a_continuation_that_completes_a_copy_is_one():
+    words = CORPUS_LINE.split()
+    prompt, continuation = " ".join(words[:5]) + " ", " ".join(words[5:8]) + " and then something new"
+    assert not INDEX.copies(continuation) and INDEX.copies(prompt + continuation)
+    fresh = "and a thought of its own entirely, nothing like the corpus"
+    best, tally = choose([(continuation, -1.0), (fresh, -1.0)], index=INDEX, val_loss=1.0, max_chars=280,
+                         prompt=prompt)
+    assert (best, tally.copies) == (1, 1)
+
+
+def test_blocked_and_forgotten_candidates_are_never_served(tmp_path):
+    forget = ForgetList(tmp_path)
+    forget.add("Elm Street 5")
+    filters = Filters(Blocklist(["nice"]), forget)
+    candidates = [("such a n.i.c.e day out", -1.0), ("i live at elm street, 5!", -1.0), ("qz xv jk wq pf", -5.0)]
+    best, tally = choose(candidates, index=None, val_loss=1.0, max_chars=280, filters=filters)
+    assert (best, tally.blocked, tally.forgotten, tally.gibberish, tally.fallbacks) == (2, 1, 1, 1, 1)
+    best, _ = choose(candidates[:2], index=None, val_loss=1.0, max_chars=280, filters=filters)
+    assert best is None
+
+
+def test_the_second_draw_is_hotter_but_not_wild():
+    assert resample_temperature(0.05) == 0.55
+    assert resample_temperature(0.4) == 0.9
+    assert resample_temperature(1.2) == 2.0
+    assert resample_temperature(3.0) == 3.0
 
 
 def test_the_score_prefers_balanced_ended_text_near_real_log_probability():
@@ -55,14 +86,13 @@ def test_gibberish_and_loops_are_rejected_and_counted():
     assert (tally.gibberish, tally.loops, tally.fallbacks) == (1, 1, 0)
 
 
-def test_when_everything_is_rejected_the_best_non_copy_is_served_and_counted():
+def test_when_everything_is_rejected_the_best_non_copy_is_served_and_a_copy_never():
     copy = (CORPUS_LINE, -0.5)
     gibberish = ("qz xv jk wq pf", -5.0)
     best, tally = choose([copy, gibberish], index=INDEX, val_loss=1.0, max_chars=280)
-    assert best == 1
-    assert (tally.fallbacks, tally.served_copies) == (1, 0)
+    assert (best, tally.fallbacks) == (1, 1)
     best, tally = choose([copy], index=INDEX, val_loss=1.0, max_chars=280)
-    assert (best, tally.fallbacks, tally.served_copies) == (0, 1, 1)
+    assert (best, tally.copies, tally.fallbacks) == (None, 1, 0)
 
 
 def test_tally_adds_and_reports_a_rate():
@@ -90,8 +120,11 @@ def test_the_trained_checkpoint_carries_its_index_and_every_copy_is_counted(copy
         val_loss=copying_model.info["val_loss"], mode=["post"] * 2, context=[None] * 2, temperature=[0.4] * 2,
         seed=[0, 1], max_chars=100,
     )
-    assert texts == [CORPUS_LINE] * 2  # the model can only copy, so a copy is served ...
-    assert (tally.candidates, tally.copies, tally.served_copies) == (8, 8, 2)  # ... and the tally says so
+    # The first draw can only copy; the hotter second draw is tried; a copy is never served.
+    assert (tally.texts, tally.all_copied, tally.resampled) == (2, 2, 2)
+    assert tally.candidates == 16 and tally.copies >= 8
+    assert not any(copying_model.copy_index.copies(text) for text in texts)
+    assert tally.safe_lines == texts.count(SAFE_LINE)
     # Without the index nothing is called a copy.
     _, tally = generate_best(
         copying_model.model, copying_model.vocab, [""], n=4, index=None, val_loss=copying_model.info["val_loss"],

@@ -41,7 +41,7 @@ def test_stats_count_other_authors_system_messages_and_attachments():
     stats = read_corpus(TWO_AUTHORS, author="alice").stats()
     assert stats["format"] == "discordchatexporter" and (stats["posts"], stats["replies"]) == (1, 2)
     assert stats["dropped"] == {"other_authors": 2, "other_types": 2, "attachment_only": 1, "empty": 0,
-                                "duplicates": 0}
+                                "link_only": 0, "duplicates": 0}
 
 
 def test_the_other_voice():
@@ -85,3 +85,14 @@ def test_broken_json(tmp_path):
     path.write_text(TWO_AUTHORS.read_text(encoding="utf-8")[:500])
     with pytest.raises(CorpusError, match="cut.json: broken JSON at line"):
         read_corpus(path, author="alice")
+
+
+def test_a_dm_export_is_left_out_unless_asked_for(tmp_path):
+    data = json.loads(TWO_AUTHORS.read_text())
+    data["guild"] = {"id": "0", "name": "Direct Messages"}
+    data["channel"]["type"] = "DirectTextChat"
+    dm = tmp_path / "dm.json"
+    dm.write_text(json.dumps(data))
+    with pytest.raises(CorpusError, match=r"'private': \d+.*left out unless --include-dms"):
+        read_corpus(dm, author="alice")
+    assert read_corpus(dm, author="alice", include_dms=True).records == read_corpus(TWO_AUTHORS, author="alice").records

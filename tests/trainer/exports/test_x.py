@@ -61,7 +61,8 @@ def test_stats_count_what_was_dropped(x_zip):
     stats = read_corpus(x_zip).stats()
     assert stats["format"] == "x archive"
     assert (stats["posts"], stats["replies"]) == (6, 4)
-    assert stats["dropped"] == {"retweets": 2, "empty": 2, "duplicates": 1, "unmatched_notes": 1}
+    # link_only: the post that was only a photo's t.co link
+    assert stats["dropped"] == {"retweets": 2, "link_only": 1, "empty": 1, "duplicates": 1, "unmatched_notes": 1}
     assert stats["chars"] == sum(len(text) for _, text in EXPECTED)
 
 
