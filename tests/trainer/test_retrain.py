@@ -228,3 +228,50 @@ def test_a_second_trainer_exits_with_a_clear_message(settings):
     finally:
         first.send_signal(signal.SIGKILL)
         first.wait()
+
+
+# --- trust: copies and forgotten phrases ---------------------------------------------------------
+
+SECRET = "my secret plan is to leave for the mountains next week with nobody"
+
+
+def test_a_model_that_recites_its_posts_is_not_published(tmp_path, caplog):
+    """Seven long posts, learnt by heart: nearly every candidate copies one, so it is refused."""
+    lines = [f"{i} the quick brown fox jumps over the lazy dog while the cat sleeps" for i in range(7)] * 30
+    export = tmp_path / "posts.txt"
+    export.write_text("\n".join(f"{line} {n % 7}" for n, line in enumerate(lines)))
+    settings = Settings(_env_file=None, export_path=export, checkpoint_dir=tmp_path / "serving",
+                        publish_eval_samples=EVAL_SAMPLES)
+    result = retrain(settings, run_config({"hidden": 64}, tiny_config(max_steps=300, eval_every=300)))
+    assert result.outcome == "rejected"
+    assert "DANN_MAX_COPY_RATE is 2.0%" in result.reason and "recites" in result.reason
+    assert "not publishing" in caplog.text
+    assert checkpoint.versions(settings.checkpoint_dir) == []
+    # The same model passes with the gate opened all the way.
+    lenient = settings.model_copy(update={"max_copy_rate": 1.0})
+    assert retrain(lenient, run_config({"hidden": 64}, tiny_config(max_steps=300, eval_every=300))).outcome == "published"
+
+
+def test_a_forgotten_phrase_leaves_the_corpus_and_the_copy_index_at_the_next_run(settings):
+    write_export(settings.export_path, f"\n{SECRET}")
+    assert run(settings, max_steps=20).outcome == "published"
+    before = checkpoint.load_latest(settings.checkpoint_dir)
+    assert before.copy_index.copies(SECRET)
+
+    forgot = subprocess.run([*DANN, "forget", "Secret PLAN"], env=trainer_env(settings), capture_output=True,
+                            text=True, timeout=60)
+    assert forgot.returncode == 0 and "Forgotten" in forgot.stdout
+    # Nothing else changed: the forget list alone makes the trainer retrain.
+    # (A lenient gate: this short run need not beat the served model, only be published.)
+    again = subprocess.run([*DANN, "trainer", "--once"], env={**trainer_env(settings, "0.05"),
+                                                              "DANN_PROMOTE_TOLERANCE": "100"},
+                           capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout.splitlines()[-1])["outcome"] == "published"
+    after = checkpoint.load_latest(settings.checkpoint_dir)
+    assert after.version == before.version + 1
+    assert not after.copy_index.copies(SECRET)
+    assert RunRecord.of(after).records == RunRecord.of(before).records - 1 and RunRecord.of(after).forget_digest
+    corpus = subprocess.run([*DANN, "corpus", str(settings.export_path)], env=trainer_env(settings),
+                            capture_output=True, text=True, timeout=60)
+    assert corpus.returncode == 0 and "secret" not in corpus.stdout and "good morning" in corpus.stdout
