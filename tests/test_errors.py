@@ -48,6 +48,12 @@ def clean_env(monkeypatch, tmp_path):
     (["bot"], {}, ["DANN_DISCORD_TOKEN"]),
     (["web", "--port", "70000"], {}, ["70000"]),
     (["demo", "--no-web"], {"DANN_MAX_CHARS": "0"}, ["DANN_MAX_CHARS"]),
+    (["forget"], {}, ["a phrase to forget, --list, or --remove"]),
+    (["forget", " ... "], {}, ["no letters or digits"]),
+    (["forget", "x" * 5000], {}, ["at most 500 characters", "5000"]),
+    (["forget", "--remove", "never added"], {}, ["not on the forget list"]),
+    (["status"], {"DANN_OWNER_IDS": "12345, alice"}, ["DANN_OWNER_IDS", "'alice' is not a Discord id"]),
+    (["web", "--port", "0"], {"DANN_BLOCKLIST_FILE": "missing-words.txt"}, ["missing-words.txt", "no such file"]),
 ])
 def test_every_subcommand_says_an_expected_failure_in_one_line(capsys, clean_env, monkeypatch, argv, env, words):
     for name, value in env.items():
