@@ -1,4 +1,10 @@
-"""The Discord front end: mention (or DM) dann and it replies in the voice; `/dann post|reply|status`.
+"""The Discord front end: mention (or DM) dann and it replies in the voice; the /dann commands
+are in commands.py.
+
+Who it answers (`DannBot.may_answer`):
+- only in the servers of DANN_DISCORD_GUILD_IDS when that is set; it leaves any other it is in;
+- in DMs only the owners (DANN_OWNER_IDS), unless DANN_ANSWER_DMS is true;
+- while paused (control.py), only the owners.
 
 Safe by default:
 - Nothing it sends can ping: allowed mentions are none on the Bot and on every send, so a
@@ -13,16 +19,16 @@ Safe by default:
   without the message_content intent, and that is all dann reads.
 """
 
-import datetime
 import logging
-import math
-import re
 
 import discord
-from discord import app_commands
 from discord.ext import commands
 
+from bot.commands import DannCommands, delete_and_forget
+from bot.control import Control, ControlError
 from bot.cooldown import Cooldown
+from bot.text import NO_PINGS, SORRY, STILL_LEARNING, clip, discord_time, prompt_text, wait_notice
+from dann.serving.forget import ForgetList
 from dann.serving.request import GenerationRequest
 from dann.serving.service import GenerationService, NotReady, service_for
 from dann.serving.status import render_text
@@ -30,41 +36,6 @@ from dann.settings import Settings, load_settings
 from lstm.errors import DannError
 
 log = logging.getLogger("dann.discord")
-
-DISCORD_LIMIT = 2000  # Discord counts UTF-16 code units, not Python characters
-NO_PINGS = discord.AllowedMentions.none()
-STILL_LEARNING = "I'm still learning: no model has been trained yet. Ask me again once one is!"
-SORRY = "Something went wrong while I was thinking. It has been logged."
-QUOTE_CHARS = 300  # how much of the text being answered `/dann reply` quotes above its answer
-# Discord markup that is not words: user, role and channel mentions; custom emoji become :name:.
-MARKUP = re.compile(r"<(?:@[!&]?|#)\d+>")
-CUSTOM_EMOJI = re.compile(r"<a?(:\w+:)\d+>")
-
-
-def clip(text: str, limit: int = DISCORD_LIMIT) -> str:
-    """The longest prefix of `text` that is at most `limit` UTF-16 code units (an emoji outside
-    the BMP is two) without splitting a character."""
-    if len(text) * 2 <= limit:  # fast path: no character is more than two units
-        return text
-    return text.encode("utf-16-le")[: 2 * limit].decode("utf-16-le", "ignore")
-
-
-def prompt_text(content: str, max_chars: int) -> str:
-    """What to prime a reply with: the message without mentions and markup, keeping its last
-    `max_chars` characters (the end is what the model reads right before it answers)."""
-    text = CUSTOM_EMOJI.sub(r"\1", MARKUP.sub("", content))
-    text = " ".join(text.split())
-    return text[-max_chars:] if max_chars else ""
-
-
-def wait_notice(wait_s: float) -> str:
-    return f"⏳ Give me {math.ceil(wait_s)} s."
-
-
-def quote(text: str) -> str:
-    text = text if len(text) <= QUOTE_CHARS else text[: QUOTE_CHARS - 1] + "…"
-    return "\n".join("> " + line for line in text.splitlines() or [""])
-
 
 class DannBot(commands.Bot):
     def __init__(self, settings: Settings, service: GenerationService, *, owns_service: bool):
@@ -77,8 +48,11 @@ class DannBot(commands.Bot):
         self.service = service
         self.owns_service = owns_service  # a service shared with the web page is started by its owner
         self.cooldown = Cooldown(settings.user_cooldown_s, settings.channel_cooldown_s)
+        self.control = Control(settings.checkpoint_dir)
+        self.forget = ForgetList(settings.checkpoint_dir)  # the file the service's filter reads
         self.sync_commands = False  # set by run_bot(sync=True)
         self.tree.add_command(DannCommands(self))
+        self.tree.add_command(delete_and_forget(self))
 
     async def setup_hook(self) -> None:
         if self.sync_commands:
@@ -93,24 +67,75 @@ class DannBot(commands.Bot):
 
     async def sync_tree(self) -> None:
         """Publish the slash commands. Only on request: Discord allows 200 command creations a day."""
-        guild_id = self.settings.discord_guild_id
-        if not guild_id:
+        guild_ids = self.settings.discord_guild_ids
+        if not guild_ids:
             synced = await self.tree.sync()
-            log.info("synced %d slash command group(s) globally", len(synced))
+            log.info("synced %d slash command(s) globally", len(synced))
             return
-        guild = discord.Object(id=guild_id)  # a copy in one server appears at once
-        self.tree.copy_global_to(guild=guild)
-        try:
-            synced = await self.tree.sync(guild=guild)
-        except discord.Forbidden:
-            raise DannError(
-                f"Discord refused to add the slash commands to server {guild_id}: invite the bot there with "
-                "the applications.commands scope (see the README), or check DANN_DISCORD_GUILD_ID"
-            ) from None
-        log.info("synced %d slash command group(s) to server %s", len(synced), guild_id)
+        for guild_id in guild_ids:
+            guild = discord.Object(id=guild_id)  # a copy in one server appears at once
+            self.tree.copy_global_to(guild=guild)
+            try:
+                synced = await self.tree.sync(guild=guild)
+            except discord.Forbidden:
+                raise DannError(
+                    f"Discord refused to add the slash commands to server {guild_id}: invite the bot there with "
+                    "the applications.commands scope (see the README), or check DANN_DISCORD_GUILD_IDS"
+                ) from None
+            log.info("synced %d slash command(s) to server %s", len(synced), guild_id)
 
     async def on_ready(self) -> None:
         log.info("connected to Discord as %s (id %s), in %d server(s)", self.user, self.user.id, len(self.guilds))
+        for guild in list(self.guilds):
+            await self.on_guild_join(guild)
+        for owner_id in self.settings.owner_ids:
+            try:
+                await self.fetch_user(owner_id)
+            except discord.NotFound:
+                log.warning("DANN_OWNER_IDS: Discord knows no user %d; check the id (Developer Mode -> right-click "
+                            "the user -> Copy User ID)", owner_id)
+            except discord.HTTPException as error:
+                log.warning("could not look up owner %d (%s)", owner_id, error)
+        if not self.settings.owner_ids:
+            log.warning("no owner: set DANN_OWNER_IDS so that someone can pause dann and make it forget")
+
+    async def on_guild_join(self, guild: discord.Guild) -> None:
+        if self.guild_allowed(guild.id):
+            return
+        log.warning("leaving server %s (%s): it is not in DANN_DISCORD_GUILD_IDS", guild.id, guild.name)
+        try:
+            await guild.leave()
+        except discord.HTTPException as error:
+            log.warning("could not leave server %s (%s); its messages are ignored", guild.id, error)
+
+    # --- who may do what ---------------------------------------------------------------------
+
+    def is_owner(self, user_id: int) -> bool:
+        return user_id in self.settings.owner_ids
+
+    def guild_allowed(self, guild_id: int | None) -> bool:
+        return guild_id is None or not self.settings.discord_guild_ids or guild_id in self.settings.discord_guild_ids
+
+    def pause_of(self, guild_id: int | None) -> dict | None:
+        """The pause in force in this server (or everywhere). A pause file that cannot be read
+        counts as a pause everywhere: when in doubt, quiet."""
+        try:
+            return self.control.pause_of(guild_id)
+        except ControlError as error:
+            log.error("%s; answering owners only until it is fixed", error)
+            return {"until": None, "everywhere": True}
+
+    def refusal(self, user_id: int, guild_id: int | None) -> str | None:
+        """Why dann does not speak for this person here (guild_id None: a DM), or None if it does."""
+        if not self.guild_allowed(guild_id):
+            return "dann is not enabled in this server."
+        if self.is_owner(user_id):
+            return None
+        if guild_id is None and not self.settings.answer_dms:
+            return "dann answers DMs from its owner only."
+        if self.pause_of(guild_id) is not None:
+            return "dann is paused for now."
+        return None
 
     # --- mentions and DMs --------------------------------------------------------------------
 
@@ -128,6 +153,8 @@ class DannBot(commands.Bot):
     async def on_message(self, message: discord.Message) -> None:
         if not self.wants(message):
             return
+        if self.refusal(message.author.id, message.guild.id if message.guild else None):
+            return  # in silence: a notice to every mention would be the noise a pause is there to stop
         wait = self.cooldown.try_acquire(message.author.id, message.channel.id)
         try:
             if wait:
@@ -172,51 +199,6 @@ class DannBot(commands.Bot):
         return render_text(status, bold=lambda text: f"**{text}**", when=discord_time)
 
 
-def discord_time(moment: datetime.datetime) -> str:
-    """A time every reader sees in their own zone, and how long ago it was."""
-    return f"{discord.utils.format_dt(moment, 'f')} ({discord.utils.format_dt(moment, 'R')})"
-
-
-class DannCommands(app_commands.Group):
-    """/dann post, /dann reply, /dann status."""
-
-    def __init__(self, bot: DannBot):
-        super().__init__(name="dann", description="dann speaks in one person's voice")
-        self.bot = bot
-
-    async def _refused(self, interaction: discord.Interaction) -> bool:
-        """Answers (only to the asker) and returns True when the cooldown holds."""
-        wait = self.bot.cooldown.try_acquire(interaction.user.id, interaction.channel_id or interaction.user.id)
-        if wait:
-            await interaction.response.send_message(wait_notice(wait), ephemeral=True)
-        return bool(wait)
-
-    @app_commands.command(name="post", description="dann posts something new")
-    @app_commands.describe(temp="How adventurous, 0.05 to 2.0: low is safe and repetitive, high is wild")
-    async def post(self, interaction: discord.Interaction,
-                   temp: app_commands.Range[float, 0.05, 2.0] | None = None) -> None:
-        if await self._refused(interaction):
-            return
-        await interaction.response.defer(thinking=True)  # Discord wants an answer within 3 s
-        text = await self.bot.speak("post", temperature=temp)
-        await interaction.followup.send(clip(text), allowed_mentions=NO_PINGS)
-
-    @app_commands.command(name="reply", description="dann replies to a text you give it")
-    @app_commands.describe(text="What dann should reply to", temp="How adventurous, 0.05 to 2.0")
-    async def reply(self, interaction: discord.Interaction, text: app_commands.Range[str, 1, 1000],
-                    temp: app_commands.Range[float, 0.05, 2.0] | None = None) -> None:
-        if await self._refused(interaction):
-            return
-        await interaction.response.defer(thinking=True)
-        context = prompt_text(text, self.bot.settings.max_prompt_chars) or None
-        answer = await self.bot.speak("reply", temperature=temp, context=context)
-        await interaction.followup.send(clip(f"{quote(text)}\n{answer}"), allowed_mentions=NO_PINGS)
-
-    @app_commands.command(name="status", description="Which model dann is using, when it was trained, how good it is")
-    async def status(self, interaction: discord.Interaction) -> None:
-        await interaction.response.send_message(self.bot.status_text(), ephemeral=True, allowed_mentions=NO_PINGS)
-
-
 def create_bot(settings: Settings | None = None, *, service: GenerationService | None = None) -> DannBot:
     """The bot, not yet connected. Without `service` it makes its own, and starts and stops it
     with the bot; a service passed in (shared with the web page, or a test's) is left to its owner."""
@@ -228,8 +210,8 @@ def create_bot(settings: Settings | None = None, *, service: GenerationService |
 
 
 def run_bot(settings: Settings, sync: bool = False) -> None:
-    """Connect and serve until interrupted. With `sync`, first publish the slash commands (to
-    DANN_DISCORD_GUILD_ID if set, else globally). Raises DannError for a missing or refused token."""
+    """Connect and serve until interrupted. With `sync`, first publish the slash commands (to each
+    of DANN_DISCORD_GUILD_IDS if set, else globally). Raises DannError for a missing or refused token."""
     token = settings.discord_token.get_secret_value().strip() if settings.discord_token else ""
     if not token:
         raise DannError("no Discord bot token: set DANN_DISCORD_TOKEN (in the environment or .env) to the token "

@@ -80,8 +80,10 @@ class Settings(BaseSettings):
     owner_ids: DiscordIds = []
     # Answer DMs from anyone, not only from the owners.
     answer_dms: bool = False
-    # Whose voice this is, as `/dann about` and the web page name them.
+    # Whose voice this is, and who runs dann, as `/dann about` and the web page name them (without
+    # an owner name the bot mentions the DANN_OWNER_IDS accounts).
     voice_name: str = ""
+    owner_name: str = ""
     # The blocklist of slurs and hate terms ("off": none), plus the owner's own words, one a line.
     blocklist: Literal["on", "off"] = "on"
     blocklist_file: Path | None = None

@@ -15,6 +15,7 @@ KB are refused with 413 (body_limit.py); validation errors are 422s with one rea
 
 import contextlib
 import errno
+import html
 import json
 import logging
 import math
@@ -31,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from dann.serving.request import GenerationRequest
 from dann.serving.service import GenerationService, NotReady, service_for
+from dann.serving.status import about
 from dann.settings import Settings
 from lstm.errors import DannError
 from web.body_limit import BodyLimit
@@ -133,6 +135,7 @@ def create_app(settings: Settings, service: GenerationService | None = None) -> 
         return {
             "ready": model is not None,
             "model": model,
+            "about": about(model, voice=settings.voice_name, owner=web_owner(settings)),
             "plot": plot() is not None,
             "limits": {
                 "temperature": {"min": MIN_TEMPERATURE, "max": MAX_TEMPERATURE, "default": settings.temperature},
@@ -162,12 +165,21 @@ def problem(status: int, detail: str, headers: dict | None = None) -> JSONRespon
     return JSONResponse({"detail": detail}, status_code=status, headers=headers)
 
 
+def web_owner(settings: Settings) -> str | None:
+    """How the page names who runs dann: Discord ids mean nothing on a web page."""
+    return settings.owner_name or ("its owner on Discord" if settings.owner_ids else None)
+
+
 def render_page(settings: Settings) -> str:
     """index.html with the settings' defaults filled in, so the form is right before any script runs."""
     default = min(max(settings.temperature, MIN_TEMPERATURE), MAX_TEMPERATURE)
+    # What dann is, before the script replaces it with the served model's facts (escaped: the
+    # names come from settings, which the page must never take as markup).
+    disclosure = html.escape(about({"version": 0}, voice=settings.voice_name, owner=web_owner(settings))
+                             .split("\n")[0])
     values = {"temperature": f"{default:.2f}", "min_temperature": MIN_TEMPERATURE,
               "max_temperature": MAX_TEMPERATURE, "max_candidates": settings.web_max_candidates,
-              "max_prompt_chars": settings.max_prompt_chars}
+              "max_prompt_chars": settings.max_prompt_chars, "about": disclosure}  # last: no later name in it
     page = (STATIC / "index.html").read_text(encoding="utf-8")
     for name, value in values.items():
         page = page.replace("{{" + name + "}}", str(value))

@@ -18,6 +18,7 @@ def summary(voice: Voice) -> dict:
     return {
         "version": voice.version,
         "trained_at": record.trained_at or None,
+        "until": record.until,  # the newest post it learned from
         "val_loss": record.val_loss,
         "steps": record.steps,
         "posts": record.posts,
@@ -76,6 +77,31 @@ def render_text(status: dict | None, *, where: str | None = None, bold: Callable
     if next_run:
         lines.append(f"Next scheduled retrain: {next_run}.")
     return "\n".join(lines)
+
+
+def about(status: dict | None, *, voice: str, owner: str | None) -> str:
+    """What dann is, for `/dann about` and the web page: a bot, whose posts it imitates, learned
+    from what and up to when, and who runs it."""
+    name = voice.strip()
+    whose, their, them = (f"{name}'s", f"{name}'s", name) if name else ("one person's", "their", "them")
+    lines = [f"dann is a bot that imitates {whose} posts. It learned them from {their} own post export; nothing it "
+             f"says was written or approved by {them}."]
+    until = _parse_time((status or {}).get("until"))
+    trained = _parse_time((status or {}).get("trained_at"))
+    if status is None or status.get("version") is None:
+        lines.append("It has not been trained yet.")
+    elif until:
+        lines.append(f"The model it uses now (version {status['version']}) learned from posts up to "
+                     f"{_day(until)}" + (f" and was trained on {_day(trained)}." if trained else "."))
+    elif trained:
+        lines.append(f"The model it uses now (version {status['version']}) was trained on {_day(trained)}.")
+    lines.append(f"It is run by {owner}, who can pause it and make it forget things." if owner else
+                 "Nobody is set as its owner (DANN_OWNER_IDS).")
+    return "\n".join(lines)
+
+
+def _day(moment: datetime.datetime) -> str:
+    return f"{moment.day} {moment:%B %Y}"
 
 
 def _parse_time(text) -> datetime.datetime | None:

@@ -73,10 +73,11 @@ def mention(bot) -> str:
     return f"<@{bot.user.id}>"
 
 
-def interaction(user_id=1, channel_id=2):
-    """What a slash command callback receives, with Discord's side mocked."""
+def interaction(user_id=1, channel_id=2, guild_id=5, manage_guild=False):
+    """What a slash command callback receives, with Discord's side mocked. guild_id None: a DM."""
     inter = MagicMock(spec=discord.Interaction)
-    inter.user.id, inter.channel_id = user_id, channel_id
+    inter.user.id, inter.channel_id, inter.guild_id = user_id, channel_id, guild_id
+    inter.permissions = discord.Permissions(manage_guild=manage_guild)
     inter.response = AsyncMock()
     inter.followup = AsyncMock()
     return inter
@@ -126,13 +127,19 @@ async def test_a_mention_gets_one_reply_that_cannot_ping(bot, service, sent, typ
     assert typing == [asked.channel]  # the typing indicator showed while the model sampled
 
 
-async def test_a_bare_mention_and_a_dm_get_replies_in_the_voice(bot):
+async def test_a_bare_mention_gets_a_reply_and_a_dm_only_from_an_owner_or_with_dms_on(bot):
     await dpytest.message(mention(bot))
     assert dpytest.verify().message().content("lol same")
 
     member = dpytest.get_config().members[0]
     dm = await member.create_dm()
     await dpytest.message("hi there", channel=dm, member=member)
+    assert dpytest.verify().message().nothing()  # DMs are answered only for owners by default
+    bot.settings = bot.settings.model_copy(update={"owner_ids": [member.id]})
+    await dpytest.message("hi there", channel=dm, member=member)
+    assert dpytest.get_message().channel == dm
+    bot.settings = bot.settings.model_copy(update={"owner_ids": [], "answer_dms": True})
+    await dpytest.message("hi again", channel=dm, member=member)
     assert dpytest.get_message().channel == dm
 
 
@@ -287,7 +294,8 @@ async def test_slash_commands_and_mentions_share_the_cooldown(service):
 
 async def test_commands_are_synced_only_on_request_and_to_the_configured_server(service, monkeypatch):
     for guild_id in (None, 1234):
-        bot = create_bot(settings_for(service.checkpoint_dir, discord_guild_id=guild_id), service=service)
+        bot = create_bot(settings_for(service.checkpoint_dir, discord_guild_ids=[guild_id] if guild_id else []),
+                         service=service)
         sync = AsyncMock(return_value=[])
         monkeypatch.setattr(bot.tree, "sync", sync)
         await bot.setup_hook()
@@ -299,7 +307,8 @@ async def test_commands_are_synced_only_on_request_and_to_the_configured_server(
             sync.assert_awaited_once_with()
         else:
             assert sync.await_args.kwargs["guild"].id == guild_id
-            assert [c.name for c in bot.tree.get_commands(guild=discord.Object(guild_id))] == ["dann"]
+            assert [c.name for c in bot.tree.get_commands(guild=discord.Object(guild_id))] == [
+                "dann", "Delete and forget"]
 
     sync.side_effect = discord.Forbidden(MagicMock(status=403, reason="Forbidden"), "Missing Access")
     with pytest.raises(DannError, match="applications.commands"):  # not invited with that scope

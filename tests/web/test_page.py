@@ -18,13 +18,15 @@ pytestmark = pytest.mark.skipif(
     CHROMIUM is None, reason="chromium is not installed (apt-get install chromium); the browser tests need it"
 )
 XSS = "<img src=x onerror=alert(1)>"
+VOICE_XSS = "<script>alert(2)</script>"
 
 
 @contextlib.contextmanager
 def server(checkpoint_dir):
     """The app on uvicorn in a background thread, on a free 127.0.0.1 port. Yields its URL."""
     settings = Settings(checkpoint_dir=checkpoint_dir, temperature=0.4, max_chars=60, max_prompt_chars=500,
-                        web_max_candidates=8, web_rate_per_minute=1000)
+                        web_max_candidates=8, web_rate_per_minute=1000, voice_name=f"Sam {VOICE_XSS}",
+                        owner_name="Sam themself")
     sock = listen("127.0.0.1", 0)
     port = sock.getsockname()[1]
     app = create_app(settings)
@@ -95,6 +97,17 @@ def test_set_the_temperature_click_generate_and_read_the_text(page, url):
     # The status panel refreshes after a generation and counts what best-of-n saw: 3 texts x 8.
     expect(page.locator("#model-filter")).to_contain_text("Of 24 candidates so far, 0 copied")
     expect(page.locator("#model-loss")).to_contain_text("n-gram model scores")
+
+
+def test_the_page_says_it_is_a_bot_whose_voice_and_from_when(page, url):
+    from playwright.sync_api import expect
+
+    page.goto(url)
+    about = page.locator("#about")
+    expect(about).to_contain_text(f"dann is a bot that imitates Sam {VOICE_XSS}'s posts")  # text, not markup
+    expect(about).to_contain_text(re.compile(r"\(version \d+\) was trained on \d+ \w+ 20\d\d"))
+    expect(about).to_contain_text("It is run by Sam themself")
+    assert page.locator("#about script").count() == 0 and page.dialogs == []
 
 
 def test_markup_in_a_prompt_is_shown_as_text_and_never_runs(page, url):

@@ -76,6 +76,7 @@ async function loadStatus() {
     return;
   }
   const model = status.model;
+  if (status.about) $("about").textContent = status.about;
   $("model-version").textContent = model ? String(model.version) : "none yet: dann is still learning";
   $("model-trained").textContent = model && model.trained_at ? when(model.trained_at) : "—";
   $("model-loss").textContent =

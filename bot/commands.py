@@ -1,0 +1,211 @@
+"""The /dann slash commands and the "Delete and forget" message command.
+
+    /dann post [temp]        a post in the voice            anyone dann answers here
+    /dann reply text [temp]  a reply to a text
+    /dann status             which model is served           anyone (only the asker sees it)
+    /dann about              what dann is and whose voice    anyone, in public
+    /dann pause [minutes]    stop answering (owner: everywhere; Manage Server: this server)
+    /dann resume             end that pause
+    /dann forget text        never say a phrase again        owners
+    Delete and forget        on one of dann's messages: the owner, or the person it answered
+
+Every permission is checked here in the handler: Discord's own command permissions can be
+changed by any server admin, so they are a convenience, not the rule.
+"""
+
+from __future__ import annotations
+
+import datetime
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+
+from bot.control import ControlError
+from bot.text import NO_PINGS, clip, prompt_text, quote, wait_notice
+from dann.serving.forget import MAX_PHRASE_CHARS, ForgetError
+from dann.serving.status import about
+
+if TYPE_CHECKING:
+    from bot.discord_bot import DannBot
+
+MAX_PAUSE_MINUTES = 7 * 24 * 60
+OWNER_ONLY = "Only dann's owner can do that."
+MANAGERS_ONLY = "Only dann's owner, or an admin of this server (Manage Server), can do that."
+
+
+def may_manage(bot: DannBot, interaction: discord.Interaction) -> bool:
+    """An owner, or a member allowed to manage this server (not in a DM)."""
+    if bot.is_owner(interaction.user.id):
+        return True
+    return interaction.guild_id is not None and bool(interaction.permissions.manage_guild)
+
+
+def until_text(until: float | None) -> str:
+    if until is None:
+        return "until someone resumes it"
+    moment = datetime.datetime.fromtimestamp(until, datetime.UTC)
+    return f"until {discord.utils.format_dt(moment, 't')} ({discord.utils.format_dt(moment, 'R')})"
+
+
+async def tell(interaction: discord.Interaction, text: str) -> None:
+    """A short answer only the asker sees."""
+    await interaction.response.send_message(clip(text), ephemeral=True, allowed_mentions=NO_PINGS)
+
+
+class DannCommands(app_commands.Group):
+    def __init__(self, bot: DannBot):
+        super().__init__(name="dann", description="dann speaks in one person's voice")
+        self.bot = bot
+
+    async def _refused(self, interaction: discord.Interaction) -> bool:
+        """Answers (only to the asker) and returns True when dann may not speak for them here, or
+        the cooldown holds."""
+        refusal = self.bot.refusal(interaction.user.id, interaction.guild_id)
+        if refusal:
+            await tell(interaction, refusal)
+            return True
+        wait = self.bot.cooldown.try_acquire(interaction.user.id, interaction.channel_id or interaction.user.id)
+        if wait:
+            await tell(interaction, wait_notice(wait))
+        return bool(wait)
+
+    @app_commands.command(name="post", description="dann posts something new")
+    @app_commands.describe(temp="How adventurous, 0.05 to 2.0: low is safe and repetitive, high is wild")
+    async def post(self, interaction: discord.Interaction,
+                   temp: app_commands.Range[float, 0.05, 2.0] | None = None) -> None:
+        if await self._refused(interaction):
+            return
+        await interaction.response.defer(thinking=True)  # Discord wants an answer within 3 s
+        text = await self.bot.speak("post", temperature=temp)
+        await interaction.followup.send(clip(text), allowed_mentions=NO_PINGS)
+
+    @app_commands.command(name="reply", description="dann replies to a text you give it")
+    @app_commands.describe(text="What dann should reply to", temp="How adventurous, 0.05 to 2.0")
+    async def reply(self, interaction: discord.Interaction, text: app_commands.Range[str, 1, 1000],
+                    temp: app_commands.Range[float, 0.05, 2.0] | None = None) -> None:
+        if await self._refused(interaction):
+            return
+        await interaction.response.defer(thinking=True)
+        context = prompt_text(text, self.bot.settings.max_prompt_chars) or None
+        answer = await self.bot.speak("reply", temperature=temp, context=context)
+        await interaction.followup.send(clip(f"{quote(text)}\n{answer}"), allowed_mentions=NO_PINGS)
+
+    @app_commands.command(name="status", description="Which model dann is using, when it was trained, how good it is")
+    async def status(self, interaction: discord.Interaction) -> None:
+        await tell(interaction, self.bot.status_text())
+
+    @app_commands.command(name="about", description="What dann is, whose voice it imitates, and who runs it")
+    async def about(self, interaction: discord.Interaction) -> None:
+        owners = self.bot.settings.owner_name or ", ".join(f"<@{owner}>" for owner in self.bot.settings.owner_ids)
+        text = about(self.bot.service.status(), voice=self.bot.settings.voice_name, owner=owners or None)
+        # In public: anyone in the channel should be able to see that this is a bot, and whose.
+        await interaction.response.send_message(clip(text), allowed_mentions=NO_PINGS)
+
+    @app_commands.command(name="pause", description="dann stops answering (its owner: everywhere; admins: here)")
+    @app_commands.describe(minutes="For how long; leave it out to pause until /dann resume")
+    async def pause(self, interaction: discord.Interaction,
+                    minutes: app_commands.Range[int, 1, MAX_PAUSE_MINUTES] | None = None) -> None:
+        if not self.bot.guild_allowed(interaction.guild_id):
+            await tell(interaction, self.bot.refusal(interaction.user.id, interaction.guild_id))
+            return
+        if not may_manage(self.bot, interaction):
+            await tell(interaction, MANAGERS_ONLY)
+            return
+        everywhere = self.bot.is_owner(interaction.user.id)
+        try:
+            until = self.bot.control.pause(None if everywhere else interaction.guild_id, minutes)
+        except ControlError as error:
+            await tell(interaction, f"Could not pause: {error}")
+            return
+        where = "everywhere" if everywhere else "in this server"
+        await tell(interaction, f"Paused {where} {until_text(until)}. Only the owner gets answers meanwhile.")
+
+    @app_commands.command(name="resume", description="dann answers again after /dann pause")
+    async def resume(self, interaction: discord.Interaction) -> None:
+        if not self.bot.guild_allowed(interaction.guild_id):
+            await tell(interaction, self.bot.refusal(interaction.user.id, interaction.guild_id))
+            return
+        if not may_manage(self.bot, interaction):
+            await tell(interaction, MANAGERS_ONLY)
+            return
+        owner = self.bot.is_owner(interaction.user.id)
+        try:
+            ended = [self.bot.control.resume(where) for where in
+                     ([None] if owner else []) + ([interaction.guild_id] if interaction.guild_id else [])]
+        except ControlError as error:
+            await tell(interaction, f"Could not resume: {error}")
+            return
+        still = self.bot.pause_of(interaction.guild_id)
+        if still:
+            await tell(interaction, f"dann's owner paused it everywhere {until_text(still['until'])}; only they "
+                                    "can resume it.")
+        else:
+            await tell(interaction, "Resumed: dann answers again." if any(ended) else "dann was not paused.")
+
+    @app_commands.command(name="forget", description="dann never says this phrase again, and unlearns it")
+    @app_commands.describe(text="The phrase; case, accents, punctuation and spacing do not matter")
+    async def forget(self, interaction: discord.Interaction, text: str) -> None:
+        if not self.bot.is_owner(interaction.user.id):
+            await tell(interaction, OWNER_ONLY)
+            return
+        try:
+            added = self.bot.forget.add(text)
+        except ForgetError as error:
+            await tell(interaction, f"Could not forget that: {error}")
+            return
+        await tell(interaction, "Forgotten: it is never said from now on, and the next training run leaves out every "
+                                "post holding it." if added else "That phrase was forgotten already.")
+
+
+def spoken_text(content: str) -> str:
+    """What dann said in a message, without the quote `/dann reply` puts above its answer, cut to
+    what a forget phrase may hold."""
+    said = " ".join(line for line in content.splitlines() if not line.startswith("> ")).strip()
+    return said if len(said) <= MAX_PHRASE_CHARS else said[:MAX_PHRASE_CHARS].rsplit(" ", 1)[0]
+
+
+async def addressee(message: discord.Message) -> int | None:
+    """Whom one of dann's messages answered: the user of the slash command, or the author of the
+    message it replies to."""
+    if message.interaction_metadata is not None:
+        return message.interaction_metadata.user.id
+    reference = message.reference
+    if reference is None or reference.message_id is None:
+        return None
+    if isinstance(reference.resolved, discord.Message):
+        return reference.resolved.author.id
+    try:
+        return (await message.channel.fetch_message(reference.message_id)).author.id
+    except discord.HTTPException:  # deleted since, or out of reach
+        return None
+
+
+def delete_and_forget(bot: DannBot) -> app_commands.ContextMenu:
+    async def delete_and_forget(interaction: discord.Interaction, message: discord.Message) -> None:
+        if bot.user is None or message.author.id != bot.user.id:
+            await tell(interaction, "This only works on dann's own messages.")
+            return
+        owner = bot.is_owner(interaction.user.id)
+        if not owner and await addressee(message) != interaction.user.id:
+            await tell(interaction, "Only dann's owner, or the person it was answering, can delete this.")
+            return
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        try:
+            await message.delete()
+        except discord.NotFound:
+            pass  # someone was quicker; forgetting still makes sense
+        except discord.HTTPException as error:
+            await interaction.followup.send(f"Discord would not delete it ({error.text or error.status}).",
+                                            ephemeral=True)
+            return
+        note = "Deleted."
+        if owner and spoken_text(message.content):
+            try:
+                bot.forget.add(spoken_text(message.content))
+                note = "Deleted and forgotten: dann never says it again, and the next training run unlearns it."
+            except ForgetError as error:
+                note = f"Deleted, but not forgotten: {error}"
+        await interaction.followup.send(note, ephemeral=True)
+
+    return app_commands.ContextMenu(name="Delete and forget", callback=delete_and_forget)
