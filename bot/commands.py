@@ -13,28 +13,23 @@ Every permission is checked here in the handler: Discord's own command permissio
 changed by any server admin, so they are a convenience, not the rule.
 """
 
-from __future__ import annotations
-
 import datetime
-from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
+from discord.ext.commands import Bot
 
 from bot.control import ControlError
 from bot.text import NO_PINGS, clip, prompt_text, quote, wait_notice
 from dann.serving.forget import MAX_PHRASE_CHARS, ForgetError
 from dann.serving.status import about
 
-if TYPE_CHECKING:
-    from bot.discord_bot import DannBot
-
 MAX_PAUSE_MINUTES = 7 * 24 * 60
 OWNER_ONLY = "Only dann's owner can do that."
 MANAGERS_ONLY = "Only dann's owner, or an admin of this server (Manage Server), can do that."
 
 
-def may_manage(bot: DannBot, interaction: discord.Interaction) -> bool:
+def may_manage(bot: Bot, interaction: discord.Interaction) -> bool:
     """An owner, or a member allowed to manage this server (not in a DM)."""
     if bot.is_owner(interaction.user.id):
         return True
@@ -54,7 +49,7 @@ async def tell(interaction: discord.Interaction, text: str) -> None:
 
 
 class DannCommands(app_commands.Group):
-    def __init__(self, bot: DannBot):
+    def __init__(self, bot: Bot):
         super().__init__(name="dann", description="dann speaks in one person's voice")
         self.bot = bot
 
@@ -181,7 +176,7 @@ async def addressee(message: discord.Message) -> int | None:
         return None
 
 
-def delete_and_forget(bot: DannBot) -> app_commands.ContextMenu:
+def delete_and_forget(bot: Bot) -> app_commands.ContextMenu:
     async def delete_and_forget(interaction: discord.Interaction, message: discord.Message) -> None:
         if bot.user is None or message.author.id != bot.user.id:
             await tell(interaction, "This only works on dann's own messages.")

@@ -21,7 +21,7 @@ DiscordIds = Annotated[list[int], NoDecode]
 
 
 class Settings(BaseSettings):
-    # Empty values (`DANN_DISCORD_GUILD_ID=` as .env.example ships them) mean "not set".
+    # Empty values (`DANN_DISCORD_GUILD_IDS=` as .env.example ships them) mean "not set".
     model_config = SettingsConfigDict(env_prefix="DANN_", env_file=".env", extra="ignore", env_ignore_empty=True)
 
     # Where the trainer publishes models and where `dann sample`, the bot and the web page read them.

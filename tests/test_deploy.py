@@ -68,13 +68,13 @@ def test_the_cpu_file_runs_everything_without_a_gpu(tmp_path):
 
 @needs_compose
 @pytest.mark.parametrize("name", ["docker-compose.yml", "docker-compose.cpu.yml"])
-def test_only_the_trainer_writes_the_checkpoints_and_nobody_writes_the_export(tmp_path, name):
+def test_only_the_trainer_and_the_bot_write_the_checkpoints_and_nobody_writes_the_export(tmp_path, name):
     services = compose_config(tmp_path, name)
     for service_name, service in services.items():
         assert service["restart"] == "unless-stopped", service_name
         assert service["environment"]["DANN_TRAIN_CRON"] == "0 3 * * *", service_name  # read from .env
         mounts = {volume.split(":")[1]: volume for volume in service["volumes"]}
-        writable = service_name == "trainer"
+        writable = service_name in ("trainer", "bot")  # the bot: the owner's pause and forget list
         assert mounts["/data/checkpoints"] == f"checkpoints:/data/checkpoints:{'rw' if writable else 'ro'}"
         assert service["environment"]["DANN_CHECKPOINT_DIR"] == "/data/checkpoints"
     assert services["trainer"]["volumes"][1].endswith("/export:/data/export:ro")

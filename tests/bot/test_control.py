@@ -11,7 +11,7 @@ import pytest
 from bot.commands import MANAGERS_ONLY, OWNER_ONLY
 from bot.control import Control
 from dann.serving.forget import ForgetList
-from tests.bot.test_discord_bot import connect, dann, interaction, mention, service, settings_for  # noqa: F401
+from tests.bot.test_discord_bot import connect, dann, interaction, mention, settings_for
 
 pytestmark = pytest.mark.usefixtures("service")
 

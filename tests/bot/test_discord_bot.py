@@ -15,7 +15,7 @@ from bot.discord_bot import STILL_LEARNING, clip, prompt_text
 from dann.serving.service import Generation, GenerationService
 from dann.settings import Settings
 from lstm.errors import DannError
-from tests.dann.serving import MAX_CHARS, eventually, publish, serving_copy
+from tests.dann.serving import MAX_CHARS, eventually, publish
 
 NO_PINGS = {"parse": []}  # AllowedMentions.none() as sent to Discord: no @everyone, users, roles or reply ping
 
@@ -52,14 +52,6 @@ def sent(monkeypatch):
 
     monkeypatch.setattr(discord.abc, "handle_message_parameters", spy)
     return payloads
-
-
-@pytest.fixture
-async def service(trained_dir, tmp_path):
-    service = GenerationService(serving_copy(trained_dir, tmp_path), max_chars=MAX_CHARS, poll_s=0.05)
-    await service.start()
-    yield service
-    await service.stop()
 
 
 @pytest.fixture
