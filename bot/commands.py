@@ -65,6 +65,12 @@ class DannCommands(app_commands.Group):
             await tell(interaction, wait_notice(wait))
         return bool(wait)
 
+    def _not_a_manager(self, interaction: discord.Interaction) -> str | None:
+        """Why this person may not pause or resume dann here, or None."""
+        if not self.bot.guild_allowed(interaction.guild_id):
+            return self.bot.refusal(interaction.user.id, interaction.guild_id)
+        return None if may_manage(self.bot, interaction) else MANAGERS_ONLY
+
     @app_commands.command(name="post", description="dann posts something new")
     @app_commands.describe(temp="How adventurous, 0.05 to 2.0: low is safe and repetitive, high is wild")
     async def post(self, interaction: discord.Interaction,
@@ -101,11 +107,8 @@ class DannCommands(app_commands.Group):
     @app_commands.describe(minutes="For how long; leave it out to pause until /dann resume")
     async def pause(self, interaction: discord.Interaction,
                     minutes: app_commands.Range[int, 1, MAX_PAUSE_MINUTES] | None = None) -> None:
-        if not self.bot.guild_allowed(interaction.guild_id):
-            await tell(interaction, self.bot.refusal(interaction.user.id, interaction.guild_id))
-            return
-        if not may_manage(self.bot, interaction):
-            await tell(interaction, MANAGERS_ONLY)
+        if refusal := self._not_a_manager(interaction):
+            await tell(interaction, refusal)
             return
         everywhere = self.bot.is_owner(interaction.user.id)
         try:
@@ -118,11 +121,8 @@ class DannCommands(app_commands.Group):
 
     @app_commands.command(name="resume", description="dann answers again after /dann pause")
     async def resume(self, interaction: discord.Interaction) -> None:
-        if not self.bot.guild_allowed(interaction.guild_id):
-            await tell(interaction, self.bot.refusal(interaction.user.id, interaction.guild_id))
-            return
-        if not may_manage(self.bot, interaction):
-            await tell(interaction, MANAGERS_ONLY)
+        if refusal := self._not_a_manager(interaction):
+            await tell(interaction, refusal)
             return
         owner = self.bot.is_owner(interaction.user.id)
         try:

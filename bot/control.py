@@ -6,15 +6,14 @@
 - A pause may last some minutes or until someone resumes it. It is written to disk at once, so
   it survives a restart; times are wall-clock times, which a restart does not reset.
 
-The file is replaced atomically, as the forget list is.
+The file is replaced atomically (dann/jsonfile.py).
 """
 
 import json
-import os
-import tempfile
 import time
 from pathlib import Path
 
+from dann.jsonfile import write_json
 from lstm.errors import DannError
 
 FILE_NAME = "bot-control.json"
@@ -43,15 +42,7 @@ class Control:
 
     def _write(self, data: dict) -> None:
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            handle, temporary = tempfile.mkstemp(prefix=".bot-control-", dir=self.path.parent)
-            try:
-                with os.fdopen(handle, "w", encoding="utf-8") as out:
-                    json.dump(data, out, indent=1)
-                os.replace(temporary, self.path)
-            except BaseException:
-                Path(temporary).unlink(missing_ok=True)
-                raise
+            write_json(self.path, data)
         except OSError as error:
             raise ControlError(f"cannot write {self.path}: {error.strerror or error}") from None
 

@@ -10,17 +10,16 @@ Matching ignores case, accents, punctuation and whitespace between words, and wo
 words: "my address is 5 Elm St" is found in "MY address... is 5 elm st!", and "ann" is not found
 in "annual".
 
-The file is replaced atomically (a temporary file, then a rename), so a reader never sees half of it.
+The file is replaced atomically (dann/jsonfile.py), so a reader never sees half of it.
 """
 
 import hashlib
 import json
-import os
 import re
-import tempfile
 import threading
 from pathlib import Path
 
+from dann.jsonfile import write_json
 from dann.serving.blocklist import fold
 from lstm.errors import DannError
 
@@ -127,17 +126,7 @@ class ForgetList:
 
     def _write(self, phrases: list[str]) -> None:
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            handle, temporary = tempfile.mkstemp(prefix=".forget-", dir=self.path.parent)
-            try:
-                with os.fdopen(handle, "w", encoding="utf-8") as out:
-                    json.dump({"phrases": phrases}, out, ensure_ascii=False, indent=1)
-                    out.flush()
-                    os.fsync(out.fileno())
-                os.replace(temporary, self.path)
-            except BaseException:
-                Path(temporary).unlink(missing_ok=True)
-                raise
+            write_json(self.path, {"phrases": phrases})
         except OSError as error:
             raise ForgetError(f"cannot write the forget list {self.path}: {error.strerror or error}") from None
         self._seen = None  # reread on next use

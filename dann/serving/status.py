@@ -84,8 +84,8 @@ def about(status: dict | None, *, voice: str, owner: str | None) -> str:
     from what and up to when, and who runs it."""
     name = voice.strip()
     whose, their, them = (f"{name}'s", f"{name}'s", name) if name else ("one person's", "their", "them")
-    lines = [f"dann is a bot that imitates {whose} posts. It learned them from {their} own post export; nothing it "
-             f"says was written or approved by {them}."]
+    lines = [(f"dann is a bot that imitates {whose} posts. It learned them from {their} own post export; "
+              f"nothing it says was written or approved by {them}.")]
     until = _parse_time((status or {}).get("until"))
     trained = _parse_time((status or {}).get("trained_at"))
     if status is None or status.get("version") is None:
