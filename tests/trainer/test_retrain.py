@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from dann.cli import main
 from dann.settings import Settings
 from lstm import checkpoint
 from tests.conftest import run_config, tiny_config
@@ -27,9 +28,12 @@ EVAL_SAMPLES = 6  # posts and replies the trainer samples to measure what it pub
 DANN = [sys.executable, "-m", "dann.cli"]
 
 
+SECRET = "my secret plan is to leave for the mountains next week with nobody"  # the forget test's
+
+
 def write_export(path: Path, extra: str = "") -> Path:
     lines = ["good morning friends", "lol same", "coffee first then code"] * 40
-    path.write_text("\n".join(f"{line} {i % 7}" for i, line in enumerate(lines)) + extra)
+    path.write_text("\n".join(f"{line} {i % 7}" for i, line in enumerate(lines)) + f"\n{SECRET}" + extra)
     return path
 
 
@@ -232,39 +236,33 @@ def test_a_second_trainer_exits_with_a_clear_message(settings):
 
 # --- trust: copies and forgotten phrases ---------------------------------------------------------
 
-SECRET = "my secret plan is to leave for the mountains next week with nobody"
-
-
 def test_a_model_that_recites_its_posts_is_not_published(tmp_path, caplog):
     """Seven long posts, learnt by heart: nearly every candidate copies one, so it is refused."""
     lines = [f"{i} the quick brown fox jumps over the lazy dog while the cat sleeps" for i in range(7)] * 30
     export = tmp_path / "posts.txt"
     export.write_text("\n".join(f"{line} {n % 7}" for n, line in enumerate(lines)))
     settings = Settings(_env_file=None, export_path=export, checkpoint_dir=tmp_path / "serving",
-                        publish_eval_samples=EVAL_SAMPLES)
-    result = retrain(settings, run_config({"hidden": 64}, tiny_config(max_steps=300, eval_every=300)))
+                        publish_eval_samples=EVAL_SAMPLES, max_chars=100)  # the posts are 70 characters
+    result = retrain(settings, run_config(TINY, tiny_config(max_steps=300, eval_every=300)))
     assert result.outcome == "rejected"
     assert "DANN_MAX_COPY_RATE is 2.0%" in result.reason and "recites" in result.reason
     assert "not publishing" in caplog.text
     assert checkpoint.versions(settings.checkpoint_dir) == []
-    # The same model passes with the gate opened all the way.
-    lenient = settings.model_copy(update={"max_copy_rate": 1.0})
-    assert retrain(lenient, run_config({"hidden": 64}, tiny_config(max_steps=300, eval_every=300))).outcome == "published"
+    share = float(result.reason.split("%")[0])
+    assert share > 50  # most texts: this model can do little but recite
 
 
-def test_a_forgotten_phrase_leaves_the_corpus_and_the_copy_index_at_the_next_run(settings):
-    write_export(settings.export_path, f"\n{SECRET}")
-    assert run(settings, max_steps=20).outcome == "published"
+def test_a_forgotten_phrase_leaves_the_corpus_and_the_copy_index_at_the_next_run(served, monkeypatch, capsys):
+    settings = served
     before = checkpoint.load_latest(settings.checkpoint_dir)
     assert before.copy_index.copies(SECRET)
 
-    forgot = subprocess.run([*DANN, "forget", "Secret PLAN"], env=trainer_env(settings), capture_output=True,
-                            text=True, timeout=60)
-    assert forgot.returncode == 0 and "Forgotten" in forgot.stdout
+    monkeypatch.setenv("DANN_CHECKPOINT_DIR", str(settings.checkpoint_dir))
+    assert main(["forget", "Secret PLAN"]) == 0 and "Forgotten" in capsys.readouterr().out
     # Nothing else changed: the forget list alone makes the trainer retrain.
     # (A lenient gate: this short run need not beat the served model, only be published.)
     again = subprocess.run([*DANN, "trainer", "--once"], env={**trainer_env(settings, "0.05"),
-                                                              "DANN_PROMOTE_TOLERANCE": "100"},
+                                                              "DANN_PROMOTE_TOLERANCE": "100", "DANN_MAX_CHARS": "100"},
                            capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout.splitlines()[-1])["outcome"] == "published"
@@ -272,6 +270,6 @@ def test_a_forgotten_phrase_leaves_the_corpus_and_the_copy_index_at_the_next_run
     assert after.version == before.version + 1
     assert not after.copy_index.copies(SECRET)
     assert RunRecord.of(after).records == RunRecord.of(before).records - 1 and RunRecord.of(after).forget_digest
-    corpus = subprocess.run([*DANN, "corpus", str(settings.export_path)], env=trainer_env(settings),
-                            capture_output=True, text=True, timeout=60)
-    assert corpus.returncode == 0 and "secret" not in corpus.stdout and "good morning" in corpus.stdout
+    assert main(["corpus", str(settings.export_path)]) == 0
+    printed = capsys.readouterr().out
+    assert "secret" not in printed and "good morning" in printed
