@@ -169,7 +169,8 @@ def test_train_on_an_export_learns_posts_and_replies_apart(capsys, tmp_path):
     assert code == 0, err
     result = json.loads(out)
     assert {"val_loss", "ngram_val_loss", "unigram_val_loss", "copy_rate", "distinct2_generated", "distinct2_real",
-            "mean_len_generated", "mean_len_real"} <= set(result)
+            "mean_len_generated", "mean_len_real", "auc_dann", "auc_markov", "auc_markov_nocopy", "auc_ngram",
+            "made_up_words"} <= set(result)
     assert 0 < result["val_loss"] < result["unigram_val_loss"]
     assert 0 <= result["copy_rate"] <= result["copy_rate_raw"] <= 1
     assert 0 < result["distinct2_generated"] <= 1 and 0 < result["distinct2_real"] <= 1

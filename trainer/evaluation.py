@@ -8,7 +8,10 @@
   publish above DANN_MAX_COPY_RATE. Beside it, the share of what is actually served that copies
   (zero by construction, measured all the same) and the copy rate of single raw samples;
 - distinct-1 and distinct-2 (unique word n-grams / all word n-grams) of generated posts beside
-  the same number of real validation posts, and the posts' mean length.
+  the same number of real validation posts, and the posts' mean length;
+- fidelity (trainer/fidelity.py): how well a classifier tells the generated posts from the real
+  validation posts (ROC AUC, 0.5 is indistinguishable), beside markovify's (with and without the
+  copy filter) and the n-gram's, and the share of made-up words.
 
 The validation split is the one the model was trained with (its TrainConfig is in the checkpoint),
 so the model is never scored on posts it learned from, provided the export is the same one.
@@ -25,8 +28,11 @@ from dann.serving.bestof import WORD, Tally, Voice, answer
 from dann.serving.filters import Filters
 from dann.serving.request import GenerationRequest
 from lstm.checkpoint import Checkpoint
+from trainer.baselines import NGramModel
 from trainer.corpus import Corpus
 from trainer.data import PreparedData, prepare
+from trainer.fidelity import auc_text
+from trainer.fidelity import report as fidelity_report
 from trainer.train import evaluate
 
 CHUNK = 16  # requests per sampler call: best_of * CHUNK rows
@@ -64,9 +70,11 @@ def evaluate_checkpoint(ckpt: Checkpoint, corpus: Corpus, **options) -> dict:
 
 def evaluate_voice(voice: Voice, data: PreparedData, *, samples: int = 100, best_of: int = 8,
                    temperature: float = 0.4, max_chars: int = 280, seed: int = 0,
-                   val_scores: tuple[float, float] | None = None, filters: Filters | None = None) -> dict:
+                   val_scores: tuple[float, float] | None = None, filters: Filters | None = None,
+                   fidelity: bool = True) -> dict:
     """The numbers above for `voice` on `data`'s validation posts. `val_scores` is (val loss,
-    accuracy) when already measured on this data (the trainer's); otherwise they are measured."""
+    accuracy) when already measured on this data (the trainer's); otherwise they are measured.
+    `fidelity` False skips the classifier test and its generators."""
     if val_scores is None:
         graphdef, params = nnx.split(voice.model)
         val_scores = evaluate(graphdef, params, jnp.asarray(data.val))
@@ -100,6 +108,9 @@ def evaluate_voice(voice: Voice, data: PreparedData, *, samples: int = 100, best
     tally = Tally()
     tally.add(reply_tally)
     tally.add(post_tally)
+    ngram = NGramModel(data.train, len(data.vocab), data.baselines.ngram_order) if fidelity else None
+    passing = fidelity_report(real_cut, posts, [r.text for r in data.train_records], index, ngram, data.vocab,
+                              seed=seed, max_chars=max_chars) if fidelity else {}
     return {
         "model_version": voice.version,
         "val_loss": round(val_loss, 4),
@@ -121,7 +132,12 @@ def evaluate_voice(voice: Voice, data: PreparedData, *, samples: int = 100, best
         "temperature": temperature,
         "candidates": tally.as_dict(),
         "copy_filter": index.settings(),
+        **passing,
     }
+
+
+def _share(value) -> str:
+    return "n/a" if value is None else f"{value:.1%}"
 
 
 def table(result: dict) -> str:
@@ -142,6 +158,15 @@ def table(result: dict) -> str:
                                 f"{seen['gibberish']} gibberish, {seen['loops']} loops"),
         ("drawn again", f"{seen['resampled']} of {seen['texts']} texts; {seen['safe_lines']} got the safe line"),
     ]
+    if "auc_dann" in r:
+        rows += [
+            ("told from real (AUC)", f"dann {auc_text(r['auc_dann'])}, markovify {auc_text(r['auc_markov'])} "
+                                     f"({auc_text(r['auc_markov_nocopy'])} without its copies), "
+                                     f"{r['ngram_order']}-gram {auc_text(r['auc_ngram'])}; 0.5 is indistinguishable"),
+            ("made-up words", f"{_share(r['made_up_words'])} of dann's words, {_share(r['made_up_words_real'])} of "
+                              f"real held-out posts', {_share(r['made_up_words_markov'])} of markovify's"),
+            ("markovify copies", f"{_share(r['markov_copy_rate'])} of its posts copy a training post"),
+        ]
     width = max(len(name) for name, _ in rows)
     head = (f"Model version {r['model_version']}, {r['samples']} posts and {r['samples']} replies at temperature "
             f"{r['temperature']}")

@@ -5,6 +5,8 @@ live in dann/serving's `GenerationService`, and this file only turns HTTP into s
 service answers (and refusals) into HTTP. It never imports discord. `run_web` serves it with uvicorn for `dann web`.
 
     POST /api/generate  {"mode", "prompt", "temperature", "n", "seed"?} -> {"texts", "model_version", "ms"}
+                        (each text begins with the prompt, except the short safe line best-of-n
+                        answers when everything it drew copied or was refused)
     GET  /api/status    the served model, whether a training plot exists, and the request limits
     GET  /api/plot.png  the trainer's loss curve for the served model's run
     GET  /healthz       200 while the process answers

@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from dann.serving import status
 from dann.serving.bestof import Tally, Voice, answer
-from dann.serving.filters import Filters
+from dann.serving.filters import Filters, filters_for
 from dann.serving.request import GenerationRequest
 from lstm import checkpoint
 from lstm.errors import DannError
@@ -64,8 +64,6 @@ class Generation:
 
 def service_for(settings, checkpoint_dir=None) -> "GenerationService":
     """The service as the settings configure it, with their filters (dann/serving/filters.py)."""
-    from dann.serving.filters import filters_for
-
     directory = checkpoint_dir or settings.checkpoint_dir
     return GenerationService(directory, max_chars=settings.max_chars, best_of=settings.best_of,
                              poll_s=settings.reload_poll_s, filters=filters_for(settings, directory))

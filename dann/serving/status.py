@@ -74,6 +74,12 @@ def render_text(status: dict | None, *, where: str | None = None, bold: Callable
         lines.append(f"At publish: {rejected['rejected']} of {rejected['candidates']} candidates rejected; copy "
                      f"rate {quality['copy_rate']:.1%} before the guard, {quality.get('copy_rate_served', 0):.1%} "
                      f"served, {quality['copy_rate_raw']:.1%} raw.")
+        if quality.get("auc_dann") is not None:
+            markov = quality.get("auc_markov_nocopy")
+            lines.append(f"A classifier tells its posts from real ones with ROC AUC {quality['auc_dann']:.2f} (0.5: it "
+                         f"cannot)" + (f"; markovify's copy-filtered posts: {markov:.2f}" if markov is not None else "")
+                         + f". Made-up words: {quality['made_up_words']:.1%} (real posts: "
+                         f"{quality['made_up_words_real']:.1%}).")
     if next_run:
         lines.append(f"Next scheduled retrain: {next_run}.")
     return "\n".join(lines)

@@ -33,7 +33,7 @@ SECRET = "my secret plan is to leave for the mountains next week with nobody"  #
 
 def write_export(path: Path, extra: str = "") -> Path:
     lines = ["good morning friends", "lol same", "coffee first then code"] * 40
-    path.write_text("\n".join(f"{line} {i % 7}" for i, line in enumerate(lines)) + f"\n{SECRET}" + extra)
+    path.write_text("\n".join(f"{line} {i % 7}" for i, line in enumerate(lines)) + extra)
     return path
 
 
@@ -242,7 +242,7 @@ def test_a_model_that_recites_its_posts_is_not_published(tmp_path, caplog):
     export = tmp_path / "posts.txt"
     export.write_text("\n".join(f"{line} {n % 7}" for n, line in enumerate(lines)))
     settings = Settings(_env_file=None, export_path=export, checkpoint_dir=tmp_path / "serving",
-                        publish_eval_samples=EVAL_SAMPLES, max_chars=100)  # the posts are 70 characters
+                        publish_eval_samples=EVAL_SAMPLES)
     result = retrain(settings, run_config(TINY, tiny_config(max_steps=300, eval_every=300)))
     assert result.outcome == "rejected"
     assert "DANN_MAX_COPY_RATE is 2.0%" in result.reason and "recites" in result.reason
@@ -252,20 +252,25 @@ def test_a_model_that_recites_its_posts_is_not_published(tmp_path, caplog):
     assert share > 50  # most texts: this model can do little but recite
 
 
-def test_a_forgotten_phrase_leaves_the_corpus_and_the_copy_index_at_the_next_run(served, monkeypatch, capsys):
-    settings = served
+def test_a_forgotten_phrase_leaves_the_corpus_and_the_copy_index_at_the_next_run(settings, monkeypatch, capsys):
+    write_export(settings.export_path, f"\n{SECRET}")
+    assert run(settings, max_steps=20).outcome == "published"
     before = checkpoint.load_latest(settings.checkpoint_dir)
     assert before.copy_index.copies(SECRET)
 
     monkeypatch.setenv("DANN_CHECKPOINT_DIR", str(settings.checkpoint_dir))
     assert main(["forget", "Secret PLAN"]) == 0 and "Forgotten" in capsys.readouterr().out
-    # Nothing else changed: the forget list alone makes the trainer retrain.
-    # (A lenient gate: this short run need not beat the served model, only be published.)
-    again = subprocess.run([*DANN, "trainer", "--once"], env={**trainer_env(settings, "0.05"),
-                                                              "DANN_PROMOTE_TOLERANCE": "100", "DANN_MAX_CHARS": "100"},
-                           capture_output=True, text=True, timeout=300)
-    assert again.returncode == 0, again.stderr
-    assert json.loads(again.stdout.splitlines()[-1])["outcome"] == "published"
+    # Nothing else changed: the forget list alone makes the trainer retrain. (A lenient gate: this
+    # short run need not beat the served model, only be published.)
+    same_as_run = Path(settings.checkpoint_dir).parent / "same_as_run.json"  # what run() trains: compiled already
+    config = run_config(TINY, tiny_config(max_steps=20)).to_json()
+    same_as_run.write_text(json.dumps({section: config[section] for section in ("model", "train", "speed")}))
+    for name, value in {**trainer_env(settings, "0.05"), "DANN_PROMOTE_TOLERANCE": "100",
+                        "DANN_TRAIN_CONFIG": str(same_as_run)}.items():
+        if name.startswith("DANN_"):
+            monkeypatch.setenv(name, value)
+    assert main(["trainer", "--once"]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["outcome"] == "published"
     after = checkpoint.load_latest(settings.checkpoint_dir)
     assert after.version == before.version + 1
     assert not after.copy_index.copies(SECRET)

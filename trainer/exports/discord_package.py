@@ -53,12 +53,11 @@ def read_package(archive, include_dms: bool = False) -> Corpus:
     records, attachment_only, private = [], 0, 0
     for folder, name in chosen.items():
         where = archive.where(name)
-        if not include_dms and is_private(archive, folder, labels):
-            private += len(json_rows(archive.read_text(name), where) if name.lower().endswith(".json")
-                           else csv_rows(archive.read_text(name), where))
-            continue
         text = archive.read_text(name)
         rows = json_rows(text, where) if name.lower().endswith(".json") else csv_rows(text, where)
+        if not include_dms and is_private(archive, folder, labels):
+            private += len(rows)
+            continue
         for row in rows:
             contents = strip_markup(str(row.get("Contents") or ""))
             if not normalise_whitespace(contents) and str(row.get("Attachments") or "").strip():
@@ -78,6 +77,7 @@ def is_private(archive, folder: str, labels: dict) -> bool:
         if not isinstance(channel, dict):
             return True
         kind = channel.get("type")
+        kind = kind if isinstance(kind, str | int) else None  # a hostile list or object is no type
         if kind in PRIVATE_TYPES or channel.get("recipients"):
             return True
         return not (channel.get("guild") or kind in SERVER_TYPES)

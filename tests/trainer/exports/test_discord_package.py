@@ -60,6 +60,8 @@ def test_stats_count_what_was_skipped_and_why(package_zip):
     ('{"type": 0, "guild": {"id": "9"}}', None, False),
     ('{"type": "PUBLIC_THREAD", "guild": {"id": "9"}}', None, False),
     ('{"id": "1"}', "general in Cool Server", True),  # a channel.json that names no server: in doubt, out
+    ('{"type": [1], "guild": "x"}', None, False),  # a type that is no type: the guild decides
+    ('[1, 2]', None, True),
     (None, "general in Cool Server", False),  # no channel.json: the index label decides
     (None, "Direct Message with sam#0001", True),
     (None, "Unknown channel", True),
