@@ -78,8 +78,8 @@ class DannCommands(app_commands.Group):
         if await self._refused(interaction):
             return
         await interaction.response.defer(thinking=True)  # Discord wants an answer within 3 s
-        text = await self.bot.speak("post", temperature=temp)
-        await interaction.followup.send(clip(text), allowed_mentions=NO_PINGS)
+        text, version = await self.bot.speak("post", temperature=temp)
+        self.bot.remember(await interaction.followup.send(clip(text), allowed_mentions=NO_PINGS, wait=True), version)
 
     @app_commands.command(name="reply", description="dann replies to a text you give it")
     @app_commands.describe(text="What dann should reply to", temp="How adventurous, 0.05 to 2.0")
@@ -89,8 +89,9 @@ class DannCommands(app_commands.Group):
             return
         await interaction.response.defer(thinking=True)
         context = prompt_text(text, self.bot.settings.max_prompt_chars) or None
-        answer = await self.bot.speak("reply", temperature=temp, context=context)
-        await interaction.followup.send(clip(f"{quote(text)}\n{answer}"), allowed_mentions=NO_PINGS)
+        answer, version = await self.bot.speak("reply", temperature=temp, context=context)
+        self.bot.remember(await interaction.followup.send(clip(f"{quote(text)}\n{answer}"), allowed_mentions=NO_PINGS,
+                                                          wait=True), version)
 
     @app_commands.command(name="status", description="Which model dann is using, when it was trained, how good it is")
     async def status(self, interaction: discord.Interaction) -> None:

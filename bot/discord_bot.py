@@ -27,6 +27,7 @@ from discord.ext import commands
 from bot.commands import DannCommands, delete_and_forget
 from bot.control import Control, ControlError
 from bot.cooldown import Cooldown
+from bot.feedback import Feedback
 from bot.text import NO_PINGS, SORRY, STILL_LEARNING, clip, discord_time, prompt_text, wait_notice
 from dann.serving.forget import ForgetList
 from dann.serving.request import GenerationRequest
@@ -50,6 +51,7 @@ class DannBot(commands.Bot):
         self.cooldown = Cooldown(settings.user_cooldown_s, settings.channel_cooldown_s)
         self.control = Control(settings.checkpoint_dir)
         self.forget = ForgetList(settings.checkpoint_dir)  # the file the service's filter reads
+        self.feedback = Feedback(settings.checkpoint_dir)
         self.sync_commands = False  # set by run_bot(sync=True)
         self.tree.add_command(DannCommands(self))
         self.tree.add_command(delete_and_forget(self))
@@ -163,40 +165,60 @@ class DannBot(commands.Bot):
                 return
             context = prompt_text(message.content, self.settings.max_prompt_chars) or None
             async with message.channel.typing():
-                text = await self.speak("reply", context=context)
-            await self.answer(message, text)
+                text, version = await self.speak("reply", context=context)
+            self.remember(await self.answer(message, text), version)
         except discord.Forbidden:  # a channel where it may read but not type or speak
             log.warning("no permission to send messages in channel %s", message.channel.id)
 
-    async def answer(self, message: discord.Message, text: str, **options) -> None:
+    async def answer(self, message: discord.Message, text: str, **options) -> discord.Message:
         # A reference that survives the original being deleted while the model was sampling.
         reference = message.to_reference(fail_if_not_exists=False)
-        await message.channel.send(clip(text), reference=reference, allowed_mentions=NO_PINGS, **options)
+        return await message.channel.send(clip(text), reference=reference, allowed_mentions=NO_PINGS, **options)
+
+    # --- reactions ---------------------------------------------------------------------------
+
+    def remember(self, sent, version: int | None) -> None:
+        """Note which model wrote a message just sent, so reactions to it count for that version."""
+        if version is not None and isinstance(getattr(sent, "id", None), int):
+            self.feedback.said(sent.id, version)
+
+    async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
+        if self.user is not None and payload.user_id != self.user.id:
+            self.feedback.react(payload.message_id, str(payload.emoji), +1)
+
+    async def on_raw_reaction_remove(self, payload: discord.RawReactionActionEvent) -> None:
+        if self.user is not None and payload.user_id != self.user.id:
+            self.feedback.react(payload.message_id, str(payload.emoji), -1)
 
     # --- generation --------------------------------------------------------------------------
 
-    async def speak(self, mode: str, *, temperature: float | None = None, context: str | None = None) -> str:
-        """One text in the voice, or a sentence for the person when there is none to give."""
+    async def speak(self, mode: str, *, temperature: float | None = None,
+                    context: str | None = None) -> tuple[str, int | None]:
+        """One text in the voice and the model version that wrote it, or a sentence for the person
+        (and None) when there is none to give."""
         if temperature is None:
             temperature = self.settings.temperature
         try:
             generation = await self.service.generate(GenerationRequest(
                 mode, temperature=temperature, context=context, max_chars=self.settings.max_chars))
         except NotReady:
-            return STILL_LEARNING
+            return STILL_LEARNING, None
         except DannError as error:  # expected: one sentence for the person
-            return str(error)
+            return str(error), None
         except Exception:
             log.exception("generating a %s failed", mode)
-            return SORRY
+            return SORRY, None
         text = generation.texts[0]
-        return text if text.strip() else "…"  # Discord rejects an empty message; the model may end at once
+        # Discord rejects an empty message; the model may end at once.
+        return (text if text.strip() else "…"), generation.model_version
 
     def status_text(self) -> str:
         status = self.service.status()
         if status is None:
             return STILL_LEARNING
-        return render_text(status, bold=lambda text: f"**{text}**", when=discord_time)
+        votes = self.feedback.of(status["version"])
+        return (render_text(status, bold=lambda text: f"**{text}**", when=discord_time)
+                + f"\nReactions to this version's messages: 👍 {votes['up']}, 👎 {votes['down']}.")
 
 
 def create_bot(settings: Settings | None = None, *, service: GenerationService | None = None) -> DannBot:

@@ -146,6 +146,6 @@ async def test_the_bot_says_expected_failures_and_logs_bugs(tmp_path, caplog, er
     caplog.set_level(logging.ERROR, logger="dann.discord")
     bot = create_bot(Settings(_env_file=None, checkpoint_dir=tmp_path), service=FailingService(error))
     said = await bot.speak("post")
-    assert said == (SORRY if logged else "the model is resting")
+    assert said == (SORRY if logged else "the model is resting", None)
     traced = [r for r in caplog.records if r.exc_info]
     assert bool(traced) == logged

@@ -28,7 +28,10 @@ EVAL_SAMPLES = 6  # posts and replies the trainer samples to measure what it pub
 DANN = [sys.executable, "-m", "dann.cli"]
 
 
-SECRET = "my secret plan is to leave for the mountains next week with nobody"  # the forget test's
+# A post for the forget test, and the posts of the reciting model, in write_export's letters: the
+# same vocabulary size means the same shapes, so they reuse the programs the module has compiled.
+SECRET = "then the old friends came to the green hall for coffee and a long chat"
+RECITED = "good morning friends the coffee first then code lol same"
 
 
 def write_export(path: Path, extra: str = "") -> Path:
@@ -238,7 +241,7 @@ def test_a_second_trainer_exits_with_a_clear_message(settings):
 
 def test_a_model_that_recites_its_posts_is_not_published(tmp_path, caplog):
     """Seven long posts, learnt by heart: nearly every candidate copies one, so it is refused."""
-    lines = [f"{i} the quick brown fox jumps over the lazy dog while the cat sleeps" for i in range(7)] * 30
+    lines = [f"{i} {RECITED}" for i in range(7)] * 30
     export = tmp_path / "posts.txt"
     export.write_text("\n".join(f"{line} {n % 7}" for n, line in enumerate(lines)))
     settings = Settings(_env_file=None, export_path=export, checkpoint_dir=tmp_path / "serving",
@@ -259,7 +262,7 @@ def test_a_forgotten_phrase_leaves_the_corpus_and_the_copy_index_at_the_next_run
     assert before.copy_index.copies(SECRET)
 
     monkeypatch.setenv("DANN_CHECKPOINT_DIR", str(settings.checkpoint_dir))
-    assert main(["forget", "Secret PLAN"]) == 0 and "Forgotten" in capsys.readouterr().out
+    assert main(["forget", "Green HALL"]) == 0 and "Forgotten" in capsys.readouterr().out
     # Nothing else changed: the forget list alone makes the trainer retrain. (A lenient gate: this
     # short run need not beat the served model, only be published.)
     same_as_run = Path(settings.checkpoint_dir).parent / "same_as_run.json"  # what run() trains: compiled already
@@ -277,4 +280,4 @@ def test_a_forgotten_phrase_leaves_the_corpus_and_the_copy_index_at_the_next_run
     assert RunRecord.of(after).records == RunRecord.of(before).records - 1 and RunRecord.of(after).forget_digest
     assert main(["corpus", str(settings.export_path)]) == 0
     printed = capsys.readouterr().out
-    assert "secret" not in printed and "good morning" in printed
+    assert "green hall" not in printed and "good morning" in printed

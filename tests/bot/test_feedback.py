@@ -1,0 +1,42 @@
+"""👍 and 👎 on dann's messages, counted for the model version that wrote them, across a restart."""
+
+from unittest.mock import MagicMock
+
+import discord
+import discord.ext.test as dpytest
+
+from bot.feedback import Feedback, vote_of
+from tests.bot.test_discord_bot import connect, dann, interaction, mention, settings_for
+
+
+def reaction(bot, message_id, emoji, user_id=42):
+    payload = MagicMock(spec=discord.RawReactionActionEvent, message_id=message_id, user_id=user_id)
+    payload.emoji = discord.PartialEmoji(name=emoji)
+    return payload
+
+
+def test_votes_read_skin_tones_and_ignore_other_emoji():
+    assert vote_of("👍") == vote_of("👍🏽") == "up" and vote_of("👎🏿") == "down"
+    assert vote_of("❤️") is None
+
+
+async def test_reactions_count_per_version_and_survive_a_restart(service):
+    bot = await connect(settings_for(service.checkpoint_dir), service)
+    try:
+        await dpytest.message(f"{mention(bot)} hi")
+        answer = dpytest.get_message()
+        await bot.on_raw_reaction_add(reaction(bot, answer.id, "👍"))
+        await bot.on_raw_reaction_add(reaction(bot, answer.id, "👍🏽", user_id=43))
+        await bot.on_raw_reaction_add(reaction(bot, answer.id, "👎", user_id=44))
+        await bot.on_raw_reaction_remove(reaction(bot, answer.id, "👎", user_id=44))
+        await bot.on_raw_reaction_add(reaction(bot, answer.id, "👎", user_id=bot.user.id))  # its own: no vote
+        await bot.on_raw_reaction_add(reaction(bot, 12345, "👎"))  # not one of its messages
+        version = service.status()["version"]
+        assert bot.feedback.of(version) == {"up": 2, "down": 0}
+        assert Feedback(service.checkpoint_dir).of(version) == {"up": 2, "down": 0}  # on disk
+
+        inter = interaction()
+        await dann(bot).status.callback(dann(bot), inter)
+        assert "Reactions to this version's messages: 👍 2, 👎 0." in inter.response.send_message.await_args.args[0]
+    finally:
+        await dpytest.empty_queue()
