@@ -36,16 +36,17 @@ FOLDS = 5
 def discriminator_auc(real: list[str], generated: list[str], seed: int = 0) -> float | None:
     """Cross-validated ROC AUC of telling `generated` from `real` (0.5: indistinguishable), or None
     when either side has fewer than MIN_TEXTS texts."""
+    real = [t for t in real if t.strip()]
+    generated = [t for t in generated if t.strip()]
+    if min(len(real), len(generated)) < MIN_TEXTS:
+        return None
+    # Imported here: scikit-learn takes a second or two to import, which only this test needs.
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
     from sklearn.pipeline import make_pipeline, make_union
 
-    real = [t for t in real if t.strip()]
-    generated = [t for t in generated if t.strip()]
-    if min(len(real), len(generated)) < MIN_TEXTS:
-        return None
     texts = real + generated
     labels = np.array([0] * len(real) + [1] * len(generated))
     features = make_union(
