@@ -72,3 +72,15 @@ def trained_dir(tmp_path_factory):
     directory = tmp_path_factory.mktemp("ckpt")
     fit(Corpus("test", records), TINY_MODEL, tiny_config(max_steps=150, eval_every=150), directory)
     return directory
+
+
+@pytest.fixture
+async def service(trained_dir, tmp_path):
+    """A running generation service on a private copy of `trained_dir`, polling every 50 ms."""
+    from dann.serving.service import GenerationService
+    from tests.dann.serving import MAX_CHARS, serving_copy
+
+    service = GenerationService(serving_copy(trained_dir, tmp_path), max_chars=MAX_CHARS, poll_s=0.05)
+    await service.start()
+    yield service
+    await service.stop()

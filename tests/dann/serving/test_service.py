@@ -10,16 +10,13 @@ import pytest
 from dann.serving.request import GenerationRequest as R
 from dann.serving.request import RequestError
 from dann.serving.service import GenerationService, NotReady
-from tests.dann.serving import MAX_CHARS, eventually, publish, publish_damaged, serving_copy
+from tests.dann.serving import MAX_CHARS, eventually, publish, publish_damaged
 
 
 @pytest.fixture
-async def serving(trained_dir, tmp_path):
-    """A running service on a private copy of the trained checkpoint, polling every 50 ms."""
-    service = GenerationService(serving_copy(trained_dir, tmp_path), max_chars=MAX_CHARS, poll_s=0.05)
-    await service.start()
-    yield service
-    await service.stop()
+def serving(service):
+    """The shared fixture (tests/conftest.py): a running service polling every 50 ms."""
+    return service
 
 
 async def test_not_ready_before_any_model_then_serves_the_first_one(trained_dir, tmp_path):
