@@ -1,7 +1,7 @@
 """The Discord front end: mention (or DM) dann and it replies in the voice; the /dann commands
 are in commands.py.
 
-Who it answers (`DannBot.may_answer`):
+Who it answers (`DannBot.refusal`):
 - only in the servers of DANN_DISCORD_GUILD_IDS when that is set; it leaves any other it is in;
 - in DMs only the owners (DANN_OWNER_IDS), unless DANN_ANSWER_DMS is true;
 - while paused (control.py), only the owners.
@@ -53,6 +53,7 @@ class DannBot(commands.Bot):
         self.forget = ForgetList(settings.checkpoint_dir)  # the file the service's filter reads
         self.feedback = Feedback(settings.checkpoint_dir)
         self.sync_commands = False  # set by run_bot(sync=True)
+        self.owners_checked = False  # on_ready runs again after every reconnect; the lookup need not
         self.tree.add_command(DannCommands(self))
         self.tree.add_command(delete_and_forget(self))
 
@@ -90,6 +91,9 @@ class DannBot(commands.Bot):
         log.info("connected to Discord as %s (id %s), in %d server(s)", self.user, self.user.id, len(self.guilds))
         for guild in list(self.guilds):
             await self.on_guild_join(guild)
+        if self.owners_checked:
+            return
+        self.owners_checked = True
         for owner_id in self.settings.owner_ids:
             try:
                 await self.fetch_user(owner_id)

@@ -70,11 +70,9 @@ def evaluate_checkpoint(ckpt: Checkpoint, corpus: Corpus, **options) -> dict:
 
 def evaluate_voice(voice: Voice, data: PreparedData, *, samples: int = 100, best_of: int = 8,
                    temperature: float = 0.4, max_chars: int = 280, seed: int = 0,
-                   val_scores: tuple[float, float] | None = None, filters: Filters | None = None,
-                   fidelity: bool = True) -> dict:
+                   val_scores: tuple[float, float] | None = None, filters: Filters | None = None) -> dict:
     """The numbers above for `voice` on `data`'s validation posts. `val_scores` is (val loss,
-    accuracy) when already measured on this data (the trainer's); otherwise they are measured.
-    `fidelity` False skips the classifier test and its generators."""
+    accuracy) when already measured on this data (the trainer's); otherwise they are measured."""
     if val_scores is None:
         graphdef, params = nnx.split(voice.model)
         val_scores = evaluate(graphdef, params, jnp.asarray(data.val))
@@ -108,9 +106,9 @@ def evaluate_voice(voice: Voice, data: PreparedData, *, samples: int = 100, best
     tally = Tally()
     tally.add(reply_tally)
     tally.add(post_tally)
-    ngram = NGramModel(data.train, len(data.vocab), data.baselines.ngram_order) if fidelity else None
-    passing = fidelity_report(real_cut, posts, [r.text for r in data.train_records], index, ngram, data.vocab,
-                              seed=seed, max_chars=max_chars) if fidelity else {}
+    passing = fidelity_report(real_cut, posts, [r.text for r in data.train_records], index,
+                              lambda: NGramModel(data.train, len(data.vocab), data.baselines.ngram_order),
+                              data.vocab, seed=seed, max_chars=max_chars)
     return {
         "model_version": voice.version,
         "val_loss": round(val_loss, 4),

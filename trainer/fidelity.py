@@ -21,6 +21,7 @@ and the length distribution against the real one.
 
 import math
 import re
+from collections.abc import Callable
 
 import numpy as np
 
@@ -130,30 +131,32 @@ def ngram_posts(model: NGramModel, vocab: Vocab, count: int, *, seed: int = 0, t
     return posts
 
 
-def report(real: list[str], served: list[str], train_texts: list[str], index: CopyIndex, ngram: NGramModel | None,
-           vocab: Vocab, *, seed: int = 0, max_chars: int = 280, temperature: float = 1.0) -> dict:
+def report(real: list[str], served: list[str], train_texts: list[str], index: CopyIndex,
+           ngram: Callable[[], NGramModel] | None, vocab: Vocab, *, seed: int = 0, max_chars: int = 280,
+           temperature: float = 1.0) -> dict:
     """The fidelity numbers of `dann eval`: the AUCs of dann, markovify (raw and copy-filtered)
-    and the n-gram against `real`, the made-up-word shares, and the length quartiles."""
+    and the n-gram against `real`, the made-up-word shares, and the length quartiles. `ngram`
+    builds the n-gram model, only when there are enough texts to sample it for."""
     count = len(served)
     enough = count >= MIN_TEXTS  # else no AUC can be given: do not sample the other generators either
     markov = markov_posts(train_texts, 3 * count, seed=seed, max_chars=max_chars) if enough else []
     markov_nocopy = without_copies(markov, index)[:count]
     markov = markov[:count]
-    ngram = (ngram_posts(ngram, vocab, count, seed=seed, max_chars=max_chars, temperature=temperature)
-             if ngram and enough else [])
+    ngram_texts = (ngram_posts(ngram(), vocab, count, seed=seed, max_chars=max_chars, temperature=temperature)
+                   if ngram and enough else [])
     known = {w for t in train_texts for w in words_of(t)}
     return {
         "auc_dann": discriminator_auc(real, served, seed),
         "auc_markov": discriminator_auc(real, markov, seed),
         "auc_markov_nocopy": discriminator_auc(real, markov_nocopy, seed),
-        "auc_ngram": discriminator_auc(real, ngram, seed),
+        "auc_ngram": discriminator_auc(real, ngram_texts, seed),
         "made_up_words": made_up_words(served, known),
         "made_up_words_real": made_up_words(real, known),
         "made_up_words_markov": made_up_words(markov, known),
         "markov_copy_rate": round(1 - len(without_copies(markov, index)) / len(markov), 4) if markov else None,
         "lengths": {"real": lengths(real), "dann": lengths(served), "markov": lengths(markov)},
         "fidelity_texts": {"real": len(real), "dann": len(served), "markov": len(markov),
-                           "markov_nocopy": len(markov_nocopy), "ngram": len(ngram)},
+                           "markov_nocopy": len(markov_nocopy), "ngram": len(ngram_texts)},
     }
 
 

@@ -200,7 +200,8 @@ def generate_best(model, vocab, prompts: list[str], *, n: int, index: CopyIndex 
         for k, i in enumerate(which):
             prompt = prompts[i]
             candidates = [(text[len(prompt):][:cut[i]], logp) for text, logp in generated[k * n:(k + 1) * n]]
-            best, seen = choose(candidates, index=index, val_loss=val_loss, max_chars=max_chars,
+            # The cut is the length cap this text had: a candidate that reaches it did not end by itself.
+            best, seen = choose(candidates, index=index, val_loss=val_loss, max_chars=cut[i],
                                 typical_chars=(typical_chars or {}).get(mode[i]), prompt=prompt, filters=filters)
             tally.add(seen)
             tally.all_copied += first and seen.copies == len(candidates)

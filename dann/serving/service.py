@@ -62,11 +62,10 @@ class Generation:
     ms: float  # from the request's arrival to its answer, queueing included
 
 
-def service_for(settings, checkpoint_dir=None) -> "GenerationService":
+def service_for(settings) -> "GenerationService":
     """The service as the settings configure it, with their filters (dann/serving/filters.py)."""
-    directory = checkpoint_dir or settings.checkpoint_dir
-    return GenerationService(directory, max_chars=settings.max_chars, best_of=settings.best_of,
-                             poll_s=settings.reload_poll_s, filters=filters_for(settings, directory))
+    return GenerationService(settings.checkpoint_dir, max_chars=settings.max_chars, best_of=settings.best_of,
+                             poll_s=settings.reload_poll_s, filters=filters_for(settings))
 
 
 class GenerationService:

@@ -72,7 +72,7 @@ def test_the_report_has_every_number_dann_eval_prints():
     records = [Record("post", text) for text in training]
     vocab = Vocab.build(training)
     ngram = NGramModel(encode_records(records, vocab), len(vocab), 4)
-    result = report(real, posts(40, 9), training, CopyIndex.build(training), ngram, vocab, max_chars=80)
+    result = report(real, posts(40, 9), training, CopyIndex.build(training), lambda: ngram, vocab, max_chars=80)
     for key in ("auc_dann", "auc_markov", "auc_markov_nocopy", "auc_ngram", "made_up_words"):
         assert key in result
     assert result["auc_dann"] < 0.75 and result["made_up_words"] == 0.0
