@@ -135,6 +135,8 @@ def build_parser() -> Parser:
     p.add_argument("--best-of", type=positive(int), help="default: DANN_BEST_OF, 8")
     p.add_argument("--temp", "--temperature", type=temperature, help="default: DANN_TEMPERATURE, 0.4")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--known-words", action=argparse.BooleanOptionalAction,
+                   help="spell only the person's words (default: DANN_KNOWN_WORDS, true)")
     p.add_argument("--json", action="store_true", help="one JSON object instead of a table")
 
     p = commands.add_parser("tune", help="try configs around the current one briefly each, write the best")
@@ -180,6 +182,13 @@ def build_parser() -> Parser:
     b.add_argument("--candidates", type=positive(int), default=8)
     b.add_argument("--repeats", type=positive(int), default=20)
     b.add_argument("--no-reference", action="store_true", help="skip PyTorch even if installed")
+    b = which.add_parser("x-archive", help="write a realistic-size X archive built from public-domain text")
+    b.add_argument("out", type=Path, help="the archive directory to create")
+    b.add_argument("--source", type=Path, action="append",
+                   help="a play like trainer/data/shakespeare.txt, or one text per line; repeatable "
+                        "(default: the bundled Shakespeare)")
+    b.add_argument("--posts", type=positive(int), default=5700)
+    b.add_argument("--seed", type=int, default=0)
 
     p = commands.add_parser("bot", help="run the Discord bot (token in DANN_DISCORD_TOKEN)")
     p.add_argument("--sync", action="store_true", help="publish the /dann slash commands (first run, or after changes)")
@@ -257,7 +266,7 @@ def cmd_sample(args, settings) -> None:
                                 else args.temp, n=args.n, seed=args.seed, max_chars=args.max_chars,
                                 top_k=args.top_k, top_p=args.top_p)
     checkpoint_dir = args.checkpoint_dir or settings.checkpoint_dir
-    voice = Voice.of(load_latest(checkpoint_dir))
+    voice = Voice.of(load_latest(checkpoint_dir), settings.known_words)
     (texts,), tally = answer(voice, [request], best_of=args.best_of or settings.best_of,
                              max_chars=args.max_chars or settings.max_chars,
                              filters=filters_for(settings, checkpoint_dir))
@@ -285,6 +294,7 @@ def cmd_eval(args, settings) -> None:
         ckpt, read_export(path, checkpoint_dir, include_dms=include_dms(args, settings)), samples=args.samples,
         best_of=args.best_of or settings.best_of, temperature=settings.temperature if args.temp is None else args.temp,
         max_chars=settings.max_chars, seed=args.seed, filters=filters_for(settings, checkpoint_dir),
+        known_words=settings.known_words if args.known_words is None else args.known_words,
     )
     print(json.dumps(result) if args.json else table(result))
 
@@ -370,13 +380,36 @@ def cmd_status(args, settings) -> None:
 def cmd_bench(args, settings) -> None:
     from trainer import bench
 
-    if args.bench == "train":
+    if args.bench == "x-archive":
+        result = write_x_archive(args)
+    elif args.bench == "train":
         result = bench.bench_train(args.batch, args.seq, args.hidden, args.layers, args.steps, args.repeats,
                                    reference=not args.no_reference, unroll=args.unroll, bf16=bool(args.bf16))
     else:
         result = bench.bench_sample(args.hidden, args.layers, args.chars, args.candidates, args.repeats,
                                     reference=not args.no_reference)
     print(json.dumps(result))
+
+
+def write_x_archive(args) -> dict:
+    import shutil
+    import tempfile
+
+    from lstm.errors import DannError
+    from trainer.bench_corpus import build
+
+    if args.out.exists():
+        raise DannError(f"{args.out} already exists; give a new directory for the archive")
+    sources = args.source or [DEMO_CORPUS]
+    for source in sources:
+        if not source.is_file():
+            raise DannError(f"{source}: no such file")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    # Built beside its final place and renamed, so a failure leaves nothing half-written.
+    with tempfile.TemporaryDirectory(dir=args.out.parent, prefix=".x-archive-") as scratch:
+        counts = build(sources, Path(scratch) / "archive", posts=args.posts, seed=args.seed)
+        shutil.move(Path(scratch) / "archive", args.out)
+    return {"archive": str(args.out), **counts}
 
 
 def cmd_bot(args, settings) -> None:

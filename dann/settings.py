@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     # Best-of-n: candidates sampled for each text served; the copy filter and a score pick one
     # (dann/serving/bestof.py). 1 serves the first sample as it is.
     best_of: int = Field(8, ge=1, le=32)
+    # Spell only words the person has written (lstm/lexicon.py): made-up words are what most gives
+    # a character model away. False lets the model coin words.
+    known_words: bool = True
     # Training time budget for `dann train` (when neither --minutes nor --steps is given) and the trainer.
     train_minutes: float = Field(5.0, gt=0)
 

@@ -6,6 +6,8 @@ Each version holds up to four items:
   (data hash, steps, val loss, timestamp),
 - `copy`: the copy filter's index of the training corpus (lstm/copyindex.py), with its settings
   in `meta`; versions written before it existed have none and are served without the filter,
+- `lexicon`: the words of the training posts (lstm/lexicon.py), which the sampler keeps to; versions
+  written before it existed have none and spell freely,
 - `opt`: the optimizer state, only in versions written by a trainer that may resume.
 
 Loading needs nothing but the directory: read `meta`, rebuild the abstract model from its config,
@@ -25,6 +27,7 @@ from flax import nnx
 
 from lstm.copyindex import CopyIndex
 from lstm.errors import DannError
+from lstm.lexicon import Lexicon
 from lstm.model import CharRNN, ModelConfig
 from lstm.vocab import Vocab
 
@@ -43,6 +46,7 @@ class Checkpoint:
     meta: dict  # everything in the `meta` item; meta["info"] is what the trainer recorded
     opt_state: object = None
     copy_index: CopyIndex | None = None
+    lexicon: Lexicon | None = None
 
     @property
     def info(self) -> dict:
@@ -80,7 +84,7 @@ def _on_this_device(abstract):
 
 
 def save(directory, version: int, model: CharRNN, vocab: Vocab, info: dict, opt_state=None, keep: int = 3,
-         copy_index: CopyIndex | None = None):
+         copy_index: CopyIndex | None = None, lexicon: Lexicon | None = None):
     """Write `version` and return when it is complete on disk. Keeps the newest `keep` versions."""
     meta = {"model": dataclasses.asdict(model.config), "vocab": vocab.to_json(), "info": info,
             "has_opt": opt_state is not None}
@@ -88,6 +92,9 @@ def save(directory, version: int, model: CharRNN, vocab: Vocab, info: dict, opt_
     if copy_index is not None:
         meta["copy"] = copy_index.settings()
         items["copy"] = ocp.args.StandardSave(copy_index.arrays())
+    if lexicon is not None:
+        meta["lexicon"] = len(lexicon.words)
+        items["lexicon"] = ocp.args.JsonSave(lexicon.to_json())
     items["meta"] = ocp.args.JsonSave(meta)
     if opt_state is not None:
         items["opt"] = ocp.args.StandardSave(opt_state)
@@ -132,6 +139,8 @@ def load_version(directory, version: int, opt_target=None) -> Checkpoint:
         items["opt"] = ocp.args.StandardRestore(_on_this_device(opt_target))
     if "copy" in meta:
         items["copy"] = ocp.args.StandardRestore()  # numpy arrays, as saved
+    if "lexicon" in meta:
+        items["lexicon"] = ocp.args.JsonRestore()
     with _manager(directory, read_only=True) as manager:
         restored = manager.restore(version, args=ocp.args.Composite(**items))
     model = nnx.merge(graphdef, restored["params"])
@@ -139,8 +148,9 @@ def load_version(directory, version: int, opt_target=None) -> Checkpoint:
     if len(vocab) != config.vocab_size:
         raise ValueError(f"vocabulary has {len(vocab)} symbols but the model expects {config.vocab_size}")
     copy_index = CopyIndex.from_arrays(restored["copy"], meta["copy"]) if "copy" in meta else None
+    lexicon = Lexicon.of_words(restored["lexicon"], vocab) if "lexicon" in meta else None
     return Checkpoint(version, model, vocab, meta, restored.get("opt") if opt_target is not None else None,
-                      copy_index)
+                      copy_index, lexicon)
 
 
 def load_latest(directory, opt_target=None, newer_than: int = -1) -> Checkpoint:

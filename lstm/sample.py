@@ -50,8 +50,8 @@ def pick(logits, uniform, temperature, top_k, top_p, *, filtered: bool):
 
 
 @functools.partial(jax.jit, static_argnames=("graphdef", "max_new", "filtered"))
-def sample_tokens(graphdef, params, prompts, prompt_lens, keys, temperature, top_k, top_p, *, max_new,
-                  filtered=False):
+def sample_tokens(graphdef, params, prompts, prompt_lens, keys, temperature, top_k, top_p, lexicon=None, *,
+                  max_new, filtered=False):
     """prompts (B, P) int32, prompt_lens (B,) -> tokens (B, max_new) padded with <eos>, and the
     mean log-probability (B,) of each row's generated characters under the untempered model.
 
@@ -63,7 +63,11 @@ def sample_tokens(graphdef, params, prompts, prompt_lens, keys, temperature, top
     token into one column of a (B, P + max_new) buffer, and each row's generated part is cut out
     of it once at the end; and each trip of the while loop runs CHUNK steps unrolled, so the "is
     every row done?" test (a device-to-host round trip on a GPU) happens once per CHUNK steps.
-    Steps past the end only write into padding columns."""
+    Steps past the end only write into padding columns.
+
+    `lexicon` is a Lexicon's arrays (lstm/lexicon.py) or None: with it, each row tracks its trie
+    node, and a sampled character that would spell a word the person never wrote is banned. The
+    log-probability stays the model's own, so best-of-n judges candidates as the model sees them."""
     model = nnx.merge(graphdef, params)
     batch, width = prompts.shape
     steps = width + max_new
@@ -72,22 +76,34 @@ def sample_tokens(graphdef, params, prompts, prompt_lens, keys, temperature, top
     banned = jnp.zeros(model.config.vocab_size, bool).at[jnp.array([UNK, POST, REPLY])].set(True)
 
     def cond(s):
-        t, _, _, done, _, _ = s
+        t, _, _, done, _, _, _ = s
         return (t < steps) & ~jnp.all(done)
 
     def step(_, s):
-        t, token, carry, done, out, logp = s
+        t, token, carry, done, out, logp, node = s
         logits, carry = model.step(token, carry)  # (B, V)
         logits = jnp.where(banned, -jnp.inf, logits)
-        sampled = pick(logits, uniforms[t], temperature, top_k, top_p, filtered=filtered)
+        allowed = logits
+        if lexicon is not None:
+            following = lexicon["next"][node]  # (B, letters): the node after each letter
+            column = lexicon["column"]
+            spells = jnp.take(following, jnp.maximum(column, 0), axis=1) >= 0  # (B, V)
+            ok = jnp.where(column >= 0, spells, lexicon["complete"][node][:, None])
+            allowed = jnp.where(ok, logits, -jnp.inf)
+        sampled = pick(allowed, uniforms[t], temperature, top_k, top_p, filtered=filtered)
         in_prompt = t + 1 < prompt_lens
         token = jnp.where(in_prompt, prompts[:, jnp.minimum(t + 1, width - 1)], sampled)
+        if lexicon is not None:
+            letter = lexicon["column"][token]
+            after = jnp.take_along_axis(following, jnp.maximum(letter, 0)[:, None], axis=1)[:, 0]
+            unknown = lexicon["complete"].shape[0] - 1  # a prompt's word the lexicon lacks
+            node = jnp.where(letter >= 0, jnp.where(after >= 0, after, unknown), 0)
         out = jax.lax.dynamic_update_slice(out, token[:, None], (0, t))  # the token after position t
         write = ~in_prompt & ~done
         token_logp = jnp.take_along_axis(logits, token[:, None], axis=-1)[:, 0] - jax.nn.logsumexp(logits, axis=-1)
         logp = logp + jnp.where(write, token_logp, 0.0)
         done = done | (write & ((token == EOS) | (t + 2 - prompt_lens >= max_new)))
-        return t + 1, token, carry, done, out, logp
+        return t + 1, token, carry, done, out, logp, node
 
     def body(s):
         return jax.lax.fori_loop(0, CHUNK, step, s, unroll=True)
@@ -99,8 +115,9 @@ def sample_tokens(graphdef, params, prompts, prompt_lens, keys, temperature, top
         jnp.zeros(batch, bool),
         jnp.full((batch, padded), EOS, jnp.int32),
         jnp.zeros(batch),
+        jnp.zeros(batch, jnp.int32),  # the lexicon's node: outside any word
     )
-    _, _, _, _, out, logp = jax.lax.while_loop(cond, body, start)
+    _, _, _, _, out, logp, _ = jax.lax.while_loop(cond, body, start)
     # Row b's generated characters follow its prompt: columns prompt_len - 1 onwards.
     out = jnp.take_along_axis(out, prompt_lens[:, None] - 1 + jnp.arange(max_new), axis=1)
     out = jnp.where(jnp.cumsum(out == EOS, axis=1) - (out == EOS) > 0, EOS, out)  # nothing after the first <eos>
@@ -136,11 +153,12 @@ def generate(
     top_p: float | list[float] = 1.0,
     max_chars: int = 280,
     seed: int | list[int] = 0,
+    lexicon=None,
 ) -> list[tuple[str, float]]:
     """One completion per prompt, as (prompt + continuation, mean log-probability).
 
     Every setting is one value for all rows or a list with one per row. An int seed gives row i
-    the seed `seed + i`.
+    the seed `seed + i`. With a `lexicon` (lstm/lexicon.py), only the person's words are spelled.
     """
     rows = len(prompts)
     modes = mode if isinstance(mode, list) else [mode] * rows
@@ -166,6 +184,7 @@ def generate(
         jnp.asarray(temperature, jnp.float32),
         jnp.asarray(top_k),
         jnp.asarray(top_p),
+        None if lexicon is None else lexicon.on_device,
         max_new=max_chars,
         filtered=bool((top_k > 0).any() or (top_p < 1.0).any()),
     )

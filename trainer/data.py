@@ -11,6 +11,7 @@ import functools
 import numpy as np
 
 from lstm.copyindex import CopyIndex
+from lstm.lexicon import Lexicon
 from lstm.errors import DannError
 from lstm.vocab import Vocab
 from trainer.baselines import baselines
@@ -51,6 +52,12 @@ class PreparedData:
         """Every post of the export, validation included: a copy of any of them is a copy."""
         return CopyIndex.build((r.text for r in self.corpus.records), words=self.config.copy_words,
                                chars=self.config.copy_chars)
+
+    @functools.cached_property
+    def lexicon(self) -> Lexicon:
+        """The words of the training posts: the model learned from them and from nothing else, and
+        `dann eval` must not hand it the validation posts' words."""
+        return Lexicon.build((r.text for r in self.train_records), self.vocab)
 
     @functools.cached_property
     def stats(self) -> dict:

@@ -59,12 +59,15 @@ def sample_many(voice: Voice, requests: list[GenerationRequest], *, best_of: int
     return texts, tally
 
 
-def evaluate_checkpoint(ckpt: Checkpoint, corpus: Corpus, **options) -> dict:
-    """`dann eval`: a saved model on the export it was trained on, split as it was trained."""
-    voice = Voice.of(ckpt)
+def evaluate_checkpoint(ckpt: Checkpoint, corpus: Corpus, *, known_words: bool = True, **options) -> dict:
+    """`dann eval`: a saved model on the export it was trained on, split as it was trained. A
+    version saved before lexicons gets one built from the training posts, as the trainer would."""
+    voice = Voice.of(ckpt, known_words)
     data = prepare(corpus, voice.record.config.train, vocab=ckpt.vocab)
     if voice.record.baselines and voice.record.data_hash == data.data_hash:
         data.baselines = voice.record.baselines  # training counted them on this very data
+    if known_words and voice.lexicon is None:
+        voice = dataclasses.replace(voice, lexicon=data.lexicon)
     return evaluate_voice(voice, data, **options)
 
 
@@ -130,6 +133,7 @@ def evaluate_voice(voice: Voice, data: PreparedData, *, samples: int = 100, best
         "temperature": temperature,
         "candidates": tally.as_dict(),
         "copy_filter": index.settings(),
+        "known_words": voice.lexicon is not None,
         **passing,
     }
 
@@ -167,5 +171,5 @@ def table(result: dict) -> str:
         ]
     width = max(len(name) for name, _ in rows)
     head = (f"Model version {r['model_version']}, {r['samples']} posts and {r['samples']} replies at temperature "
-            f"{r['temperature']}")
+            f"{r['temperature']}" + (", spelling only the person's words" if r.get("known_words") else ""))
     return "\n".join([head, *(f"  {name:<{width}}  {value}" for name, value in rows)])

@@ -138,7 +138,7 @@ def retrain(settings: Settings, config: RunConfig | None = None, progress: bool 
                                  report=str(report.relative_to(serving)), eval=quality)
     version = checkpoint.next_version(serving)
     checkpoint.save(serving, version, result.model, result.vocab, record.to_json(), keep=settings.keep_versions,
-                    copy_index=data.copy_index)
+                    copy_index=data.copy_index, lexicon=data.lexicon)
     reason = f"val loss {new_loss:.4f}" + (f" (served model: {old_loss:.4f})" if served else " (first model)")
     log.info("published version %d: %s; report in %s", version, reason, report)
     return RunResult("published", reason, version, result, retuned)
@@ -149,7 +149,8 @@ def measure(settings: Settings, result: TrainResult, data: PreparedData, report:
     in the report's eval.json and in the published record."""
     if not settings.publish_eval_samples:
         return None
-    voice = Voice(result.model, result.vocab, data.copy_index, result.record)
+    voice = Voice(result.model, result.vocab, data.copy_index, result.record,
+                  lexicon=data.lexicon if settings.known_words else None)
     quality = evaluate_voice(voice, data, samples=settings.publish_eval_samples, best_of=settings.best_of,
                              temperature=settings.temperature, max_chars=settings.max_chars,
                              val_scores=(result.record.val_loss, result.record.val_acc),

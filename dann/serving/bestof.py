@@ -33,6 +33,7 @@ from dann.serving.filters import Filters
 from dann.serving.request import GenerationRequest
 from lstm.checkpoint import Checkpoint
 from lstm.copyindex import CopyIndex
+from lstm.lexicon import Lexicon
 from lstm.model import CharRNN
 from lstm.sample import generate
 from lstm.vocab import Vocab
@@ -171,7 +172,7 @@ def generate_best(model, vocab, prompts: list[str], *, n: int, index: CopyIndex 
                   mode: list[str], context: list[str | None], temperature: list[float], seed: list[int],
                   max_chars: int, cut: list[int] | None = None, typical_chars: dict | None = None,
                   top_k: list[int] | None = None, top_p: list[float] | None = None,
-                  filters: Filters | None = None) -> tuple[list[str], Tally]:
+                  filters: Filters | None = None, lexicon: Lexicon | None = None) -> tuple[list[str], Tally]:
     """For each prompt, the best of `n` candidates (prompt + continuation), all sampled in one call,
     at temperatures spread from the asked one upwards (see `spread`); prompts with nothing that may
     be served are drawn once more, hotter, in a second call, and then get SAFE_LINE.
@@ -179,7 +180,7 @@ def generate_best(model, vocab, prompts: list[str], *, n: int, index: CopyIndex 
     Settings are per prompt. Candidate j of prompt i is seeded `seed[i] * n + j`, so a prompt's
     answer depends on its own seed only, not on what it was batched with. Each continuation is cut
     to `cut[i]` characters (default `max_chars`) before it is checked, so the check sees exactly
-    what is served. `typical_chars` maps a mode to the median length of the person's posts of that
+    what is served. With a `lexicon`, candidates spell only the person's words. `typical_chars` maps a mode to the median length of the person's posts of that
     kind (the run record's median_chars)."""
     cut = cut or [max_chars] * len(prompts)
     tally = Tally(texts=len(prompts))
@@ -195,6 +196,7 @@ def generate_best(model, vocab, prompts: list[str], *, n: int, index: CopyIndex 
             top_k=[top_k[i] for i, _ in rows] if top_k else 0,
             top_p=[top_p[i] for i, _ in rows] if top_p else 1.0,
             max_chars=max_chars,
+            lexicon=lexicon,
         )
         picked = {}
         for k, i in enumerate(which):
@@ -220,19 +222,21 @@ def generate_best(model, vocab, prompts: list[str], *, n: int, index: CopyIndex 
 
 @dataclasses.dataclass(frozen=True)
 class Voice:
-    """A model as best-of-n serves it: the model and vocabulary, the copy index, and the run record
-    whose validation loss and typical lengths score the candidates."""
+    """A model as best-of-n serves it: the model and vocabulary, the copy index, the run record
+    whose validation loss and typical lengths score the candidates, and the lexicon the sampler
+    spells from."""
 
     model: CharRNN
     vocab: Vocab
     copy_index: CopyIndex | None  # None: a version saved before the copy filter; served without it
     record: RunRecord
     version: int | None = None  # the checkpoint version, once published
+    lexicon: Lexicon | None = None  # None: spelled freely (DANN_KNOWN_WORDS=false, or an older version)
 
     @classmethod
-    def of(cls, checkpoint: Checkpoint) -> "Voice":
+    def of(cls, checkpoint: Checkpoint, known_words: bool = True) -> "Voice":
         return cls(checkpoint.model, checkpoint.vocab, checkpoint.copy_index, RunRecord.of(checkpoint),
-                   checkpoint.version)
+                   checkpoint.version, checkpoint.lexicon if known_words else None)
 
 
 def answer(voice: Voice, requests: list[GenerationRequest], *, best_of: int, max_chars: int,
@@ -247,7 +251,7 @@ def answer(voice: Voice, requests: list[GenerationRequest], *, best_of: int, max
     texts, tally = generate_best(
         voice.model, voice.vocab, [r.prompt for r, _ in rows], n=best_of, index=voice.copy_index,
         val_loss=voice.record.val_loss if math.isfinite(voice.record.val_loss) else None,
-        typical_chars=voice.record.median_chars,
+        typical_chars=voice.record.median_chars, lexicon=voice.lexicon,
         mode=[r.mode for r, _ in rows], context=[r.context for r, _ in rows],
         temperature=[r.temperature for r, _ in rows], seed=[(r.seed or 0) + i for r, i in rows],
         top_k=[r.top_k for r, _ in rows], top_p=[r.top_p for r, _ in rows], max_chars=max_chars,

@@ -65,13 +65,16 @@ class Generation:
 def service_for(settings) -> "GenerationService":
     """The service as the settings configure it, with their filters (dann/serving/filters.py)."""
     return GenerationService(settings.checkpoint_dir, max_chars=settings.max_chars, best_of=settings.best_of,
-                             poll_s=settings.reload_poll_s, filters=filters_for(settings))
+                             poll_s=settings.reload_poll_s, filters=filters_for(settings),
+                             known_words=settings.known_words)
 
 
 class GenerationService:
     def __init__(self, checkpoint_dir, *, max_chars: int = 280, best_of: int = 8, max_batch: int = 32,
-                 batch_window_s: float = 0.02, poll_s: float = 10.0, filters: Filters | None = None):
+                 batch_window_s: float = 0.02, poll_s: float = 10.0, filters: Filters | None = None,
+                 known_words: bool = True):
         self.checkpoint_dir = checkpoint_dir
+        self.known_words = known_words  # spell from the version's lexicon (lstm/lexicon.py)
         self.filters = filters  # the blocklist and the forget list, checked besides the copy index
         self.max_chars = max_chars
         self.best_of = best_of  # candidates sampled per text served (dann/serving/bestof.py)
@@ -97,9 +100,10 @@ class GenerationService:
         candidates = [v for v in checkpoint.versions(self.checkpoint_dir) if v > serving and v not in self._failed]
         for version in candidates:  # newest first
             try:
-                fresh = Voice.of(checkpoint.load_version(self.checkpoint_dir, version))
+                fresh = Voice.of(checkpoint.load_version(self.checkpoint_dir, version), self.known_words)
                 # Compile (and try) the shape of one request before serving it.
-                generate(fresh.model, fresh.vocab, [""] * self.best_of, max_chars=self.max_chars)
+                generate(fresh.model, fresh.vocab, [""] * self.best_of, max_chars=self.max_chars,
+                         lexicon=fresh.lexicon)
             except Exception as error:  # noqa: BLE001 - any damage: missing item, bad JSON, wrong shapes, a model that cannot run
                 self._failed.add(version)
                 reason = (str(error).strip().splitlines() or [""])[0][:300]

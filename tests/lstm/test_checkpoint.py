@@ -73,3 +73,16 @@ def test_the_copy_index_round_trips_and_a_version_without_one_loads_without_the_
     checkpoint.save(tmp_path, 2, ckpt.model, ckpt.vocab, ckpt.info, copy_index=index)
     again = checkpoint.load_latest(tmp_path).copy_index
     assert (again.char_hashes == index.char_hashes).all() and (again.word_hashes == index.word_hashes).all()
+
+
+def test_the_lexicon_round_trips_and_a_version_without_one_spells_freely(trained_dir, tmp_path):
+    ckpt = checkpoint.load_latest(trained_dir)
+    assert ckpt.lexicon is not None and ckpt.meta["lexicon"] == len(ckpt.lexicon.words)
+    assert {"good", "morning", "friends"} <= set(ckpt.lexicon.words)
+    assert ckpt.lexicon.accepts("good morning") and not ckpt.lexicon.accepts("goodx")
+    checkpoint.save(tmp_path, 1, ckpt.model, ckpt.vocab, ckpt.info)
+    old = checkpoint.load_latest(tmp_path)
+    assert old.lexicon is None and "lexicon" not in old.meta
+    checkpoint.save(tmp_path, 2, ckpt.model, ckpt.vocab, ckpt.info, lexicon=ckpt.lexicon)
+    again = checkpoint.load_latest(tmp_path).lexicon
+    assert again.words == ckpt.lexicon.words and (again.next == ckpt.lexicon.next).all()
