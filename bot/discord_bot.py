@@ -30,6 +30,7 @@ from bot.cooldown import Cooldown
 from bot.feedback import Feedback
 from bot.text import NO_PINGS, SORRY, STILL_LEARNING, clip, discord_time, prompt_text, wait_notice
 from dann.serving.forget import ForgetList
+from dann.serving.game import Votes, game_file
 from dann.serving.request import GenerationRequest
 from dann.serving.service import GenerationService, NotReady, service_for
 from dann.serving.status import render_text
@@ -52,6 +53,7 @@ class DannBot(commands.Bot):
         self.control = Control(settings.checkpoint_dir)
         self.forget = ForgetList(settings.checkpoint_dir)  # the file the service's filter reads
         self.feedback = Feedback(settings.checkpoint_dir)
+        self.game_votes = Votes(game_file(settings))  # the web page's "Real or dann?" (dann/serving/game.py)
         self.sync_commands = False  # set by run_bot(sync=True)
         self.owners_checked = False  # on_ready runs again after every reconnect; the lookup need not
         self.tree.add_command(DannCommands(self))
@@ -221,6 +223,8 @@ class DannBot(commands.Bot):
         if status is None:
             return STILL_LEARNING
         votes = self.feedback.of(status["version"])
+        if self.settings.web_game or self.game_votes.path.is_file():
+            status = {**status, "game": self.game_votes.of(status["version"])}
         return (render_text(status, bold=lambda text: f"**{text}**", when=discord_time)
                 + f"\nReactions to this version's messages: 👍 {votes['up']}, 👎 {votes['down']}.")
 

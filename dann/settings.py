@@ -103,7 +103,12 @@ class Settings(BaseSettings):
     web_rate_per_minute: int = Field(30, ge=1)
     # Most candidates one web request may ask for.
     web_max_candidates: int = Field(8, ge=1, le=32)
-
+    # "Real or dann?" on the web page: a real post beside one dann wrote, pick the real one. Off by
+    # default, because it shows the person's real posts (from the validation split only, never DMs;
+    # web/game.py); it needs DANN_EXPORT_PATH. The votes go to DANN_GAME_FILE (default: game.json
+    # beside the checkpoints), which `dann status` and the bot read.
+    web_game: bool = False
+    game_file: Path | None = None
 
     @field_validator("discord_guild_ids", "owner_ids", mode="before")
     @classmethod

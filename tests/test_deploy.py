@@ -24,14 +24,15 @@ needs_compose = pytest.mark.skipif(COMPOSE is None, reason="Debian's docker-comp
 GPU = {"driver": "nvidia", "count": 1, "capabilities": ["gpu"]}
 
 
-def compose_config(tmp_path: Path, name: str) -> dict:
-    """`docker-compose -f NAME config`, run on copies beside .env.example as .env: the developer's
-    own .env (with a real token in it) is never read, and nothing depends on one existing."""
-    for file in ("docker-compose.yml", "docker-compose.cpu.yml"):
+def compose_config(tmp_path: Path, *names: str) -> dict:
+    """`docker-compose -f NAME [-f NAME…] config`, run on copies beside .env.example as .env: the
+    developer's own .env (with a real token in it) is never read, and nothing depends on one existing."""
+    for file in ("docker-compose.yml", "docker-compose.cpu.yml", "docker-compose.game.yml"):
         shutil.copy(ROOT / file, tmp_path / file)
     shutil.copy(ROOT / ".env.example", tmp_path / ".env")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DANN_", "COMPOSE_"))}
-    result = subprocess.run([COMPOSE, "-f", name, "config"], check=False, cwd=tmp_path, env=env, capture_output=True,
+    files = [option for name in names for option in ("-f", name)]
+    result = subprocess.run([COMPOSE, *files, "config"], check=False, cwd=tmp_path, env=env, capture_output=True,
                             text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     return yaml.safe_load(result.stdout)["services"]
@@ -81,6 +82,20 @@ def test_only_the_trainer_and_the_bot_write_the_checkpoints_and_nobody_writes_th
     assert services["trainer"]["environment"]["DANN_EXPORT_PATH"].startswith("/data/export/")
     assert services["web"]["ports"] == ["127.0.0.1:8000:8000/tcp"]  # this machine only
     assert services["web"]["environment"]["DANN_WEB_HOST"] == "0.0.0.0"  # inside the container: every interface
+    assert "/data/export" not in {volume.split(":")[1] for volume in services["web"]["volumes"]}
+    assert "DANN_EXPORT_PATH" not in services["web"]["environment"]  # without the game, no real post to show
+
+
+@needs_compose
+def test_the_game_file_gives_the_web_page_the_export_read_only_and_the_votes_to_the_bot(tmp_path):
+    services = compose_config(tmp_path, "docker-compose.yml", "docker-compose.game.yml")
+    web, bot = services["web"], services["bot"]
+    assert web["environment"]["DANN_WEB_GAME"] == "true"
+    assert web["environment"]["DANN_GAME_FILE"] == bot["environment"]["DANN_GAME_FILE"] == "/data/game/votes.json"
+    web_mounts = {volume.split(":")[1]: volume for volume in web["volumes"]}
+    assert web_mounts["/data/export"].endswith(":ro") and web_mounts["/data/checkpoints"].endswith(":ro")
+    assert web_mounts["/data/game"] == "game:/data/game:rw"
+    assert "game:/data/game:ro" in bot["volumes"]
 
 
 # --- the healthchecks, run for real -------------------------------------------------------------

@@ -20,7 +20,7 @@ The same sources and seed always give the same archive (docs/fidelity.md has the
 import json
 import random
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 SPEAKER = re.compile(r"^[A-Z][A-Za-z .'-]{0,30}\.$")  # "MENENIUS.", "First Citizen.", "Glou."
@@ -96,7 +96,7 @@ def build(sources: list[Path], out: Path, *, posts: int = 5700, seed: int = 0, h
         text = source.read_text(encoding="utf-8")
         pool += play_texts(text, rng) if len(speeches(text)) > 50 else line_texts(text, rng)
     rng.shuffle(pool)
-    start = datetime(2019, 1, 1, tzinfo=timezone.utc)
+    start = datetime(2019, 1, 1, tzinfo=UTC)
     tweets, counts = [], {"posts": 0, "replies": 0, "retweets": 0, "links": 0, "chars": 0}
     for n, (text, replied) in enumerate(pool[:posts]):
         when = start + timedelta(minutes=n * 311 + rng.randrange(300))

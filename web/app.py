@@ -9,6 +9,8 @@ service answers (and refusals) into HTTP. It never imports discord. `run_web` se
                         answers when everything it drew copied or was refused)
     GET  /api/status    the served model, whether a training plot exists, and the request limits
     GET  /api/plot.png  the trainer's loss curve for the served model's run
+    POST /api/game/pair {} -> {"pair", "a", "b", "model_version"}: "Real or dann?" (DANN_WEB_GAME, game.py)
+    POST /api/game/vote {"pair", "pick": "a" | "b"} -> {"correct", "real", "model_version", "tally"}
     GET  /healthz       200 while the process answers
 
 Each client gets `DANN_WEB_RATE_PER_MINUTE` generations a minute (rate_limit.py); bodies over a few
@@ -21,6 +23,7 @@ import html
 import json
 import logging
 import math
+import secrets
 import socket
 from pathlib import Path
 from typing import Literal
@@ -32,12 +35,14 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 
+from dann.serving.game import Votes, game_file
 from dann.serving.request import GenerationRequest
 from dann.serving.service import GenerationService, NotReady, service_for
 from dann.serving.status import about
 from dann.settings import Settings
 from lstm.errors import DannError
 from web.body_limit import BodyLimit
+from web.game import COOKIE, Game, NoRealPosts
 from web.rate_limit import RateLimiter
 
 log = logging.getLogger("dann.web")
@@ -55,6 +60,13 @@ STILL_LEARNING = "dann is still learning: no model has been trained yet. Try aga
 
 class CannotListen(DannError):
     """The host and port cannot be listened on: in use, not permitted, or not an address here."""
+
+
+class VoteRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    pair: str = Field(max_length=64)
+    pick: Literal["a", "b"]
 
 
 class GenerateRequest(BaseModel):
@@ -101,6 +113,41 @@ def create_app(settings: Settings, service: GenerationService | None = None) -> 
         path = Path(settings.checkpoint_dir) / report / "loss.png" if report else None
         return path if path and path.is_file() else None
     page = render_page(settings)
+    votes = Votes(game_file(settings))
+    game = Game(settings, service, votes) if settings.web_game else None
+
+    def visitor_of(request: Request) -> str | None:
+        cookie = request.cookies.get(COOKIE, "")
+        return cookie if 16 <= len(cookie) <= 64 and cookie.replace("-", "").replace("_", "").isalnum() else None
+
+    @app.post("/api/game/pair")
+    async def game_pair(request: Request):
+        if game is None:
+            return problem(404, "the Real or dann? game is off here (DANN_WEB_GAME)")
+        wait = limiter.take(request.client.host if request.client else "unknown")
+        if wait:
+            seconds = math.ceil(wait)
+            return problem(429, f"too many requests: try again in {seconds} s", {"Retry-After": str(seconds)})
+        visitor = visitor_of(request) or secrets.token_urlsafe(16)
+        try:
+            dealt = await game.deal(visitor)
+        except NotReady:
+            return problem(503, STILL_LEARNING, {"Retry-After": str(math.ceil(settings.reload_poll_s))})
+        except NoRealPosts as error:
+            return problem(503, f"the game cannot start: {error}")
+        response = JSONResponse(dealt)
+        response.set_cookie(COOKIE, visitor, max_age=365 * 86400, httponly=True, samesite="strict")
+        return response
+
+    @app.post("/api/game/vote")
+    async def game_vote(body: VoteRequest, request: Request):
+        if game is None:
+            return problem(404, "the Real or dann? game is off here (DANN_WEB_GAME)")
+        visitor = visitor_of(request)
+        if visitor is None:
+            return problem(404, "no such pair for this visitor: ask for a new one")
+        status_code, answer = game.vote(visitor, body.pair, body.pick)
+        return answer if status_code == 200 else problem(status_code, answer)
 
     @app.get("/", response_class=HTMLResponse)
     async def index():
@@ -139,6 +186,7 @@ def create_app(settings: Settings, service: GenerationService | None = None) -> 
             "model": model,
             "about": about(model, voice=settings.voice_name, owner=web_owner(settings)),
             "plot": plot() is not None,
+            "game": {"enabled": game is not None, "tally": votes.of(model["version"]) if model else None},
             "limits": {
                 "temperature": {"min": MIN_TEMPERATURE, "max": MAX_TEMPERATURE, "default": settings.temperature},
                 "max_candidates": settings.web_max_candidates,
@@ -191,7 +239,10 @@ def render_page(settings: Settings) -> str:
 # --- validation errors: one readable line instead of pydantic's list -----------------------------
 
 FIELDS = "mode, prompt, temperature, n and seed"
+VOTE_FIELDS = "pair and pick"
 ALLOWED = {
+    "pick": "'a' or 'b'",
+    "pair": "the id that /api/game/pair gave",
     "mode": "'post' or 'reply'",
     "prompt": "text",
     "temperature": f"a number from {MIN_TEMPERATURE} to {MAX_TEMPERATURE}",
@@ -202,11 +253,12 @@ ALLOWED = {
 
 async def validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
     settings = request.app.state.settings
-    lines = [describe(e, settings) for e in error.errors()]
+    vote = request.url.path == "/api/game/vote"
+    lines = [describe(e, settings, VOTE_FIELDS if vote else FIELDS) for e in error.errors()]
     return problem(422, "; ".join(dict.fromkeys(lines)))  # each problem once, in order
 
 
-def describe(error: dict, settings: Settings) -> str:
+def describe(error: dict, settings: Settings, fields: str = FIELDS) -> str:
     where = [str(part) for part in error.get("loc", ()) if part != "body"]
     if error["type"] == "json_invalid":
         reason = error.get("ctx", {}).get("error")
@@ -214,11 +266,14 @@ def describe(error: dict, settings: Settings) -> str:
     if not where and isinstance(error.get("input"), bytes):  # FastAPI parses JSON only when told it is JSON
         return "send the body as JSON, with the header Content-Type: application/json"
     if not where or error["type"] == "model_attributes_type":
-        return ('the request body must be a JSON object such as {"mode": "post", "prompt": "", '
-                '"temperature": 0.4, "n": 1}')
+        example = ('{"pair": "…", "pick": "a"}' if fields == VOTE_FIELDS
+                   else '{"mode": "post", "prompt": "", "temperature": 0.4, "n": 1}')
+        return f"the request body must be a JSON object such as {example}"
     field = where[0]
+    if error["type"] == "missing":
+        return f"{field} is missing; the fields are {fields}"
     if error["type"] == "extra_forbidden":
-        return f"unknown field {field!r}; the fields are {FIELDS}"
+        return f"unknown field {field!r}; the fields are {fields}"
     if field in ALLOWED:
         allowed = ALLOWED[field].format(max_candidates=settings.web_max_candidates)
         return f"{field} must be {allowed}, got {json.dumps(error.get('input'), default=str)[:60]}"

@@ -8,6 +8,7 @@ import dataclasses
 import datetime
 from collections.abc import Callable
 
+from dann.serving import game
 from dann.serving.bestof import Voice
 
 
@@ -39,8 +40,8 @@ def _plain_time(moment: datetime.datetime) -> str:
 
 def render_text(status: dict | None, *, where: str | None = None, bold: Callable[[str], str] = str,
                 when: Callable[[datetime.datetime], str] = _plain_time) -> str:
-    """`status` (summary(), with the service's "best_of" and "candidates" and the CLI's
-    "next_run" where known) as sentences, one per line. `where` names the checkpoint directory."""
+    """`status` (summary(), with the service's "best_of" and "candidates", the CLI's "next_run"
+    and the game's "game" tally where known) as sentences, one per line. `where` names the checkpoint directory."""
     next_run = status.get("next_run") if status else None
     if not status or status.get("version") is None:
         lines = ["No model has been trained yet" + (f" in {where}" if where else "") + "."]
@@ -80,6 +81,8 @@ def render_text(status: dict | None, *, where: str | None = None, bold: Callable
                          f"cannot)" + (f"; markovify's copy-filtered posts: {markov:.2f}" if markov is not None else "")
                          + f". Made-up words: {quality['made_up_words']:.1%} (real posts: "
                          f"{quality['made_up_words_real']:.1%}).")
+    if status.get("game"):
+        lines.append(game.render(status["game"]))
     if next_run:
         lines.append(f"Next scheduled retrain: {next_run}.")
     return "\n".join(lines)

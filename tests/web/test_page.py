@@ -22,11 +22,11 @@ VOICE_XSS = "<script>alert(2)</script>"
 
 
 @contextlib.contextmanager
-def server(checkpoint_dir):
+def server(checkpoint_dir, **overrides):
     """The app on uvicorn in a background thread, on a free 127.0.0.1 port. Yields its URL."""
-    settings = Settings(checkpoint_dir=checkpoint_dir, temperature=0.4, max_chars=60, max_prompt_chars=500,
-                        web_max_candidates=8, web_rate_per_minute=1000, voice_name=f"Sam {VOICE_XSS}",
-                        owner_name="Sam themself")
+    settings = Settings(**{"checkpoint_dir": checkpoint_dir, "temperature": 0.4, "max_chars": 60,
+                           "max_prompt_chars": 500, "web_max_candidates": 8, "web_rate_per_minute": 1000,
+                           "voice_name": f"Sam {VOICE_XSS}", "owner_name": "Sam themself", **overrides})
     sock = listen("127.0.0.1", 0)
     port = sock.getsockname()[1]
     app = create_app(settings)
@@ -187,3 +187,56 @@ def test_before_any_model_the_page_says_so(browser, tmp_path):
             expect(page.locator("#output li")).to_have_count(0)
         finally:
             page.close()
+
+
+# --- Real or dann? -------------------------------------------------------------------------------
+
+@pytest.fixture
+def game_url(game_dir, game_export):
+    with server(game_dir, web_game=True, export_path=game_export.path, include_dms=True,
+                game_file=game_dir / "votes.json") as address:
+        yield address
+
+
+def test_real_or_dann_counts_one_vote_per_pair_and_shows_only_validation_posts(
+        page, game_url, game_export, game_dir, capsys, monkeypatch):
+    from playwright.sync_api import expect
+
+    from tests.test_cli import run_main
+
+    game = page.locator("#game")
+    with page.expect_response("**/api/game/pair") as dealt:
+        page.goto(game_url)
+    expect(game).to_be_visible()
+    cards = {side: page.locator(f"#game-{side}") for side in "ab"}
+    tally = page.locator("#game-tally")
+    expect(tally).to_have_text("No votes on this model yet.")
+    for round, expected in enumerate(["fooled 0 of 1 votes", "fooled 1 of 2 votes", "fooled 1 of 3 votes"]):
+        pair = dealt.value.json()
+        expect(cards["a"]).to_be_enabled()
+        texts = {side: cards[side].text_content() for side in "ab"}
+        assert texts == {"a": pair["a"], "b": pair["b"]}
+        real = [side for side, text in texts.items() if text in game_export.shown]
+        assert len(real) == 1 and not set(texts.values()) & game_export.hidden, texts
+        pick = real[0] if round != 1 else ("b" if real[0] == "a" else "a")  # the second time, be fooled
+        with page.expect_response("**/api/game/vote"):
+            cards[pick].click()
+        expect(page.locator("#game-message")).to_have_text(
+            "Fooled: that one was dann's. The real post is outlined." if round == 1 else "Right: that one is real.")
+        expect(cards[real[0]]).to_have_attribute("data-verdict", "real")
+        expect(tally).to_contain_text(expected)
+        cards["a"].click(force=True)  # a second click on a voted pair is not a second vote
+        # The same visitor sending the vote again by hand is refused too.
+        again = page.request.post(game_url + "api/game/vote", data={"pair": pair["pair"], "pick": pick})
+        assert again.status == 409
+        with page.expect_response("**/api/game/pair") as dealt:
+            page.locator("#game-next").click()
+    expect(tally).to_contain_text("fooled 1 of 3 votes: 33% (95% interval 6% to 79%")
+    # Another visitor (a new browser context: no cookie) cannot vote on this visitor's pair.
+    other = page.context.browser.new_context()
+    stranger = other.request.post(game_url + "api/game/vote", data={"pair": dealt.value.json()["pair"], "pick": "a"})
+    assert stranger.status == 404
+    other.close()
+    monkeypatch.setenv("DANN_GAME_FILE", str(game_dir / "votes.json"))
+    code, out, _ = run_main(capsys, "status", "--checkpoint-dir", str(game_dir))
+    assert code == 0 and "Real or dann?: it fooled 1 of 3 votes on this version (33%, 95% interval 6% to 79%" in out

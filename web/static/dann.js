@@ -89,6 +89,7 @@ async function loadStatus() {
   $("model-data").textContent = model ? learnedFrom(model) : "—";
   $("model-filter").textContent = model ? copyFilter(model) : "—";
   showPlot(status.plot && model ? model.version : null);
+  startGame(status);
 }
 
 function when(iso) {
@@ -137,6 +138,92 @@ function showPlot(version) {
   };
   plot.src = src;
 }
+
+// --- Real or dann? (shown only when the server has DANN_WEB_GAME on) ---------------------------
+
+let pair = null; // {pair, a, b, model_version} while it waits for a vote
+
+async function dealPair() {
+  pair = null;
+  for (const side of ["a", "b"]) {
+    const card = $(`game-${side}`);
+    card.disabled = true;
+    card.textContent = "…";
+    card.removeAttribute("data-verdict");
+  }
+  $("game-next").hidden = true;
+  $("game-message").textContent = "Dealing a pair…";
+  try {
+    const response = await fetch("/api/game/pair", { method: "POST" });
+    const body = await response.json().catch(() => ({}));
+    if (!response.ok) {
+      $("game-message").textContent = body.detail || `The server answered ${response.status}.`;
+      $("game-next").hidden = false;
+      return;
+    }
+    pair = body;
+    $("game-a").textContent = body.a;
+    $("game-b").textContent = body.b;
+    $("game-a").disabled = $("game-b").disabled = false;
+    $("game-message").textContent = "Pick the real one.";
+  } catch (error) {
+    $("game-message").textContent = "Could not reach the server.";
+    $("game-next").hidden = false;
+  }
+}
+
+async function vote(pick) {
+  if (!pair) return;
+  const voted = pair;
+  pair = null; // one vote a pair: a second click does nothing
+  $("game-a").disabled = $("game-b").disabled = true;
+  try {
+    const response = await fetch("/api/game/vote", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ pair: voted.pair, pick }),
+    });
+    const body = await response.json().catch(() => ({}));
+    if (!response.ok) {
+      $("game-message").textContent = body.detail || `The server answered ${response.status}.`;
+    } else {
+      for (const side of ["a", "b"]) $(`game-${side}`).dataset.verdict = side === body.real ? "real" : "dann";
+      $("game-message").textContent = body.correct
+        ? "Right: that one is real."
+        : "Fooled: that one was dann's. The real post is outlined.";
+      showTally(body.tally);
+    }
+  } catch (error) {
+    $("game-message").textContent = "Could not reach the server.";
+  }
+  $("game-next").hidden = false;
+  $("game-next").focus();
+}
+
+function showTally(tally) {
+  if (!tally || !tally.votes) {
+    $("game-tally").textContent = "No votes on this model yet.";
+    return;
+  }
+  const pct = (x) => `${Math.round(x * 100)}%`;
+  $("game-tally").textContent =
+    `This model has fooled ${tally.fooled} of ${tally.votes} votes: ${pct(tally.fool_rate)} ` +
+    `(95% interval ${pct(tally.low)} to ${pct(tally.high)}; 50% would be as good as real).`;
+}
+
+function startGame(status) {
+  const game = $("game");
+  if (!status.game || !status.game.enabled || !status.model) return;
+  if (game.hidden) {
+    game.hidden = false;
+    dealPair();
+  }
+  showTally(status.game.tally);
+}
+
+$("game-a").addEventListener("click", () => vote("a"));
+$("game-b").addEventListener("click", () => vote("b"));
+$("game-next").addEventListener("click", dealPair);
 
 temperature.addEventListener("input", showTemperature);
 form.addEventListener("submit", generate);

@@ -1,0 +1,87 @@
+""""Real or dann?" through the API: what may be shown, one vote per visitor and pair, the tally."""
+
+import asyncio
+import json
+
+from dann.serving.game import Votes
+from tests.web.test_app import make_settings, one_line, serving
+from web.app import create_app
+
+
+def game_settings(game_dir, game_export, **overrides):
+    options = {"web_game": True, "export_path": game_export.path, "include_dms": True,
+               "game_file": game_dir / "votes.json"}
+    return make_settings(game_dir, **{**options, **overrides})
+
+
+async def deal(client):
+    response = await client.post("/api/game/pair")
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_pairs_show_only_validation_posts_that_are_public_and_votes_count_once(game_dir, game_export):
+    async def scenario():
+        app = create_app(game_settings(game_dir, game_export))
+        async with serving(app) as visitor, serving(app, lifespan=False) as stranger:
+            pairs = [await deal(visitor) for _ in range(12)]
+            first = pairs[0]
+            real_side = "a" if first["a"] in game_export.shown else "b"
+            right = await visitor.post("/api/game/vote", json={"pair": first["pair"], "pick": real_side})
+            again = await visitor.post("/api/game/vote", json={"pair": first["pair"], "pick": real_side})
+            # The pair was dealt to the first visitor: another (no cookie, or another cookie) cannot vote on it.
+            theirs = await stranger.post("/api/game/vote", json={"pair": pairs[1]["pair"], "pick": "a"})
+            stranger.cookies.set("dann_visitor", "x" * 22)
+            forged = await stranger.post("/api/game/vote", json={"pair": pairs[1]["pair"], "pick": "a"})
+            fake_side = "b" if pairs[1]["a"] in game_export.shown else "a"
+            fooled = await visitor.post("/api/game/vote", json={"pair": pairs[1]["pair"], "pick": fake_side})
+            status = (await visitor.get("/api/status")).json()
+            return pairs, right, again, theirs, forged, fooled, status
+
+    pairs, right, again, theirs, forged, fooled, status = asyncio.run(scenario())
+    for pair in pairs:
+        real = [text for text in (pair["a"], pair["b"]) if text in game_export.shown]
+        assert len(real) == 1, pair  # exactly one side is a showable real post
+        assert not {pair["a"], pair["b"]} & game_export.hidden  # never a DM, a training post, a forgotten one
+    assert {p["a"] for p in pairs} | {p["b"] for p in pairs} & game_export.shown  # it varies
+    assert right.status_code == 200 and right.json()["correct"] is True
+    assert right.json()["tally"] == {"votes": 1, "fooled": 0, "fool_rate": 0.0, "low": 0.0, "high": 0.7935}
+    assert again.status_code == 409 and one_line(again) == "you have already voted on this pair"
+    assert theirs.status_code == 404 and forged.status_code == 404
+    assert fooled.json()["correct"] is False and fooled.json()["tally"]["fooled"] == 1
+    assert status["game"] == {"enabled": True, "tally": fooled.json()["tally"]}
+    version = pairs[0]["model_version"]
+    saved = json.loads((game_dir / "votes.json").read_text())
+    assert saved == {"versions": {str(version): {"votes": 2, "fooled": 1}}}
+    assert Votes(game_dir / "votes.json").of(version)["votes"] == 2
+
+
+def test_the_game_is_off_unless_asked_for_and_says_what_it_lacks(game_dir, game_export, tmp_path):
+    async def scenario(settings):
+        async with serving(create_app(settings)) as client:
+            return (await client.post("/api/game/pair"), await client.post("/api/game/vote", json={"pair": "x", "pick": "a"}),
+                    (await client.get("/api/status")).json())
+
+    off, vote, status = asyncio.run(scenario(make_settings(game_dir)))
+    assert off.status_code == 404 and "DANN_WEB_GAME" in one_line(off)
+    assert vote.status_code == 404 and status["game"] == {"enabled": False, "tally": {
+        "votes": 0, "fooled": 0, "fool_rate": None, "low": 0.0, "high": 1.0}}
+    no_export, _, _ = asyncio.run(scenario(game_settings(game_dir, game_export, export_path=None)))
+    assert no_export.status_code == 503 and "DANN_EXPORT_PATH" in one_line(no_export)
+    empty = tmp_path / "empty.txt"
+    empty.write_text("x" * 200 + "\n")
+    too_long, _, _ = asyncio.run(scenario(game_settings(game_dir, game_export, export_path=empty)))
+    assert too_long.status_code == 503 and "no post of the export's validation split" in one_line(too_long)
+
+
+def test_a_bad_vote_gets_one_line_naming_the_field(game_dir, game_export):
+    async def scenario():
+        async with serving(create_app(game_settings(game_dir, game_export)), lifespan=False) as client:
+            return [await client.post("/api/game/vote", json=body) for body in
+                    ({"pair": "x", "pick": "c"}, {"pick": "a"}, {"pair": "x", "pick": "a", "extra": 1}, [1])]
+
+    pick, missing, extra, shape = asyncio.run(scenario())
+    assert one_line(pick) == "pick must be 'a' or 'b', got \"c\""
+    assert one_line(missing) == "pair is missing; the fields are pair and pick"
+    assert one_line(extra) == "unknown field 'extra'; the fields are pair and pick"
+    assert one_line(shape).startswith('the request body must be a JSON object such as {"pair"')
