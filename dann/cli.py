@@ -71,6 +71,9 @@ def add_training_options(p: argparse.ArgumentParser):
     train.add_argument("--stateful", action="store_true", default=None, help="carry state across windows")
     train.add_argument("--min-char-count", type=positive(int), help="rarer characters are unknown")
     train.add_argument("--rare-chars", choices=["unk", "drop"], help="map rare characters to <unk>, or drop them")
+    train.add_argument("--tokens", choices=["chars", "bpe"], help="characters (default), or byte-level BPE subwords "
+                                                                  "trained on the export")
+    train.add_argument("--bpe-vocab", type=positive(int), help="subwords in a BPE vocabulary (default 1024)")
     train.add_argument("--seed", type=int)
     add_speed_options(p.add_argument_group("speed (how fast a step runs, not what it learns)"))
 
@@ -207,7 +210,7 @@ def build_parser() -> Parser:
 
 MODEL_FLAGS = ("hidden", "layers", "cell", "residual", "dropout", "weight_drop")
 TRAIN_FLAGS = ("batch_size", "seq_len", "learning_rate", "warmup_steps", "weight_decay", "eval_every", "stateful",
-               "min_char_count", "rare_chars", "seed")
+               "min_char_count", "rare_chars", "tokens", "bpe_vocab", "seed")
 
 
 def given(args, names) -> dict:

@@ -25,6 +25,8 @@ import jax
 import orbax.checkpoint as ocp
 from flax import nnx
 
+from lstm.bpe import KIND as BPE
+from lstm.bpe import BpeVocab
 from lstm.copyindex import CopyIndex
 from lstm.errors import DannError
 from lstm.lexicon import Lexicon
@@ -144,7 +146,7 @@ def load_version(directory, version: int, opt_target=None) -> Checkpoint:
     with _manager(directory, read_only=True) as manager:
         restored = manager.restore(version, args=ocp.args.Composite(**items))
     model = nnx.merge(graphdef, restored["params"])
-    vocab = Vocab.from_json(meta["vocab"])
+    vocab = vocab_from_json(meta["vocab"])
     if len(vocab) != config.vocab_size:
         raise ValueError(f"vocabulary has {len(vocab)} symbols but the model expects {config.vocab_size}")
     copy_index = CopyIndex.from_arrays(restored["copy"], meta["copy"]) if "copy" in meta else None
@@ -169,6 +171,11 @@ def load_latest(directory, opt_target=None, newer_than: int = -1) -> Checkpoint:
     if found:
         raise NoCheckpoint(f"no loadable checkpoint in {directory}: all {len(found)} versions are damaged")
     raise NoCheckpoint(f"no checkpoint in {directory}: train one first with `dann train` or `dann demo`")
+
+
+def vocab_from_json(data: dict) -> Vocab | BpeVocab:
+    """Characters (lstm/vocab.py), or subwords (lstm/bpe.py) for a model trained with tokens="bpe"."""
+    return BpeVocab.from_json(data) if data.get("kind") == BPE else Vocab.from_json(data)
 
 
 def _one_line(error: Exception) -> str:

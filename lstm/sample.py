@@ -185,8 +185,9 @@ def generate(
         jnp.asarray(top_k),
         jnp.asarray(top_p),
         None if lexicon is None else lexicon.on_device,
-        max_new=max_chars,
+        max_new=vocab.steps_for(max_chars),
         filtered=bool((top_k > 0).any() or (top_p < 1.0).any()),
     )
     out, logp = np.asarray(out)[:rows], np.asarray(logp)[:rows]
-    return [(p + vocab.decode(row), float(lp)) for p, row, lp in zip(prompts, out, logp)]
+    # Subword steps can overshoot: a continuation is never longer than max_chars characters.
+    return [(p + vocab.decode(row)[:max_chars], float(lp)) for p, row, lp in zip(prompts, out, logp)]

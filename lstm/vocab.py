@@ -72,6 +72,10 @@ class Vocab:
                 out.append(UNK_CHAR)
         return "".join(out)
 
+    def steps_for(self, chars: int) -> int:
+        """Sampler steps to allow for `chars` characters: one each."""
+        return chars
+
     def to_json(self) -> dict:
         return {"chars": "".join(self.chars), "rare": self.rare, "specials": list(SPECIALS)}
 

@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lstm.vocab import EOS, Vocab
+from lstm.vocab import EOS, Vocab, normalize
 from trainer.corpus import Record
 
 
@@ -21,6 +21,16 @@ def split_records(records: list[Record], val_fraction: float) -> tuple[list[Reco
             return records[:i], records[i:]
         seen += len(r.text)
     return records[:-1], records[-1:]
+
+
+def tokens_per_char(records: list[Record], vocab) -> float:
+    """Tokens of `records` in `vocab` per symbol a character vocabulary would use for them (each
+    character, and each record's <kind> and <eos>): a token stream's loss times this is its loss in
+    nats per character. 1 for characters."""
+    if isinstance(vocab, Vocab) or not records:
+        return 1.0
+    symbols = sum(len(normalize(r.text)) + 2 for r in records)
+    return len(encode_records(records, vocab)) / symbols
 
 
 def encode_records(records: list[Record], vocab: Vocab) -> np.ndarray:

@@ -100,6 +100,10 @@ class TrainConfig:
     val_fraction: float = 0.1
     min_char_count: int = 5  # rarer characters become <unk> (or are dropped, see rare_chars)
     rare_chars: str = "unk"
+    # "chars" (lstm/vocab.py), or "bpe": byte-level subwords trained on the export (lstm/bpe.py),
+    # `bpe_vocab` of them. docs/fidelity.md#subwords compares the two.
+    tokens: str = "chars"
+    bpe_vocab: int = 1024
     seed: int = 0
     # The copy filter (lstm/copyindex.py) rejects generated text holding a run of this many words,
     # or this many characters, found verbatim in the corpus. Its index is built at training time.
@@ -123,6 +127,10 @@ class TrainConfig:
             raise ConfigError("learning_rate and clip_norm must be positive and weight_decay not negative")
         if self.rare_chars not in ("unk", "drop"):
             raise ConfigError(f"rare_chars must be 'unk' or 'drop', not {self.rare_chars!r}")
+        if self.tokens not in ("chars", "bpe"):
+            raise ConfigError(f"tokens must be 'chars' or 'bpe', not {self.tokens!r}")
+        if not 260 <= self.bpe_vocab <= 65536:  # the 256 bytes and the 4 reserved ids come first
+            raise ConfigError(f"bpe_vocab must be from 260 to 65536, not {self.bpe_vocab}")
 
     @property
     def budget_s(self) -> float | None:

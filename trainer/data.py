@@ -10,12 +10,13 @@ import functools
 
 import numpy as np
 
+from lstm.bpe import BpeVocab
 from lstm.copyindex import CopyIndex
-from lstm.lexicon import Lexicon
 from lstm.errors import DannError
+from lstm.lexicon import Lexicon
 from lstm.vocab import Vocab
 from trainer.baselines import baselines
-from trainer.batches import encode_records, split_records
+from trainer.batches import encode_records, split_records, tokens_per_char
 from trainer.config import TrainConfig
 from trainer.corpus import Corpus, Record
 
@@ -44,8 +45,18 @@ class PreparedData:
     val: np.ndarray
 
     @functools.cached_property
+    def val_scale(self) -> float:
+        """Tokens per character of the validation posts: val losses times this are nats per
+        character, whichever the vocabulary (lstm/bpe.py)."""
+        return tokens_per_char(self.val_records, self.vocab)
+
+    @functools.cached_property
     def baselines(self) -> Baselines:
-        return Baselines(**baselines(self.train, self.val, len(self.vocab)))
+        """In nats per character, like the model's val loss: counted on the same token stream."""
+        found = baselines(self.train, self.val, len(self.vocab))
+        for name in ("unigram_val_loss", "ngram_val_loss"):
+            found[name] = round(found[name] * self.val_scale, 4)
+        return Baselines(**found)
 
     @functools.cached_property
     def copy_index(self) -> CopyIndex:
@@ -54,9 +65,12 @@ class PreparedData:
                                chars=self.config.copy_chars)
 
     @functools.cached_property
-    def lexicon(self) -> Lexicon:
+    def lexicon(self) -> Lexicon | None:
         """The words of the training posts: the model learned from them and from nothing else, and
-        `dann eval` must not hand it the validation posts' words."""
+        `dann eval` must not hand it the validation posts' words. None for subwords, which spell
+        several letters a step."""
+        if isinstance(self.vocab, BpeVocab):
+            return None
         return Lexicon.build((r.text for r in self.train_records), self.vocab)
 
     @functools.cached_property
@@ -72,7 +86,9 @@ def prepare(corpus: Corpus, config: TrainConfig, vocab: Vocab | None = None) -> 
     """Split `corpus` (the last `val_fraction` of it is validation) and encode both parts. The
     vocabulary is built from the training posts unless one is given (a trained model's, to score it)."""
     train_records, val_records = split_records(corpus.records, config.val_fraction)
-    if vocab is None:
+    if vocab is None and config.tokens == "bpe":
+        vocab = BpeVocab.build((r.text for r in train_records), config.bpe_vocab)
+    elif vocab is None:
         vocab = Vocab.build((r.text for r in train_records), config.min_char_count, config.rare_chars)
     train = encode_records(train_records, vocab)
     val = encode_records(val_records, vocab)

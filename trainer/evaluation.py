@@ -78,7 +78,8 @@ def evaluate_voice(voice: Voice, data: PreparedData, *, samples: int = 100, best
     accuracy) when already measured on this data (the trainer's); otherwise they are measured."""
     if val_scores is None:
         graphdef, params = nnx.split(voice.model)
-        val_scores = evaluate(graphdef, params, jnp.asarray(data.val))
+        loss, accuracy = evaluate(graphdef, params, jnp.asarray(data.val))
+        val_scores = loss * data.val_scale, accuracy
     val_loss, val_acc = val_scores
     # A checkpoint from before the copy filter has no index: use one built as the trainer would.
     index = voice.copy_index or data.copy_index

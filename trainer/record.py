@@ -27,6 +27,8 @@ class RunRecord:
     trained_at: str  # ISO-8601, UTC: when this model was evaluated as the run's best
     until: str | None = None  # ISO-8601: the newest post it was trained on, when the export has times
     forget_digest: str = ""  # the forget list the corpus was cleaned with: a new one means retraining
+    # val_loss is in nats per character; a subword model's per token is val_loss / tokens_per_char.
+    tokens_per_char: float = 1.0
     # Set when the trainer publishes it:
     served_val_loss_before: float | None = None  # the model it replaced, on the same validation posts
     report: str | None = None  # the run's report folder, relative to the checkpoint directory

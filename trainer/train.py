@@ -28,7 +28,7 @@ from tqdm import tqdm
 from lstm import checkpoint
 from lstm.model import CharRNN
 from lstm.vocab import Vocab
-from trainer.batches import encode_records, post_starts, random_windows, track_count, track_windows
+from trainer.batches import encode_records, post_starts, random_windows, tokens_per_char, track_count, track_windows
 from trainer.budget import Budget
 from trainer.config import RunConfig, SpeedConfig, TrainConfig
 from trainer.data import PreparedData, TrainingError
@@ -126,9 +126,11 @@ def evaluate(graphdef, params, data, speed: SpeedConfig = DEFAULT_SPEED) -> tupl
 
 
 def model_loss(model: CharRNN, vocab: Vocab, data: PreparedData) -> float:
-    """A trained model's loss on this data's validation posts, encoded in the model's own vocabulary."""
+    """A trained model's loss on this data's validation posts, encoded in the model's own vocabulary,
+    in nats per character (so a character model and a subword one compare)."""
     graphdef, params = nnx.split(model)
-    return evaluate(graphdef, params, jnp.asarray(encode_records(data.val_records, vocab)))[0]
+    loss = evaluate(graphdef, params, jnp.asarray(encode_records(data.val_records, vocab)))[0]
+    return loss * tokens_per_char(data.val_records, vocab)
 
 
 # --- where a run starts ------------------------------------------------------------------------
@@ -268,7 +270,8 @@ def train(data: PreparedData, config: RunConfig, out_dir, *, start: Start | None
     record = functools.partial(
         RunRecord, data_hash=data.data_hash, format=data.corpus.format, records=len(data.corpus.records),
         posts=stats["posts"], replies=stats["replies"], median_chars=stats["median_chars"], config=config,
-        baselines=baselines, until=stats["until"], forget_digest=data.corpus.forget_digest)
+        baselines=baselines, until=stats["until"], forget_digest=data.corpus.forget_digest,
+        tokens_per_char=round(data.val_scale, 6))
     # By default at least once an epoch (but not more often than every 10 steps), so that a small
     # export, overfit long before 500 steps, is caught near its best; and a run stops once PATIENCE
     # evaluations in a row bring nothing better.
@@ -304,6 +307,7 @@ def train(data: PreparedData, config: RunConfig, out_dir, *, start: Start | None
             continue
 
         val_loss, val_acc = evaluate(graphdef, params, val, config.speed)
+        val_loss *= data.val_scale  # nats per character, whichever the vocabulary
         train_loss = float(np.mean(window_losses))
         row = {
             "time": datetime.now(UTC).isoformat(timespec="seconds"),

@@ -250,7 +250,8 @@ def answer(voice: Voice, requests: list[GenerationRequest], *, best_of: int, max
     rows = [(r, i) for r in requests for i in range(r.n)]
     texts, tally = generate_best(
         voice.model, voice.vocab, [r.prompt for r, _ in rows], n=best_of, index=voice.copy_index,
-        val_loss=voice.record.val_loss if math.isfinite(voice.record.val_loss) else None,
+        # Candidates' log-probabilities are per token: so is the loss they are compared with.
+        val_loss=voice.record.val_loss / voice.record.tokens_per_char if math.isfinite(voice.record.val_loss) else None,
         typical_chars=voice.record.median_chars, lexicon=voice.lexicon,
         mode=[r.mode for r, _ in rows], context=[r.context for r, _ in rows],
         temperature=[r.temperature for r, _ in rows], seed=[(r.seed or 0) + i for r, i in rows],

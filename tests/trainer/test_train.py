@@ -145,3 +145,28 @@ def test_the_defaults_follow_the_export_size_and_the_device_under_what_was_given
     assert default_options(big, platform="gpu") == GPU
     assert default_options(small, platform="gpu") == SMALL_EXPORT
     assert default_options(big, given, platform="gpu")["model"] == {"hidden": 64, "layers": 2, "dropout": 0.1}
+
+
+def test_a_subword_model_trains_reports_nats_per_character_and_speaks(tmp_path):
+    from dann.serving.bestof import Voice, answer
+    from dann.serving.request import GenerationRequest
+    from lstm.bpe import BpeVocab
+    from trainer.data import prepare
+    from trainer.train import evaluate, model_loss
+
+    records = [Record("post", "good morning friends") for _ in range(80)] + [Record("reply", "lol same")] * 80
+    config = tiny_config(max_steps=150, eval_every=150, tokens="bpe", bpe_vocab=300)
+    fit(Corpus("test", records), TINY_MODEL, config, tmp_path)
+    ckpt = checkpoint.load_latest(tmp_path)
+    record = RunRecord.of(ckpt)
+    assert isinstance(ckpt.vocab, BpeVocab) and ckpt.lexicon is None and 260 < len(ckpt.vocab) <= 300
+    assert 0.05 < record.tokens_per_char < 0.5  # a few tokens a post instead of one a character
+    data = prepare(Corpus("test", records), config, vocab=ckpt.vocab)
+    graphdef, params = nnx.split(ckpt.model)
+    per_token = evaluate(graphdef, params, jnp.asarray(data.val))[0]
+    assert record.val_loss == pytest.approx(per_token * record.tokens_per_char, rel=1e-3)
+    assert model_loss(ckpt.model, ckpt.vocab, data) == pytest.approx(record.val_loss, rel=1e-3)
+    assert record.baselines.unigram_val_loss < 3.0  # per character too, not per 300-way token
+    (texts,), tally = answer(Voice.of(ckpt), [GenerationRequest("post", temperature=0.05, seed=1, n=2)], best_of=2,
+                             max_chars=40)
+    assert texts == ["good morning friends"] * 2 and tally.gibberish == 0
