@@ -2,8 +2,8 @@
 
 import pytest
 
-from web.rate_limit import RateLimiter
 from tests.conftest import Clock
+from web.rate_limit import RateLimiter
 
 
 def test_a_client_gets_its_budget_then_waits_for_a_refill():
