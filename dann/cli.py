@@ -117,7 +117,7 @@ def build_parser() -> Parser:
 
     p = commands.add_parser("sample", help="print posts or replies from the latest checkpoint")
     p.add_argument("--mode", choices=["post", "reply"], default="post")
-    p.add_argument("--temp", "--temperature", type=temperature, help="default: DANN_TEMPERATURE, 0.4")
+    p.add_argument("--temp", "--temperature", type=temperature, help="default: DANN_TEMPERATURE, 0.7")
     p.add_argument("--top-k", type=int, default=0, help="keep the k likeliest characters (0: off)")
     p.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling mass (1.0: off)")
     p.add_argument("--prompt", default="", help="the start of the text to continue")
@@ -136,7 +136,7 @@ def build_parser() -> Parser:
     add_dms_option(p)
     p.add_argument("--samples", type=positive(int), default=100, help="generated posts and replies (default 100)")
     p.add_argument("--best-of", type=positive(int), help="default: DANN_BEST_OF, 8")
-    p.add_argument("--temp", "--temperature", type=temperature, help="default: DANN_TEMPERATURE, 0.4")
+    p.add_argument("--temp", "--temperature", type=temperature, help="default: DANN_TEMPERATURE, 0.7")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--known-words", action=argparse.BooleanOptionalAction,
                    help="spell only the person's words (default: DANN_KNOWN_WORDS, true)")

@@ -26,8 +26,10 @@ class Settings(BaseSettings):
 
     # Where the trainer publishes models and where `dann sample`, the bot and the web page read them.
     checkpoint_dir: Path = Path("checkpoints")
-    # Default sampling temperature: 0.4 read best. 0 is greedy (it loops), above ~1 is noise.
-    temperature: float = Field(0.4, ge=0.0, le=5.0)
+    # Default sampling temperature. 0 is greedy (it loops); 0.4 reads best when the model may coin
+    # words, but spelling only known words (known_words) 0.7 passes for the person far more often
+    # (docs/fidelity.md). Above ~1.2 is noise.
+    temperature: float = Field(0.7, ge=0.0, le=5.0)
     # Longest generated post, in characters.
     max_chars: int = Field(280, ge=1, le=4000)
     # Best-of-n: candidates sampled for each text served; the copy filter and a score pick one

@@ -76,11 +76,15 @@ def trained_dir(tmp_path_factory):
 
 @pytest.fixture
 async def service(trained_dir, tmp_path):
-    """A running generation service on a private copy of `trained_dir`, polling every 50 ms."""
+    """A running generation service on a private copy of `trained_dir`, polling every 50 ms, with
+    the forget list of that copy as its filter (as service_for gives it)."""
+    from dann.serving.filters import Filters
+    from dann.serving.forget import ForgetList
     from dann.serving.service import GenerationService
     from tests.dann.serving import MAX_CHARS, serving_copy
 
-    service = GenerationService(serving_copy(trained_dir, tmp_path), max_chars=MAX_CHARS, poll_s=0.05)
+    directory = serving_copy(trained_dir, tmp_path)
+    service = GenerationService(directory, max_chars=MAX_CHARS, poll_s=0.05, filters=Filters(forget=ForgetList(directory)))
     await service.start()
     yield service
     await service.stop()

@@ -74,6 +74,16 @@ class PreparedData:
         return Lexicon.build((r.text for r in self.train_records), self.vocab)
 
     @functools.cached_property
+    def length_quantiles(self) -> dict:
+        """Every 5th percentile of the training posts' and replies' lengths (RunRecord.lengths)."""
+        found = {}
+        for kind in ("post", "reply"):
+            lengths = [len(r.text) for r in self.train_records if r.kind == kind]
+            if lengths:
+                found[kind] = [round(float(q), 1) for q in np.percentile(lengths, np.arange(0, 101, 5))]
+        return found
+
+    @functools.cached_property
     def stats(self) -> dict:
         return self.corpus.stats()
 

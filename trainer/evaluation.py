@@ -84,8 +84,10 @@ def evaluate_voice(voice: Voice, data: PreparedData, *, samples: int = 100, best
     # A checkpoint from before the copy filter has no index: use one built as the trainer would.
     index = voice.copy_index or data.copy_index
     record = voice.record
-    if not record.median_chars:  # older checkpoints lack it
+    if not record.median_chars:  # older checkpoints lack these
         record = dataclasses.replace(record, median_chars=data.stats["median_chars"])
+    if not record.lengths:
+        record = dataclasses.replace(record, lengths=data.length_quantiles)
     filtered = dataclasses.replace(voice, copy_index=index, record=record)
     raw_voice = dataclasses.replace(filtered, copy_index=None)
 

@@ -29,6 +29,9 @@ class RunRecord:
     forget_digest: str = ""  # the forget list the corpus was cleaned with: a new one means retraining
     # val_loss is in nats per character; a subword model's per token is val_loss / tokens_per_char.
     tokens_per_char: float = 1.0
+    # {"post": [...], "reply": [...]}: the 0th, 5th, ..., 100th percentile of the training posts'
+    # lengths in characters. Best-of-n draws each text's target length from them.
+    lengths: dict = dataclasses.field(default_factory=dict)
     # Set when the trainer publishes it:
     served_val_loss_before: float | None = None  # the model it replaced, on the same validation posts
     report: str | None = None  # the run's report folder, relative to the checkpoint directory

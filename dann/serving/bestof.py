@@ -18,8 +18,10 @@ Among the rest, a candidate is also rejected when it
 but if nothing else is left, the best of those is served (a fallback).
 
 The score prefers balanced brackets and quotes, a post that ended by itself rather than at the
-length cap, at least two words, a length near the person's median for that kind of post, and a
-mean log-probability near that of real posts. The candidates are sampled at temperatures spread
+length cap, at least two words, a length near the text's target, and a mean log-probability near
+that of real posts. Each text's target length is drawn (from its seed) from the lengths of the
+person's own posts of that kind, so what is served is as often short or long as theirs are; aiming
+every text at the median made them all middling. The candidates are sampled at temperatures spread
 from the asked one up to 1.75 times it (see `spread`): together with the last preference this
 pushes against the blandness of low temperatures, and the gibberish rule keeps the hotter
 candidates honest.
@@ -27,6 +29,7 @@ candidates honest.
 
 import dataclasses
 import math
+import random
 import re
 
 from dann.serving.filters import Filters
@@ -43,7 +46,8 @@ WORD = re.compile(r"\w+(?:'\w+)*")
 GIBBERISH_NATS = 1.0  # rejected when the mean log-prob is this far below real posts' (-val_loss)
 LOOP_LOGP = -0.05  # ... or so high that the model is reciting, not writing
 PAIRS = ("()", "[]", "{}", "“”")
-LENGTH_WEIGHT = 0.5
+LENGTH_WEIGHT = 1.5  # docs/fidelity.md has what 0.5 and 1.5 measured
+LENGTH_SEED = 0x5EED1E
 TEMPERATURE_SPREAD = 0.75  # candidates are sampled at 1x to 1.75x the asked temperature (see spread)
 NEVER_SERVED = ("copies", "blocked", "forgotten")
 # The answer when every candidate of both draws copied or was refused: short, so it copies nothing.
@@ -98,15 +102,15 @@ def balanced(text: str) -> bool:
 
 
 def score(text: str, logp: float, *, real_logp: float, max_chars: int, typical_chars: int | None = None) -> float:
-    """Higher is better. `text` is the generated part only; `typical_chars` is the median length of
-    the person's posts (or replies), when known."""
+    """Higher is better. `text` is the generated part only; `typical_chars` is the length to aim
+    for, when known."""
     ended = len(text) < max_chars  # the sampler stopped at <eos>, not at the cap
     off_length = abs(math.log((len(text) + 1) / (typical_chars + 1))) if typical_chars else 0.0
     return (
         -2.0 * (not balanced(text))
         - 1.0 * (not ended)
         - 1.0 * (len(WORD.findall(text)) < 2)  # a lone word or a bare emoji is rarely a good post
-        - LENGTH_WEIGHT * off_length  # twice or half the usual length costs 0.35
+        - LENGTH_WEIGHT * off_length  # twice or half the target costs 1.04
         - abs(logp - real_logp)
     )
 
@@ -152,6 +156,14 @@ def choose(candidates: list[tuple[str, float]], *, index: CopyIndex | None, val_
     return picks[0], tally
 
 
+def target_length(quantiles: list[float], seed: int) -> int:
+    """A length drawn from the person's: the percentiles interpolated at a uniform draw from `seed`."""
+    u = random.Random(seed ^ LENGTH_SEED).random() * (len(quantiles) - 1)
+    low = int(u)
+    high = min(low + 1, len(quantiles) - 1)
+    return round(quantiles[low] + (u - low) * (quantiles[high] - quantiles[low]))
+
+
 def resample_temperature(temperature: float) -> float:
     """The second draw's temperature: hot enough to leave a memorised path (at least +0.5), but not
     above 2 unless the first was already."""
@@ -171,6 +183,7 @@ def spread(j: int, n: int) -> float:
 def generate_best(model, vocab, prompts: list[str], *, n: int, index: CopyIndex | None, val_loss: float | None,
                   mode: list[str], context: list[str | None], temperature: list[float], seed: list[int],
                   max_chars: int, cut: list[int] | None = None, typical_chars: dict | None = None,
+                  lengths: dict | None = None,
                   top_k: list[int] | None = None, top_p: list[float] | None = None,
                   filters: Filters | None = None, lexicon: Lexicon | None = None) -> tuple[list[str], Tally]:
     """For each prompt, the best of `n` candidates (prompt + continuation), all sampled in one call,
@@ -180,10 +193,14 @@ def generate_best(model, vocab, prompts: list[str], *, n: int, index: CopyIndex 
     Settings are per prompt. Candidate j of prompt i is seeded `seed[i] * n + j`, so a prompt's
     answer depends on its own seed only, not on what it was batched with. Each continuation is cut
     to `cut[i]` characters (default `max_chars`) before it is checked, so the check sees exactly
-    what is served. With a `lexicon`, candidates spell only the person's words. `typical_chars` maps a mode to the median length of the person's posts of that
-    kind (the run record's median_chars)."""
+    what is served. With a `lexicon`, candidates spell only the person's words. `lengths` maps a
+    mode to the percentiles of the person's lengths (the run record's), from which each text's
+    target length is drawn with its seed; without them `typical_chars`, the median length of that
+    kind (the record's median_chars), is every text's target."""
     cut = cut or [max_chars] * len(prompts)
     tally = Tally(texts=len(prompts))
+    aim = [min(target_length(lengths[m], s), c) if (lengths or {}).get(m) else (typical_chars or {}).get(m)
+           for m, s, c in zip(mode, seed, cut, strict=True)]
 
     def draw(which: list[int], temperatures: list[float], seeds: list[int], first: bool) -> dict[int, str | None]:
         rows = [(i, j) for i in which for j in range(n)]  # `generate` pads them to a power of two
@@ -204,7 +221,7 @@ def generate_best(model, vocab, prompts: list[str], *, n: int, index: CopyIndex 
             candidates = [(text[len(prompt):][:cut[i]], logp) for text, logp in generated[k * n:(k + 1) * n]]
             # The cut is the length cap this text had: a candidate that reaches it did not end by itself.
             best, seen = choose(candidates, index=index, val_loss=val_loss, max_chars=cut[i],
-                                typical_chars=(typical_chars or {}).get(mode[i]), prompt=prompt, filters=filters)
+                                typical_chars=aim[i], prompt=prompt, filters=filters)
             tally.add(seen)
             tally.all_copied += first and seen.copies == len(candidates)
             picked[i] = None if best is None else prompt + candidates[best][0]
@@ -252,7 +269,7 @@ def answer(voice: Voice, requests: list[GenerationRequest], *, best_of: int, max
         voice.model, voice.vocab, [r.prompt for r, _ in rows], n=best_of, index=voice.copy_index,
         # Candidates' log-probabilities are per token: so is the loss they are compared with.
         val_loss=voice.record.val_loss / voice.record.tokens_per_char if math.isfinite(voice.record.val_loss) else None,
-        typical_chars=voice.record.median_chars, lexicon=voice.lexicon,
+        typical_chars=voice.record.median_chars, lengths=voice.record.lengths, lexicon=voice.lexicon,
         mode=[r.mode for r, _ in rows], context=[r.context for r, _ in rows],
         temperature=[r.temperature for r, _ in rows], seed=[(r.seed or 0) + i for r, i in rows],
         top_k=[r.top_k for r, _ in rows], top_p=[r.top_p for r, _ in rows], max_chars=max_chars,

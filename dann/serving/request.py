@@ -17,7 +17,7 @@ class GenerationRequest:
     mode: str = "post"  # "post" or "reply": which kind of text the model writes
     prompt: str = ""  # the start of the text; every answer begins with it
     context: str | None = None  # text fed before, as the post being answered (a mention, the web's "reply to")
-    temperature: float = 0.4
+    temperature: float = 0.7
     n: int = 1  # texts wanted; each is the best of the server's best-of-n candidates
     seed: int | None = None  # text i is seeded seed + i; None: the service picks one
     max_chars: int | None = None  # at most this many new characters; None: the server's cap
