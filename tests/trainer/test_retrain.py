@@ -252,7 +252,7 @@ def test_a_model_that_recites_its_posts_is_not_published(tmp_path, caplog):
     assert "not publishing" in caplog.text
     assert checkpoint.versions(settings.checkpoint_dir) == []
     share = float(result.reason.split("%")[0])
-    assert share > 50  # most texts: this model can do little but recite
+    assert share > 20  # ten times the limit and more: this model can do little but recite
 
 
 def test_a_forgotten_phrase_leaves_the_corpus_and_the_copy_index_at_the_next_run(settings, monkeypatch, capsys):
