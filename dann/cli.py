@@ -133,6 +133,8 @@ def build_parser() -> Parser:
     p = commands.add_parser("eval", help="val loss beside baselines, copy rate, distinct-n and length of samples")
     p.add_argument("path", type=Path, nargs="?", help="the export the model was trained on (default: DANN_EXPORT_PATH)")
     p.add_argument("--checkpoint-dir", type=Path, help="default: DANN_CHECKPOINT_DIR")
+    p.add_argument("--split", choices=["lines", "paragraphs"], help="how a .txt was cut into posts (default: detect)")
+    p.add_argument("--author", help="whose messages, in a DiscordChatExporter file with several authors")
     add_dms_option(p)
     p.add_argument("--samples", type=positive(int), default=100, help="generated posts and replies (default 100)")
     p.add_argument("--best-of", type=positive(int), help="default: DANN_BEST_OF, 8")
@@ -294,7 +296,8 @@ def cmd_eval(args, settings) -> None:
     checkpoint_dir = args.checkpoint_dir or settings.checkpoint_dir
     ckpt = load_latest(checkpoint_dir)
     result = evaluate_checkpoint(
-        ckpt, read_export(path, checkpoint_dir, include_dms=include_dms(args, settings)), samples=args.samples,
+        ckpt, read_export(path, checkpoint_dir, include_dms=include_dms(args, settings), split=args.split,
+                          author=args.author), samples=args.samples,
         best_of=args.best_of or settings.best_of, temperature=settings.temperature if args.temp is None else args.temp,
         max_chars=settings.max_chars, seed=args.seed, filters=filters_for(settings, checkpoint_dir),
         known_words=settings.known_words if args.known_words is None else args.known_words,

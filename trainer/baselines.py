@@ -81,6 +81,20 @@ class NGramModel:
             p = level.interpolate(np.full(self.vocab_size, h, np.int64), h * self.vocab_size + words, p)
         return p
 
+    def prob_rows(self, contexts: np.ndarray) -> np.ndarray:
+        """p(w | context) for each row of `contexts` (B, order - 1) at once -> (B, vocab_size)."""
+        contexts = np.asarray(contexts, np.int64).reshape(len(contexts), -1)
+        rows, width = contexts.shape
+        words = np.arange(self.vocab_size, dtype=np.int64)
+        p = np.full((rows, self.vocab_size), 1.0 / self.vocab_size)
+        for j, level in enumerate(self.levels[: width + 1]):
+            h = np.zeros(rows, np.int64)
+            for t in range(width - j, width):
+                h = h * self.vocab_size + contexts[:, t]
+            p = level.interpolate(np.repeat(h, self.vocab_size), (h[:, None] * self.vocab_size + words).ravel(),
+                                  p.ravel()).reshape(rows, self.vocab_size)
+        return p
+
     def log_probs(self, ids) -> np.ndarray:
         """ln p(ids[t] | ids[:t]) for t = 1 .. len(ids) - 1, all positions at once."""
         ids = _ids(ids, self.vocab_size)

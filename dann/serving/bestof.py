@@ -31,6 +31,7 @@ import dataclasses
 import math
 import random
 import re
+from collections.abc import Callable
 
 from dann.serving.filters import Filters
 from dann.serving.request import GenerationRequest
@@ -183,7 +184,7 @@ def spread(j: int, n: int) -> float:
 def generate_best(model, vocab, prompts: list[str], *, n: int, index: CopyIndex | None, val_loss: float | None,
                   mode: list[str], context: list[str | None], temperature: list[float], seed: list[int],
                   max_chars: int, cut: list[int] | None = None, typical_chars: dict | None = None,
-                  lengths: dict | None = None,
+                  lengths: dict | None = None, sampler: Callable = generate,
                   top_k: list[int] | None = None, top_p: list[float] | None = None,
                   filters: Filters | None = None, lexicon: Lexicon | None = None) -> tuple[list[str], Tally]:
     """For each prompt, the best of `n` candidates (prompt + continuation), all sampled in one call,
@@ -204,7 +205,7 @@ def generate_best(model, vocab, prompts: list[str], *, n: int, index: CopyIndex 
 
     def draw(which: list[int], temperatures: list[float], seeds: list[int], first: bool) -> dict[int, str | None]:
         rows = [(i, j) for i in which for j in range(n)]  # `generate` pads them to a power of two
-        generated = generate(
+        generated = sampler(
             model, vocab, [prompts[i] for i, _ in rows],
             mode=[mode[i] for i, _ in rows],
             context=[context[i] for i, _ in rows],
@@ -249,6 +250,9 @@ class Voice:
     record: RunRecord
     version: int | None = None  # the checkpoint version, once published
     lexicon: Lexicon | None = None  # None: spelled freely (DANN_KNOWN_WORDS=false, or an older version)
+    # What draws the candidates: lstm.sample.generate, or a stand-in with its signature (a lever
+    # that trainer/levers.py measures).
+    sampler: Callable = generate
 
     @classmethod
     def of(cls, checkpoint: Checkpoint, known_words: bool = True) -> "Voice":
@@ -270,6 +274,7 @@ def answer(voice: Voice, requests: list[GenerationRequest], *, best_of: int, max
         # Candidates' log-probabilities are per token: so is the loss they are compared with.
         val_loss=voice.record.val_loss / voice.record.tokens_per_char if math.isfinite(voice.record.val_loss) else None,
         typical_chars=voice.record.median_chars, lengths=voice.record.lengths, lexicon=voice.lexicon,
+        sampler=voice.sampler,
         mode=[r.mode for r, _ in rows], context=[r.context for r, _ in rows],
         temperature=[r.temperature for r, _ in rows], seed=[(r.seed or 0) + i for r, i in rows],
         top_k=[r.top_k for r, _ in rows], top_p=[r.top_p for r, _ in rows], max_chars=max_chars,

@@ -40,3 +40,24 @@ async def test_reactions_count_per_version_and_survive_a_restart(service):
         assert "Reactions to this version's messages: 👍 2, 👎 0." in inter.response.send_message.await_args.args[0]
     finally:
         await dpytest.empty_queue()
+
+
+async def test_status_shows_the_web_game_s_fool_rate_for_the_served_version(service, tmp_path):
+    from dann.serving.game import Votes
+
+    votes = Votes(tmp_path / "votes.json")
+    bot = await connect(settings_for(service.checkpoint_dir, game_file=tmp_path / "votes.json"), service)
+    try:
+        inter = interaction()
+        await dann(bot).status.callback(dann(bot), inter)
+        assert "Real or dann?" not in inter.response.send_message.await_args.args[0]  # no game, no line
+        version = service.status()["version"]
+        for fooled in (True, False, False, True, False):
+            votes.add(version, fooled)
+        votes.add(version + 1, True)  # another version's vote does not count for this one
+        inter = interaction()
+        await dann(bot).status.callback(dann(bot), inter)
+        assert ("Real or dann?: it fooled 2 of 5 votes on this version (40%, 95% interval 12% to 77%"
+                in inter.response.send_message.await_args.args[0])
+    finally:
+        await dpytest.empty_queue()
