@@ -452,11 +452,13 @@ def cmd_demo(args, settings) -> None:
     summary = result.summary()
     print(f"\nValidation loss {summary['val_loss']:.3f} nats/char ({summary['bpc']:.2f} bits), "
           f"next-character accuracy {summary['val_acc']:.0%}, after {summary['steps']} steps.")
+    lexicon = data.lexicon if settings.known_words else None  # spelling only the plays' words, as served
     for temp in (0.25, 0.4, 0.7, 1.0):
-        text, _ = generate(result.model, result.vocab, [""], temperature=temp, max_chars=300, seed=1)[0]
+        text, _ = generate(result.model, result.vocab, [""], temperature=temp, max_chars=300, seed=1,
+                           lexicon=lexicon)[0]
         print(f"\n=== temperature {temp} ===\n{text}")
     print(f"\nThe model is saved in {checkpoint_dir}/ (version {result.version}). Next:\n"
-          f"  dann sample -n 3 --temp 0.4              more posts\n"
+          f"  dann sample -n 3                         more posts (DANN_TEMPERATURE, 0.7)\n"
           f"  dann sample --prompt 'KING.' --temp 0.7   continue a prompt\n"
           f"  dann corpus YOUR_EXPORT.zip --stats       what dann reads from your X or Discord export\n"
           f"  dann train YOUR_EXPORT.zip --minutes 10   learn your own voice")

@@ -117,7 +117,8 @@ def retrain(settings: Settings, config: RunConfig | None = None, progress: bool 
     new_loss = result.record.val_loss
     old_loss = model_loss(served.model, served.vocab, data) if served else math.inf
     header = f"run {run_id}: val loss {new_loss:.4f}, served model {old_loss:.4f}"
-    report = write_report(serving / "reports" / run_id, result.metrics, result.model, result.vocab, header)
+    report = write_report(serving / "reports" / run_id, result.metrics, result.model, result.vocab, header,
+                          lexicon=data.lexicon if settings.known_words else None)
     retuned = settings.auto_retune and served is not None and not new_loss < old_loss - PLATEAU_NATS
     if retuned:
         retune(settings, corpus, config, new_loss, old_loss)

@@ -42,7 +42,7 @@ from dann.serving.status import about
 from dann.settings import Settings
 from lstm.errors import DannError
 from web.body_limit import BodyLimit
-from web.game import COOKIE, Game, NoRealPosts
+from web.game import COOKIE, Game
 from web.rate_limit import RateLimiter
 
 log = logging.getLogger("dann.web")
@@ -133,7 +133,7 @@ def create_app(settings: Settings, service: GenerationService | None = None) -> 
             dealt = await game.deal(visitor)
         except NotReady:
             return problem(503, STILL_LEARNING, {"Retry-After": str(math.ceil(settings.reload_poll_s))})
-        except NoRealPosts as error:
+        except DannError as error:  # no export, an export that does not read, nothing it may show
             return problem(503, f"the game cannot start: {error}")
         response = JSONResponse(dealt)
         response.set_cookie(COOKIE, visitor, max_age=365 * 86400, httponly=True, samesite="strict")

@@ -68,12 +68,16 @@ class Game:
         self.settings, self.service, self.votes = settings, service, votes
         self.rng = rng or random.SystemRandom()
         self.pairs: collections.OrderedDict[str, Pair] = collections.OrderedDict()
-        self._real: tuple[int, list[str]] | None = None  # (model version, its showable posts)
+        self._real: tuple[tuple, list[str]] | None = None  # ((model version, forget list), showable posts)
         self._lock = threading.Lock()
 
     def real_posts(self, voice) -> list[str]:
-        if self._real is None or self._real[0] != voice.version:
-            self._real = (voice.version, showable(self.settings, voice, self.service.filters))
+        """The showable posts, found again for a new model and whenever the forget list changes:
+        a phrase forgotten a moment ago must not be shown at the next deal."""
+        forget = self.service.filters.forget if self.service.filters else None
+        key = (voice.version, forget.digest() if forget else "")
+        if self._real is None or self._real[0] != key:
+            self._real = (key, showable(self.settings, voice, self.service.filters))
         return self._real[1]
 
     async def deal(self, visitor: str) -> dict:

@@ -85,3 +85,40 @@ def test_a_bad_vote_gets_one_line_naming_the_field(game_dir, game_export):
     assert one_line(missing) == "pair is missing; the fields are pair and pick"
     assert one_line(extra) == "unknown field 'extra'; the fields are pair and pick"
     assert one_line(shape).startswith('the request body must be a JSON object such as {"pair"')
+
+
+def test_a_phrase_forgotten_while_the_game_runs_is_never_shown_again(game_dir, game_export, tmp_path):
+    from dann.serving.filters import Filters
+    from dann.serving.forget import ForgetList
+    from dann.serving.service import GenerationService
+
+    target = sorted(game_export.shown)[0]
+    phrase = " ".join(target.split()[1:3])  # "post 90": in this post only
+
+    async def scenario():
+        service = GenerationService(game_dir, max_chars=60, poll_s=0.05, filters=Filters(forget=ForgetList(game_dir)))
+        app = create_app(game_settings(game_dir, game_export), service)
+        await service.start()
+        try:
+            async with serving(app, lifespan=False) as client:
+                before = [await deal(client) for _ in range(3)]
+                ForgetList(game_dir).add(phrase)
+                after = [await deal(client) for _ in range(15)]
+        finally:
+            await service.stop()
+        return before, after
+
+    _, after = asyncio.run(scenario())
+    shown = {text for pair in after for text in (pair["a"], pair["b"])}
+    assert target not in shown and len(shown & game_export.shown) >= 2
+
+
+def test_an_export_that_cannot_be_read_is_one_line(game_dir, game_export, tmp_path):
+    async def scenario():
+        settings = game_settings(game_dir, game_export, export_path=tmp_path / "missing.zip")
+        async with serving(create_app(settings)) as client:
+            return await client.post("/api/game/pair")
+
+    response = asyncio.run(scenario())
+    assert response.status_code == 503 and one_line(response).startswith("the game cannot start: ")
+    assert "missing.zip" in one_line(response)
