@@ -134,8 +134,9 @@ def main(argv=None) -> int:
     voice = Voice.of(ckpt)
     data = prepare(read_export(args.path, args.checkpoint_dir), voice.record.config.train, vocab=ckpt.vocab)
     record = voice.record if voice.record.lengths else dataclasses.replace(voice.record, lengths=data.length_quantiles)
-    if args.median_length:
-        record = dataclasses.replace(record, lengths={})
+    if args.median_length:  # every percentile the median: each text's drawn target is the median
+        record = dataclasses.replace(record, lengths={kind: [float(median)] * 21
+                                                      for kind, median in record.median_chars.items() if median})
     voice = dataclasses.replace(voice, record=record, lexicon=None if args.free_spelling else voice.lexicon or data.lexicon)
     if args.ngram_mix is not None:
         ngram = NGramModel(data.train, len(data.vocab), data.baselines.ngram_order)
