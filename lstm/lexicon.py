@@ -22,7 +22,8 @@ trie; the sampler tracks one trie node per row:
   model.
 
 Memory is nodes x letters x 4 bytes, so the trie keeps the most frequent words up to MAX_NODES
-nodes; a word left out counts as unknown like a coined one.
+nodes, and no more than fit in MAX_TABLE_BYTES; a word left out counts as unknown like a coined
+one.
 """
 
 import collections
@@ -40,6 +41,7 @@ WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)*")  # as trainer/fidelity.py counts 
 LETTER = re.compile(r"[^\W\d_]")
 APOSTROPHES = ("'", "\u2019")
 MAX_NODES = 250_000
+MAX_TABLE_BYTES = 64 << 20  # the node table's cap, whatever the alphabet: a bot's memory is small
 
 
 def words_of(text: str) -> list[str]:
@@ -71,13 +73,14 @@ class Lexicon:
         is left out."""
         letters = sorted({_key(c) for c in vocab.chars if _key(c)} | {"'"})
         col = {c: i for i, c in enumerate(letters)}
+        max_nodes = min(max_nodes, MAX_TABLE_BYTES // (4 * len(letters)))
         children: list[dict[int, int]] = [{}]
         ends = [True]  # node 0, outside a word, takes a boundary
         kept = []
         for word in words:
             if any(c not in col for c in word):
                 continue
-            if len(children) + len(word) + 1 > max_nodes:  # at most len(word) new nodes
+            if len(children) + len(word) + 2 > max_nodes:  # at most len(word) new ones, + CLOSED and UNKNOWN
                 break
             node = 0
             for c in word:

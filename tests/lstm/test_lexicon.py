@@ -53,7 +53,7 @@ def test_words_with_letters_outside_the_vocabulary_are_left_out():
 
 
 def test_a_full_trie_keeps_the_most_frequent_words():
-    lexicon = Lexicon.of_words(["bad", "cafe", "head"], VOCAB, max_nodes=9)
+    lexicon = Lexicon.of_words(["bad", "cafe", "head"], VOCAB, max_nodes=10)
     assert lexicon.words == ("bad", "cafe")
     assert lexicon.accepts("cafe") and not lexicon.accepts("head")
 
@@ -98,3 +98,12 @@ def test_the_model_log_probability_is_not_the_lexicon_s():
     # <unk>, <post> and <reply> are banned for every row, so the choice is among V - 3.
     assert np.isclose(kept, np.log(1 / (len(VOCAB) - 3)), atol=1e-5)
     assert np.isclose(free, kept, atol=1e-5)
+
+
+def test_the_table_never_outgrows_its_byte_cap(monkeypatch):
+    import lstm.lexicon
+
+    letters = 9  # a to h, and the apostrophe
+    monkeypatch.setattr(lstm.lexicon, "MAX_TABLE_BYTES", 4 * letters * 10)  # room for 10 nodes
+    lexicon = Lexicon.of_words(["bad", "cafe", "head"], VOCAB)
+    assert lexicon.words == ("bad", "cafe") and lexicon.next.shape == (10, letters)
