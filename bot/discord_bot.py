@@ -30,7 +30,7 @@ from bot.cooldown import Cooldown
 from bot.feedback import Feedback
 from bot.text import NO_PINGS, SORRY, STILL_LEARNING, clip, discord_time, prompt_text, wait_notice
 from dann.serving.forget import ForgetList
-from dann.serving.game import Votes, game_file
+from dann.serving.game import Votes, game_file, shown_tally
 from dann.serving.request import GenerationRequest
 from dann.serving.service import GenerationService, NotReady, service_for
 from dann.serving.status import render_text
@@ -223,8 +223,7 @@ class DannBot(commands.Bot):
         if status is None:
             return STILL_LEARNING
         votes = self.feedback.of(status["version"])
-        if self.settings.web_game or self.game_votes.path.is_file():
-            status = {**status, "game": self.game_votes.of(status["version"])}
+        status = {**status, "game": shown_tally(self.settings, self.game_votes, status["version"])}
         return (render_text(status, bold=lambda text: f"**{text}**", when=discord_time)
                 + f"\nReactions to this version's messages: 👍 {votes['up']}, 👎 {votes['down']}.")
 

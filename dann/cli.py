@@ -366,7 +366,7 @@ def cmd_trainer(args, settings) -> None:
 
 def cmd_status(args, settings) -> None:
     from dann.serving.bestof import Voice
-    from dann.serving.game import Votes, game_file
+    from dann.serving.game import Votes, game_file, shown_tally
     from dann.serving.status import render_text, summary
     from lstm.checkpoint import NoCheckpoint, load_latest
     from trainer.schedule import next_run
@@ -376,8 +376,8 @@ def cmd_status(args, settings) -> None:
         status = summary(Voice.of(load_latest(checkpoint_dir)))
     except NoCheckpoint:
         status = {"version": None}
-    if status["version"] is not None and (settings.web_game or game_file(settings).is_file()):
-        status["game"] = Votes(game_file(settings)).of(status["version"])
+    if status["version"] is not None and (game := shown_tally(settings, Votes(game_file(settings)), status["version"])):
+        status["game"] = game
     upcoming = next_run(settings)
     status["next_run"] = upcoming.isoformat() if upcoming else None
     if args.json:

@@ -113,6 +113,14 @@ def create_app(settings: Settings, service: GenerationService | None = None) -> 
         path = Path(settings.checkpoint_dir) / report / "loss.png" if report else None
         return path if path and path.is_file() else None
     page = render_page(settings)
+    def rate_limited(request: Request) -> JSONResponse | None:
+        """A 429 once this client has had its generations for the minute (pairs count too)."""
+        wait = limiter.take(request.client.host if request.client else "unknown")
+        if not wait:
+            return None
+        seconds = math.ceil(wait)
+        return problem(429, f"too many requests: try again in {seconds} s", {"Retry-After": str(seconds)})
+
     votes = Votes(game_file(settings))
     game = Game(settings, service, votes) if settings.web_game else None
 
@@ -124,10 +132,8 @@ def create_app(settings: Settings, service: GenerationService | None = None) -> 
     async def game_pair(request: Request):
         if game is None:
             return problem(404, "the Real or dann? game is off here (DANN_WEB_GAME)")
-        wait = limiter.take(request.client.host if request.client else "unknown")
-        if wait:
-            seconds = math.ceil(wait)
-            return problem(429, f"too many requests: try again in {seconds} s", {"Retry-After": str(seconds)})
+        if refused := rate_limited(request):
+            return refused
         visitor = visitor_of(request) or secrets.token_urlsafe(16)
         try:
             dealt = await game.deal(visitor)
@@ -161,10 +167,8 @@ def create_app(settings: Settings, service: GenerationService | None = None) -> 
         if len(body.prompt) > settings.max_prompt_chars:
             return problem(422, f"the prompt is {len(body.prompt)} characters long; the most is "
                                 f"{settings.max_prompt_chars}")
-        wait = limiter.take(request.client.host if request.client else "unknown")
-        if wait:
-            seconds = math.ceil(wait)
-            return problem(429, f"too many requests: try again in {seconds} s", {"Retry-After": str(seconds)})
+        if refused := rate_limited(request):
+            return refused
         temperature = settings.temperature if body.temperature is None else body.temperature
         try:
             result = await service.generate(GenerationRequest(body.mode, body.prompt, temperature=temperature,

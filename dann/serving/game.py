@@ -34,6 +34,11 @@ def game_file(settings) -> Path:
     return Path(settings.game_file) if settings.game_file else Path(settings.checkpoint_dir) / FILE_NAME
 
 
+def shown_tally(settings, votes: "Votes", version: int) -> dict | None:
+    """The tally `dann status` and `/dann status` show: None where the game has never run."""
+    return votes.of(version) if settings.web_game or votes.path.is_file() else None
+
+
 class Votes:
     """{"versions": {"7": {"votes": 40, "fooled": 13}}} in `path`. One writer (the web page);
     every reader rereads the file, so a vote shows in `dann status` at once."""
