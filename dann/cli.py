@@ -234,18 +234,22 @@ def training_flags(args) -> dict:
 def cmd_train(args, settings) -> None:
     from trainer.config import resolve
     from trainer.data import prepare
+    from trainer.lock import TrainerLock
     from trainer.retrain import read_export
     from trainer.train import latest_start, train
 
     checkpoint_dir = args.checkpoint_dir or settings.checkpoint_dir
-    corpus = read_export(args.path, checkpoint_dir, include_dms=include_dms(args, settings), split=args.split,
-                         author=args.author)
-    config = resolve(chars=corpus.chars, minutes=settings.train_minutes, file=args.config,
-                     flags=training_flags(args))
-    log.info("hyperparameters: %s", config.describe())
-    data = prepare(corpus, config.train)
-    start = None if args.fresh else latest_start(checkpoint_dir, data, config)
-    result = train(data, config, checkpoint_dir, start=start, progress=not args.quiet)
+    # The trainer's lock, from the start (a refusal is the only line) to the last version written:
+    # beside the trainer, or another writer, both would number versions from the same latest one.
+    with TrainerLock(checkpoint_dir, "dann train"):
+        corpus = read_export(args.path, checkpoint_dir, include_dms=include_dms(args, settings), split=args.split,
+                             author=args.author)
+        config = resolve(chars=corpus.chars, minutes=settings.train_minutes, file=args.config,
+                         flags=training_flags(args))
+        log.info("hyperparameters: %s", config.describe())
+        data = prepare(corpus, config.train)
+        start = None if args.fresh else latest_start(checkpoint_dir, data, config)
+        result = train(data, config, checkpoint_dir, start=start, progress=not args.quiet)
     print(json.dumps(result.summary()))
 
 
@@ -306,17 +310,26 @@ def cmd_eval(args, settings) -> None:
 
 
 def cmd_tune(args, settings) -> None:
+    import contextlib
+
     from trainer.config import resolve, write_file
+    from trainer.lock import TrainerLock
     from trainer.retrain import config_file, read_export, tuned_path
     from trainer.tune import tune
 
-    corpus = read_export(args.path, args.checkpoint_dir or settings.checkpoint_dir,
-                         include_dms=include_dms(args, settings))
-    config = resolve(chars=corpus.chars, minutes=settings.train_minutes,
-                     file=args.config or config_file(settings))
-    result = tune(corpus, args.minutes, config)
-    default_out = tuned_path(args.checkpoint_dir or settings.checkpoint_dir)
-    out = write_file(args.out or default_out, result["best"]["model"], result["best"]["train"])
+    checkpoint_dir = args.checkpoint_dir or settings.checkpoint_dir
+    default_out = tuned_path(checkpoint_dir)
+    out = args.out or default_out
+    # A config beside the checkpoints is the trainer's to read, and its auto-retuner writes the
+    # same file: the trainer's lock, taken first, so that a refusal costs no minutes of trials.
+    beside = out.resolve().parent == Path(checkpoint_dir).resolve()
+    with (TrainerLock(checkpoint_dir, "dann tune", instead="an --out file elsewhere") if beside
+          else contextlib.nullcontext()):
+        corpus = read_export(args.path, checkpoint_dir, include_dms=include_dms(args, settings))
+        config = resolve(chars=corpus.chars, minutes=settings.train_minutes,
+                         file=args.config or config_file(settings))
+        result = tune(corpus, args.minutes, config)
+        out = write_file(out, result["best"]["model"], result["best"]["train"])
     use = ("the trainer uses it from its next run" if out == default_out and settings.train_config is None
            else f"set DANN_TRAIN_CONFIG={out} for the trainer to use it")
     if args.json:
@@ -440,15 +453,19 @@ def cmd_demo(args, settings) -> None:
     from trainer.config import resolve
     from trainer.data import prepare
     from trainer.exports import read_corpus
+    from trainer.lock import TrainerLock
     from trainer.train import latest_start, train
 
     checkpoint_dir = args.checkpoint_dir or settings.checkpoint_dir
-    print(f"Training on {DEMO_CORPUS.name} (seven Shakespeare plays) for {args.minutes:g} minutes on "
-          f"{_device()}; each speech is one 'post'.", flush=True)
-    corpus = read_corpus(DEMO_CORPUS)
-    config = resolve(chars=corpus.chars, flags={"train": {"minutes": args.minutes}})
-    data = prepare(corpus, config.train)
-    result = train(data, config, checkpoint_dir, start=latest_start(checkpoint_dir, data, config))
+    # The trainer's lock while it trains (DANN_CHECKPOINT_DIR may be the trainer's own directory);
+    # serving the page afterwards only reads.
+    with TrainerLock(checkpoint_dir, "dann demo"):
+        print(f"Training on {DEMO_CORPUS.name} (seven Shakespeare plays) for {args.minutes:g} minutes on "
+              f"{_device()}; each speech is one 'post'.", flush=True)
+        corpus = read_corpus(DEMO_CORPUS)
+        config = resolve(chars=corpus.chars, flags={"train": {"minutes": args.minutes}})
+        data = prepare(corpus, config.train)
+        result = train(data, config, checkpoint_dir, start=latest_start(checkpoint_dir, data, config))
     summary = result.summary()
     print(f"\nValidation loss {summary['val_loss']:.3f} nats/char ({summary['bpc']:.2f} bits), "
           f"next-character accuracy {summary['val_acc']:.0%}, after {summary['steps']} steps.")

@@ -5,8 +5,10 @@ import json
 import logging
 import os
 import platform
+import re
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -104,6 +106,71 @@ def test_train_then_sample_in_fresh_processes(tmp_path):
 
     assert len(first) == 3 and all(s["version"] == versions(ckpt)[0] for s in first)  # the newest
     assert sample() == first  # same seed, same text, in another fresh process
+
+
+
+# --- writers beside the trainer: one lock per checkpoint directory ------------------------------
+
+TINY_TRAIN = ["--steps", "60", "--hidden", "32", "--layers", "1", "--batch-size", "8", "--seq-len", "16",
+              "--eval-every", "30", "--min-char-count", "1", *NO_SMALL_EXPORT_DEFAULTS]  # as the round trip above
+
+
+def writer_env(checkpoints, **settings) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DANN_") or k == "DANN_JAX_CACHE_DIR"}
+    return {**env, "JAX_PLATFORMS": "cpu", "DANN_CHECKPOINT_DIR": str(checkpoints),
+            **{f"DANN_{k.upper()}": str(v) for k, v in settings.items()}}
+
+
+def wait_for_lock(lock, pid, process, seconds=120.0):
+    deadline = time.monotonic() + seconds
+    while not (lock.exists() and lock.read_text().strip() == str(pid)):
+        assert process.poll() is None, process.communicate()[1][-2000:]
+        assert time.monotonic() < deadline, "the trainer never took its lock"
+        time.sleep(0.05)
+
+
+def test_train_tune_and_demo_refuse_a_directory_the_trainer_is_writing(tmp_path):
+    export = tmp_path / "posts.txt"
+    export.write_text("\n".join(["good morning friends", "coffee first then code", "lol same"] * 60))
+    checkpoints = tmp_path / "ckpt"
+    env = writer_env(checkpoints, export_path=export, train_cron="0 3 1 1 *")  # no run while the test lasts
+    trainer = subprocess.Popen([*DANN, "trainer"], env=env, cwd=tmp_path, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for_lock(checkpoints / ".trainer.lock", trainer.pid, trainer)
+        before = sorted(p.name for p in checkpoints.iterdir())
+        for argv in (["train", str(export), *TINY_TRAIN, "--checkpoint-dir", str(checkpoints)],
+                     ["tune", str(export), "--minutes", "0.1", "--checkpoint-dir", str(checkpoints)],
+                     ["demo", "--no-web", "--minutes", "0.01", "--checkpoint-dir", str(checkpoints)]):
+            done = subprocess.run([*DANN, *argv], check=False, env=env, cwd=tmp_path, capture_output=True, text=True,
+                                  timeout=300)
+            instead = "an --out file elsewhere" if argv[0] == "tune" else "another --checkpoint-dir"
+            assert_one_line_error(done.returncode, done.stderr, f"the trainer (pid {trainer.pid}) is writing "
+                                  f"{checkpoints} (it holds .trainer.lock); stop it or give `dann {argv[0]}` {instead}")
+            assert sorted(p.name for p in checkpoints.iterdir()) == before, argv[0]  # no version, no tuned.json
+        assert trainer.poll() is None  # and the trainer goes on
+    finally:
+        trainer.terminate()
+        trainer.communicate(timeout=60)
+
+
+def test_train_takes_the_lock_and_gives_it_back(capsys, tmp_path):
+    from lstm.checkpoint import versions
+    from trainer.lock import Locked, TrainerLock
+
+    export = tmp_path / "posts.txt"
+    export.write_text("\n".join(["good morning friends", "coffee first then code", "lol same"] * 60))
+    checkpoints = tmp_path / "ckpt"
+    code, _, err = run_main(capsys, "train", str(export), *TINY_TRAIN, "--quiet", "--checkpoint-dir", str(checkpoints))
+    assert code == 0, err
+    assert len(versions(checkpoints)) >= 1
+    assert (checkpoints / ".trainer.lock").read_text() == f"{os.getpid()} dann train"  # it held the lock
+    with TrainerLock(checkpoints):  # and gave it back when it finished, in this same process
+        pass
+    # A trainer started while a writer holds the lock names that writer.
+    named = re.escape(f"`dann train` (pid {os.getpid()}) is already writing {checkpoints}; exiting")
+    with TrainerLock(checkpoints, "dann train"), pytest.raises(Locked, match=named):
+        TrainerLock(checkpoints).__enter__()
 
 
 def test_corpus_prints_records_and_stats(capsys):
