@@ -4,6 +4,7 @@ healthchecks run against real `dann` processes, and the image's install against 
 No Docker daemon is needed: `docker-compose config` only parses and resolves. The image itself is
 not built here."""
 
+import json
 import os
 import shutil
 import socket
@@ -24,12 +25,18 @@ needs_compose = pytest.mark.skipif(COMPOSE is None, reason="Debian's docker-comp
 GPU = {"driver": "nvidia", "count": 1, "capabilities": ["gpu"]}
 
 
-def compose_config(tmp_path: Path, *names: str) -> dict:
-    """`docker-compose -f NAME [-f NAME…] config`, run on copies beside .env.example as .env: the
-    developer's own .env (with a real token in it) is never read, and nothing depends on one existing."""
+TOKEN = "the-bots-token.not-a-real-one"
+
+
+def compose_config(tmp_path: Path, *names: str, dot_env: str = "",
+                   bot_env: str = f"DANN_DISCORD_TOKEN={TOKEN}\n") -> dict:
+    """`docker-compose -f NAME [-f NAME…] config`, run on copies beside .env.example as .env (plus the
+    lines `dot_env`) and a bot.env holding `bot_env`, the token as the deployment docs have it: the
+    developer's own .env and bot.env are never read, and nothing depends on them existing."""
     for file in ("docker-compose.yml", "docker-compose.cpu.yml", "docker-compose.game.yml"):
         shutil.copy(ROOT / file, tmp_path / file)
-    shutil.copy(ROOT / ".env.example", tmp_path / ".env")
+    (tmp_path / ".env").write_text((ROOT / ".env.example").read_text() + "\n" + dot_env)
+    (tmp_path / "bot.env").write_text(bot_env)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DANN_", "COMPOSE_"))}
     files = [option for name in names for option in ("-f", name)]
     result = subprocess.run([COMPOSE, *files, "config"], check=False, cwd=tmp_path, env=env, capture_output=True,
@@ -95,6 +102,30 @@ def test_the_game_file_gives_the_web_page_the_export_read_only_and_the_votes_to_
     assert web_mounts["/data/export"].endswith(":ro") and web_mounts["/data/checkpoints"].endswith(":ro")
     assert web_mounts["/data/game"] == "game:/data/game:rw"
     assert "game:/data/game:ro" in bot["volumes"]
+
+
+COMBINATIONS = [("docker-compose.yml",), ("docker-compose.cpu.yml",),
+                ("docker-compose.yml", "docker-compose.game.yml"),
+                ("docker-compose.cpu.yml", "docker-compose.game.yml")]
+
+
+@needs_compose
+@pytest.mark.parametrize("names", COMBINATIONS, ids="+".join)
+@pytest.mark.parametrize("in_dot_env, in_bot_env", [
+    (None, TOKEN),  # as documented: in bot.env
+    (TOKEN, None),  # left in .env, which every service reads
+    ("an-old-token", TOKEN),  # both: bot.env wins
+], ids=["bot.env", "left in .env", "both"])
+def test_only_the_bot_has_the_discord_token(tmp_path, names, in_dot_env, in_bot_env):
+    line = "DANN_DISCORD_TOKEN={}\n".format
+    services = compose_config(tmp_path, *names, dot_env=line(in_dot_env) if in_dot_env else "",
+                              bot_env=line(in_bot_env) if in_bot_env else "")
+    assert set(services) == {"trainer", "bot", "web"}
+    assert services["bot"]["environment"]["DANN_DISCORD_TOKEN"] == TOKEN
+    for name in ("trainer", "web"):
+        environment = services[name]["environment"]
+        assert environment.get("DANN_DISCORD_TOKEN", "") == "", name  # empty: the settings read it as no token
+        assert "token" not in json.dumps(services[name]), name  # nor under another name, nor the old one
 
 
 # --- the healthchecks, run for real -------------------------------------------------------------
@@ -185,4 +216,4 @@ def test_the_build_context_holds_every_package_and_never_the_env_file():
     allowed = {rule[1:].rstrip("/") for rule in rules if rule.startswith("!")}
     packages = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]
     assert {pattern.rstrip("*") for pattern in packages["include"]} <= allowed
-    assert {"pyproject.toml", "README.md"} <= allowed and ".env" not in allowed
+    assert {"pyproject.toml", "README.md"} <= allowed and not {".env", "bot.env"} & allowed
