@@ -43,6 +43,17 @@ def until_text(until: float | None) -> str:
     return f"until {discord.utils.format_dt(moment, 't')} ({discord.utils.format_dt(moment, 'R')})"
 
 
+# An interaction's token, and with it the "thinking…" message, lasts 15 minutes; an answer the
+# model finishes later could never be sent, so it is dropped before it is sampled.
+INTERACTION_LIFETIME = datetime.timedelta(minutes=15)
+
+
+def time_left(interaction: discord.Interaction) -> float:
+    """Seconds left to answer this interaction, with a margin for sending the answer."""
+    left = interaction.created_at + INTERACTION_LIFETIME - discord.utils.utcnow()
+    return max(0.1, left.total_seconds() - 10)
+
+
 async def tell(interaction: discord.Interaction, text: str) -> None:
     """A short answer only the asker sees."""
     await interaction.response.send_message(clip(text), ephemeral=True, allowed_mentions=NO_PINGS)
@@ -60,9 +71,10 @@ class DannCommands(app_commands.Group):
         if refusal:
             await tell(interaction, refusal)
             return True
-        wait = self.bot.cooldown.try_acquire(interaction.user.id, interaction.channel_id or interaction.user.id)
+        wait = self.bot.cooldown.try_acquire(interaction.user.id, interaction.channel_id or interaction.user.id,
+                                             interaction.guild_id)
         if wait:
-            await tell(interaction, wait_notice(wait))
+            await tell(interaction, wait_notice(wait))  # only the asker sees it: no channel to flood
         return bool(wait)
 
     def _not_a_manager(self, interaction: discord.Interaction) -> str | None:
@@ -77,9 +89,14 @@ class DannCommands(app_commands.Group):
                    temp: app_commands.Range[float, 0.05, 2.0] | None = None) -> None:
         if await self._refused(interaction):
             return
-        await interaction.response.defer(thinking=True)  # Discord wants an answer within 3 s
-        text, version = await self.bot.speak("post", temperature=temp)
-        self.bot.remember(await interaction.followup.send(clip(text), allowed_mentions=NO_PINGS, wait=True), version)
+        try:
+            await interaction.response.defer(thinking=True)  # Discord wants an answer within 3 s
+            text, version = await self.bot.speak("post", temperature=temp, client=str(interaction.user.id),
+                                                 deadline_s=time_left(interaction))
+            self.bot.remember(await interaction.followup.send(clip(text), allowed_mentions=NO_PINGS, wait=True),
+                              version)
+        finally:
+            self.bot.cooldown.release(interaction.user.id)
 
     @app_commands.command(name="reply", description="dann replies to a text you give it")
     @app_commands.describe(text="What dann should reply to", temp="How adventurous, 0.05 to 2.0")
@@ -87,11 +104,15 @@ class DannCommands(app_commands.Group):
                     temp: app_commands.Range[float, 0.05, 2.0] | None = None) -> None:
         if await self._refused(interaction):
             return
-        await interaction.response.defer(thinking=True)
-        context = prompt_text(text, self.bot.settings.max_prompt_chars) or None
-        answer, version = await self.bot.speak("reply", temperature=temp, context=context)
-        self.bot.remember(await interaction.followup.send(clip(f"{quote(text)}\n{answer}"), allowed_mentions=NO_PINGS,
-                                                          wait=True), version)
+        try:
+            await interaction.response.defer(thinking=True)
+            context = prompt_text(text, self.bot.settings.max_prompt_chars) or None
+            answer, version = await self.bot.speak("reply", temperature=temp, context=context,
+                                                   client=str(interaction.user.id), deadline_s=time_left(interaction))
+            self.bot.remember(await interaction.followup.send(clip(f"{quote(text)}\n{answer}"),
+                                                              allowed_mentions=NO_PINGS, wait=True), version)
+        finally:
+            self.bot.cooldown.release(interaction.user.id)
 
     @app_commands.command(name="status", description="Which model dann is using, when it was trained, how good it is")
     async def status(self, interaction: discord.Interaction) -> None:

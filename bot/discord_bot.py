@@ -12,7 +12,10 @@ Safe by default:
 - It answers people only: messages from bots (itself included) and webhooks are ignored, so two
   bots cannot talk to each other forever. A mention means `bot.user in message.mentions`;
   `ClientUser.mentioned_in` is also true for @everyone and @here.
-- One cooldown per person and per channel across mentions and slash commands, with a short notice.
+- Flood control across mentions and slash commands (cooldown.py): one reply in flight per person,
+  a cooldown per person and per channel, caps per server and overall per minute, and at most one
+  "give me N s" notice per channel per wait. When the generation service is too busy, a short
+  "busy" line instead of a wait that never ends.
 - Generation goes through the GenerationService, off the event loop, so the gateway heartbeat
   keeps beating while the model samples. Interactions are deferred before anything slow.
 - No privileged intents: Discord sends the text of messages that mention the bot, and of DMs,
@@ -28,11 +31,11 @@ from bot.commands import DannCommands, delete_and_forget
 from bot.control import Control, ControlError
 from bot.cooldown import Cooldown
 from bot.feedback import Feedback
-from bot.text import NO_PINGS, SORRY, STILL_LEARNING, clip, discord_time, prompt_text, wait_notice
+from bot.text import BUSY, NO_PINGS, SORRY, STILL_LEARNING, clip, discord_time, prompt_text, wait_notice
 from dann.serving.forget import ForgetList
 from dann.serving.game import Votes, game_file, shown_tally
 from dann.serving.request import GenerationRequest
-from dann.serving.service import GenerationService, NotReady, service_for
+from dann.serving.service import Busy, GenerationService, NotReady, service_for
 from dann.serving.status import render_text
 from dann.settings import Settings, load_settings
 from lstm.errors import DannError
@@ -49,7 +52,8 @@ class DannBot(commands.Bot):
         self.settings = settings
         self.service = service
         self.owns_service = owns_service  # a service shared with the web page is started by its owner
-        self.cooldown = Cooldown(settings.user_cooldown_s, settings.channel_cooldown_s)
+        self.cooldown = Cooldown(settings.user_cooldown_s, settings.channel_cooldown_s,
+                                 server_per_minute=settings.server_per_minute, global_per_minute=settings.bot_per_minute)
         self.control = Control(settings.checkpoint_dir)
         self.forget = ForgetList(settings.checkpoint_dir)  # the file the service's filter reads
         self.feedback = Feedback(settings.checkpoint_dir)
@@ -163,18 +167,22 @@ class DannBot(commands.Bot):
             return
         if self.refusal(message.author.id, message.guild.id if message.guild else None):
             return  # in silence: a notice to every mention would be the noise a pause is there to stop
-        wait = self.cooldown.try_acquire(message.author.id, message.channel.id)
+        wait = self.cooldown.try_acquire(message.author.id, message.channel.id,
+                                         message.guild.id if message.guild else None)
         try:
             if wait:
-                if self.cooldown.should_notice(message.author.id, wait):
+                if self.cooldown.should_notice(message.author.id, message.channel.id, wait):
                     await self.answer(message, wait_notice(wait), delete_after=wait)
                 return
             context = prompt_text(message.content, self.settings.max_prompt_chars) or None
             async with message.channel.typing():
-                text, version = await self.speak("reply", context=context)
+                text, version = await self.speak("reply", context=context, client=str(message.author.id))
             self.remember(await self.answer(message, text), version)
         except discord.Forbidden:  # a channel where it may read but not type or speak
             log.warning("no permission to send messages in channel %s", message.channel.id)
+        finally:
+            if not wait:
+                self.cooldown.release(message.author.id)
 
     async def answer(self, message: discord.Message, text: str, **options) -> discord.Message:
         # A reference that survives the original being deleted while the model was sampling.
@@ -198,17 +206,21 @@ class DannBot(commands.Bot):
 
     # --- generation --------------------------------------------------------------------------
 
-    async def speak(self, mode: str, *, temperature: float | None = None,
-                    context: str | None = None) -> tuple[str, int | None]:
+    async def speak(self, mode: str, *, temperature: float | None = None, context: str | None = None,
+                    client: str = "", deadline_s: float | None = None) -> tuple[str, int | None]:
         """One text in the voice and the model version that wrote it, or a sentence for the person
-        (and None) when there is none to give."""
+        (and None) when there is none to give. `client` (the asker) is their place in the fair
+        queue; `deadline_s` is how long their answer may take (an interaction's time left)."""
         if temperature is None:
             temperature = self.settings.temperature
         try:
             generation = await self.service.generate(GenerationRequest(
-                mode, temperature=temperature, context=context, max_chars=self.settings.max_chars))
+                mode, temperature=temperature, context=context, max_chars=self.settings.max_chars),
+                client=client, deadline_s=deadline_s)
         except NotReady:
             return STILL_LEARNING, None
+        except Busy:
+            return BUSY, None
         except DannError as error:  # expected: one sentence for the person
             return str(error), None
         except Exception:

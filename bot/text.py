@@ -11,6 +11,7 @@ DISCORD_LIMIT = 2000  # Discord counts UTF-16 code units, not Python characters
 NO_PINGS = discord.AllowedMentions.none()
 STILL_LEARNING = "I'm still learning: no model has been trained yet. Ask me again once one is!"
 SORRY = "Something went wrong while I was thinking. It has been logged."
+BUSY = "⏳ Too many people are asking me at once. Try again in a few seconds."
 QUOTE_CHARS = 300  # how much of the text being answered `/dann reply` quotes above its answer
 # Discord markup that is not words: user, role and channel mentions; custom emoji become :name:.
 MARKUP = re.compile(r"<(?:@[!&]?|#)\d+>")

@@ -3,9 +3,13 @@
 Hyperparameters are not here: they live in frozen dataclasses saved inside each checkpoint.
 """
 
+import ipaddress
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from apscheduler.triggers.cron import CronTrigger
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -18,6 +22,71 @@ class SettingsError(DannError):
 
 # Discord ids, written "123, 456" in the environment (NoDecode: not as a JSON list).
 DiscordIds = Annotated[list[int], NoDecode]
+CommaList = Annotated[list[str], NoDecode]
+
+# DANN_TRAIN_CRON is crontab syntax with cron's meaning: weekday 0 and 7 are Sunday, 1 is Monday.
+# APScheduler counts 0 as Monday, so the weekday field is rewritten into day names (which mean the
+# same to both) before APScheduler sees it. The schedule is parsed here, where the settings load,
+# so that a schedule the trainer could not follow is refused at start by every command, and the
+# trainer (trainer/schedule.py) builds its trigger with the same function.
+DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+
+
+def cron_weekdays(field: str) -> str:
+    """A crontab weekday field (0-7, names, ranges, lists, steps) as APScheduler day names."""
+    if field == "*":
+        return "*"
+
+    def day(token: str) -> int:
+        token = token.strip().lower()
+        if token[:3] in DAY_NAMES:
+            return DAY_NAMES.index(token[:3])
+        if token.isdigit() and int(token) <= 7:
+            return int(token)
+        raise ValueError(f"weekday {token!r} is not 0-7 or a day name")
+
+    days = set()
+    for part in field.split(","):
+        part, _, step = part.partition("/")
+        if part == "*":
+            low, high = 0, 6
+        elif "-" in part:
+            low, high = (day(t) for t in part.split("-", 1))
+        else:
+            low = day(part)
+            high = 6 if step else low  # cron reads "1/2" as "from 1 to the end, every 2nd"
+        if high < low:
+            raise ValueError(f"weekday range {part!r} runs backwards")
+        if step and not (step.isdigit() and int(step) > 0):
+            raise ValueError(f"weekday step {step!r} is not a whole number above 0")
+        days.update(d % 7 for d in range(low, high + 1, int(step or 1)))  # 7 is Sunday, as 0 is
+    return ",".join(DAY_NAMES[d] for d in sorted(days))
+
+
+def time_zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{name!r} is not a known time zone (e.g. UTC, Europe/Berlin)") from None
+
+
+def cron_trigger(expression: str, zone: str = "UTC") -> CronTrigger:
+    """The schedule as APScheduler's trigger; a ValueError says why it cannot be one."""
+    fields = expression.split()
+    if len(fields) != 5:
+        raise ValueError(f"{expression!r} needs 5 fields: minute hour day month weekday")
+    timezone = time_zone(zone)
+    minute, hour, day, month, weekday = fields
+    try:
+        trigger = CronTrigger(minute=minute, hour=hour, day=day, month=month, day_of_week=cron_weekdays(weekday),
+                              timezone=timezone)
+    except ValueError as error:  # APScheduler's word for a field it cannot parse, and cron_weekdays'
+        raise ValueError(f"{expression!r}: {error}") from None
+    # APScheduler accepts a day no month has ("0 0 31 2 *") and then never fires: the trainer would
+    # sit idle for good, saying only "next run at None".
+    if trigger.get_next_fire_time(None, datetime.now(timezone)) is None:
+        raise ValueError(f"{expression!r} never fires: no date matches it (such as 31 February)")
+    return trigger
 
 
 class Settings(BaseSettings):
@@ -48,7 +117,8 @@ class Settings(BaseSettings):
     train_cron: str = "0 3 * * *"
     train_timezone: str = "UTC"
     # A run missed while the trainer was down or busy still happens if it is at most this late.
-    misfire_grace_s: float = Field(6 * 3600, ge=0)
+    # APScheduler takes whole seconds above 0 (0 makes the scheduler refuse to start), and a finite number.
+    misfire_grace_s: float = Field(6 * 3600, ge=1, allow_inf_nan=False)
     # Publish a new model only if its val loss is at most this much worse than the served one's.
     promote_tolerance: float = Field(0.02, ge=0)
     # ... and only if at most this share of its answers, sampled at publish time, would have been a
@@ -97,12 +167,32 @@ class Settings(BaseSettings):
     channel_cooldown_s: float = Field(3.0, ge=0)
     # Longest message text used to prime a reply, in characters; the rest is cut.
     max_prompt_chars: int = Field(500, ge=0, le=4000)
+    # Generations per minute in one server, and in all of them together; one reply per user is
+    # in flight at a time.
+    server_per_minute: int = Field(20, ge=1)
+    bot_per_minute: int = Field(60, ge=1)
+
+    # Admission control, for the bot and the web page alike (dann/serving/service.py): candidate
+    # rows (texts times DANN_BEST_OF) that may wait at once, beyond which requests are refused as
+    # busy, and the seconds a request may take from arrival to answer.
+    max_pending_rows: int = Field(1024, ge=1)
+    request_deadline_s: float = Field(30.0, gt=0, le=840)  # under Discord's 15 minutes for an interaction
 
     # The web playground.
     web_host: str = "127.0.0.1"
     web_port: int = Field(8000, ge=1, le=65535)
     # Generate requests one client may make per minute.
     web_rate_per_minute: int = Field(30, ge=1)
+    # Generate requests all clients together may make per minute.
+    web_rate_global_per_minute: int = Field(600, ge=1)
+    # Addresses (or networks, such as 172.16.0.0/12) of the reverse proxies whose X-Forwarded-For
+    # names the client, comma-separated. Empty: none, and the peer's address is the client.
+    web_trusted_proxies: CommaList = []
+    # Connections: at most this many at once, a request's headers within web_header_timeout_s of
+    # its first byte (or of the connection), its body within web_body_timeout_s (web/connections.py).
+    web_max_connections: int = Field(1024, ge=1)
+    web_header_timeout_s: float = Field(5.0, gt=0, le=60)
+    web_body_timeout_s: float = Field(10.0, gt=0, le=300)
     # Most candidates one web request may ask for.
     web_max_candidates: int = Field(8, ge=1, le=32)
     # "Real or dann?" on the web page: a real post beside one dann wrote, pick the real one. Off by
@@ -111,6 +201,18 @@ class Settings(BaseSettings):
     # beside the checkpoints), which `dann status` and the bot read.
     web_game: bool = False
     game_file: Path | None = None
+
+    @field_validator("web_trusted_proxies", mode="before")
+    @classmethod
+    def _proxies(cls, value):
+        parts = [p.strip() for p in value.split(",") if p.strip()] if isinstance(value, str) else list(value or [])
+        for part in parts:
+            try:
+                ipaddress.ip_network(part, strict=False)
+            except ValueError:
+                raise ValueError(f"{part!r} is not an IP address or network (such as 10.0.0.2 or "
+                                 "172.16.0.0/12); entries are separated by commas") from None
+        return parts
 
     @field_validator("discord_guild_ids", "owner_ids", mode="before")
     @classmethod
@@ -125,6 +227,20 @@ class Settings(BaseSettings):
                                  "and ids are separated by commas")
             ids.append(int(text))
         return ids
+
+    # The schedule is checked when the settings load: found only when the trainer builds its
+    # schedule, a bad one would stop `dann trainer` at every start (a restart loop under Docker).
+    @field_validator("train_cron")
+    @classmethod
+    def _cron(cls, value):
+        cron_trigger(value)  # in UTC: whether a schedule parses and ever fires does not depend on the zone
+        return value
+
+    @field_validator("train_timezone")
+    @classmethod
+    def _time_zone(cls, value):
+        time_zone(value)
+        return value
 
 
 def load_settings(**overrides) -> Settings:

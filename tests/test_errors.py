@@ -118,7 +118,7 @@ class FailingService:
     def status(self):
         return None
 
-    async def generate(self, request) -> Generation:
+    async def generate(self, request, **_) -> Generation:
         raise self.error
 
 

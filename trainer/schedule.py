@@ -1,8 +1,8 @@
 """`dann trainer`: retrain on a cron schedule with APScheduler 3.x, one trainer per directory.
 
-DANN_TRAIN_CRON is crontab syntax with cron's meaning: weekday 0 and 7 are Sunday, 1 is Monday.
-APScheduler's `from_crontab` counts 0 as Monday, so the weekday field is rewritten into day names
-(which mean the same to both) before APScheduler sees it. Names (`mon-fri`, `sun`) work as well.
+DANN_TRAIN_CRON is crontab syntax with cron's meaning (weekday 0 and 7 are Sunday); dann/settings.py's
+`cron_trigger` turns it into APScheduler's trigger, and refuses, when the settings load, a schedule
+that cannot be parsed or never fires, or an unknown DANN_TRAIN_TIMEZONE.
 
 APScheduler's misfire grace and coalescing cover a trainer that was busy or paused at fire time.
 A trainer that was not running at all (the machine was off at 03:00) has no memory in a memory
@@ -14,66 +14,18 @@ import json
 import logging
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_MISSED
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 
-from dann.settings import Settings
+from dann.settings import Settings, cron_trigger
 from lstm.errors import DannError
-from trainer.config import ConfigError
 from trainer.lock import TrainerLock
 from trainer.retrain import RunResult, retrain
 
 log = logging.getLogger("dann.trainer")
-DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 HEARTBEAT_S = 60  # docker-compose.yml's trainer healthcheck calls a heartbeat older than 180 s unhealthy
-
-
-def cron_weekdays(field: str) -> str:
-    """A crontab weekday field (0-7, names, ranges, lists, steps) as APScheduler day names."""
-    if field == "*":
-        return "*"
-
-    def day(token: str) -> int:
-        token = token.strip().lower()
-        if token[:3] in DAY_NAMES:
-            return DAY_NAMES.index(token[:3])
-        if token.isdigit() and int(token) <= 7:
-            return int(token)
-        raise ConfigError(f"weekday {token!r} is not 0-7 or a day name")
-
-    days = set()
-    for part in field.split(","):
-        part, _, step = part.partition("/")
-        if part == "*":
-            low, high = 0, 6
-        elif "-" in part:
-            low, high = (day(t) for t in part.split("-", 1))
-        else:
-            low = day(part)
-            high = 6 if step else low  # cron reads "1/2" as "from 1 to the end, every 2nd"
-        if high < low:
-            raise ConfigError(f"weekday range {part!r} runs backwards")
-        days.update(d % 7 for d in range(low, high + 1, int(step or 1)))  # 7 is Sunday, as 0 is
-    return ",".join(DAY_NAMES[d] for d in sorted(days))
-
-
-def cron_trigger(expression: str, time_zone: str) -> CronTrigger:
-    fields = expression.split()
-    if len(fields) != 5:
-        raise ConfigError(f"DANN_TRAIN_CRON {expression!r} needs 5 fields: minute hour day month weekday")
-    try:
-        zone = ZoneInfo(time_zone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"DANN_TRAIN_TIMEZONE {time_zone!r} is not a known time zone (e.g. UTC, Europe/Berlin)") from None
-    minute, hour, day, month, weekday = fields
-    try:
-        return CronTrigger(minute=minute, hour=hour, day=day, month=month, day_of_week=cron_weekdays(weekday),
-                           timezone=zone)
-    except (ValueError, ConfigError) as error:  # APScheduler's word for a field it cannot parse
-        raise ConfigError(f"DANN_TRAIN_CRON {expression!r}: {error}") from None
 
 
 def next_run(settings: Settings, after: datetime | None = None) -> datetime | None:

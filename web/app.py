@@ -13,10 +13,18 @@ service answers (and refusals) into HTTP. It never imports discord. `run_web` se
     POST /api/game/vote {"pair", "pick": "a" | "b"} -> {"correct", "real", "model_version", "tally"}
     GET  /healthz       200 while the process answers
 
-Each client gets `DANN_WEB_RATE_PER_MINUTE` generations a minute (rate_limit.py); bodies over a few
-KB are refused with 413 (body_limit.py); validation errors are 422s with one readable line.
+Under load (docs/serving.md):
+- Each client gets `DANN_WEB_RATE_PER_MINUTE` generations a minute, and everyone together
+  `DANN_WEB_RATE_GLOBAL_PER_MINUTE` (rate_limit.py: clients behind DANN_WEB_TRUSTED_PROXIES,
+  IPv6 by /64); past either, 429 with Retry-After.
+- When the generation service's queue is full, or would not answer within its deadline, 503 with
+  Retry-After; a client that disconnects while waiting has its request withdrawn unsampled.
+- Bodies over a few KB are refused with 413, bodies that trickle in with 408 (body_limit.py);
+  headers that trickle in close the connection (connections.py); connections are capped.
+- Validation errors are 422s with one readable line.
 """
 
+import asyncio
 import contextlib
 import errno
 import html
@@ -37,13 +45,16 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from dann.serving.game import Votes, game_file
 from dann.serving.request import GenerationRequest
-from dann.serving.service import GenerationService, NotReady, service_for
+from dann.serving.service import Busy, GenerationService, NotReady, service_for
 from dann.serving.status import about
 from dann.settings import Settings
 from lstm.errors import DannError
 from web.body_limit import BodyLimit
+from web.connections import with_header_deadline
+from web.front_door import FrontDoor
 from web.game import COOKIE, Game
-from web.rate_limit import RateLimiter
+from web.lag import LoopLag
+from web.rate_limit import RateLimits, client_key, networks
 
 log = logging.getLogger("dann.web")
 
@@ -85,6 +96,7 @@ def create_app(settings: Settings, service: GenerationService | None = None) -> 
     owned = service is None
     if owned:
         service = service_for(settings)
+    lag = LoopLag()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -93,19 +105,27 @@ def create_app(settings: Settings, service: GenerationService | None = None) -> 
         if service.current is None:
             log.info("no model in %s yet: the page says 'still learning' until the trainer publishes one",
                      settings.checkpoint_dir)
+        watching = asyncio.create_task(lag.run())
         try:
             yield
         finally:
+            watching.cancel()
             if owned:
                 await service.stop()
 
     # No /docs: Swagger UI loads its scripts from a CDN, and these servers have no internet.
     app = FastAPI(title="dann", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.settings, app.state.service = settings, service
-    app.add_middleware(BodyLimit, limit=body_limit(settings))
+    app.add_middleware(BodyLimit, limit=body_limit(settings), timeout_s=settings.web_body_timeout_s)
+    app.add_middleware(FrontDoor, service=service)  # outermost: before the body is even read
     app.add_exception_handler(RequestValidationError, validation_error)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    limiter = RateLimiter(settings.web_rate_per_minute)
+    limits = RateLimits(settings.web_rate_per_minute, settings.web_rate_global_per_minute)
+    proxies = networks(settings.web_trusted_proxies)
+
+    def client_of(request: Request) -> str:
+        peer = request.client.host if request.client else None
+        return client_key(peer, request.headers.get("x-forwarded-for"), proxies)
 
     def plot() -> Path | None:
         """The loss curve of the served model's training run, if the trainer drew one."""
@@ -114,8 +134,9 @@ def create_app(settings: Settings, service: GenerationService | None = None) -> 
         return path if path and path.is_file() else None
     page = render_page(settings)
     def rate_limited(request: Request) -> JSONResponse | None:
-        """A 429 once this client has had its generations for the minute (pairs count too)."""
-        wait = limiter.take(request.client.host if request.client else "unknown")
+        """A 429 once this client, or everyone together, has had the minute's generations (pairs
+        count too)."""
+        wait = limits.take(client_of(request))
         if not wait:
             return None
         seconds = math.ceil(wait)
@@ -136,9 +157,13 @@ def create_app(settings: Settings, service: GenerationService | None = None) -> 
             return refused
         visitor = visitor_of(request) or secrets.token_urlsafe(16)
         try:
-            dealt = await game.deal(visitor)
+            dealt = await unless_gone(request, game.deal(visitor, client_of(request)))
+        except ClientGone:
+            return problem(499, "the client left before its pair was ready")
         except NotReady:
             return problem(503, STILL_LEARNING, {"Retry-After": str(math.ceil(settings.reload_poll_s))})
+        except Busy as error:
+            return problem(503, str(error), {"Retry-After": str(math.ceil(error.retry_after))})
         except DannError as error:  # no export, an export that does not read, nothing it may show
             return problem(503, f"the game cannot start: {error}")
         response = JSONResponse(dealt)
@@ -170,11 +195,15 @@ def create_app(settings: Settings, service: GenerationService | None = None) -> 
         if refused := rate_limited(request):
             return refused
         temperature = settings.temperature if body.temperature is None else body.temperature
+        asked = GenerationRequest(body.mode, body.prompt, temperature=temperature, n=body.n, seed=body.seed)
         try:
-            result = await service.generate(GenerationRequest(body.mode, body.prompt, temperature=temperature,
-                                                              n=body.n, seed=body.seed))
+            result = await unless_gone(request, service.generate(asked, client=client_of(request)))
+        except ClientGone:
+            return problem(499, "the client left before its answer was ready")  # nobody reads it
         except NotReady:
             return problem(503, STILL_LEARNING, {"Retry-After": str(math.ceil(settings.reload_poll_s))})
+        except Busy as error:
+            return problem(503, str(error), {"Retry-After": str(math.ceil(error.retry_after))})
         except DannError as error:  # expected: the request cannot be served as asked
             return problem(422, str(error))
         except Exception:
@@ -210,9 +239,40 @@ def create_app(settings: Settings, service: GenerationService | None = None) -> 
     @app.get("/healthz")
     async def healthz():
         model = service.status()
-        return {"ok": True, "ready": model is not None, "model_version": model and model["version"]}
+        return {"ok": True, "ready": model is not None, "model_version": model and model["version"],
+                "queue": service.load(), "loop_lag": lag.as_dict()}
 
     return app
+
+
+class ClientGone(Exception):
+    """The client disconnected while its request waited."""
+
+
+async def unless_gone(request: Request, work):
+    """Await `work` (a coroutine), or cancel it if the client disconnects first, so that the
+    service withdraws the request before it is sampled. Raises ClientGone then."""
+    task = asyncio.ensure_future(work)
+    watch = asyncio.ensure_future(_disconnect(request))
+    try:
+        await asyncio.wait({task, watch}, return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:
+        task.cancel()
+        raise
+    finally:
+        watch.cancel()
+    if not task.done():
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task  # the service sees the cancellation and withdraws the request
+        raise ClientGone
+    return task.result()
+
+
+async def _disconnect(request: Request) -> None:
+    # The body has been read, so what receive() has left to say is that the client went away.
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
 
 
 def problem(status: int, detail: str, headers: dict | None = None) -> JSONResponse:
@@ -324,7 +384,14 @@ def run_web(settings: Settings, host: str | None = None, port: int | None = None
     log.info("the playground will be at http://%s:%d/ once the model has loaded from %s",
              f"[{host}]" if ":" in host else host, port, settings.checkpoint_dir)
     try:
-        config = uvicorn.Config(create_app(settings), host=host, port=port, log_level="info")
+        config = uvicorn.Config(
+            create_app(settings), host=host, port=port, log_level="info",
+            # The client address is ours to work out (rate_limit.py, DANN_WEB_TRUSTED_PROXIES):
+            # uvicorn's own proxy handling trusts 127.0.0.1, which would let anyone on this host,
+            # or behind a proxy on it, rotate X-Forwarded-For past the limits.
+            proxy_headers=False, forwarded_allow_ips="",
+            http=with_header_deadline(settings.web_header_timeout_s),
+            limit_concurrency=settings.web_max_connections, timeout_keep_alive=5)
         uvicorn.Server(config).run(sockets=[sock])
     except KeyboardInterrupt:
         pass  # uvicorn has shut down cleanly and re-raised the Ctrl-C; stopping a server is no error

@@ -1,14 +1,19 @@
-"""The request size cap: bodies over a few KB are refused before anything reads them whole."""
+"""The request size cap and its deadline: bodies over a few KB, or that take too long to arrive,
+are refused before anything reads them whole."""
+
+import asyncio
 
 from starlette.responses import JSONResponse
 
 
 class BodyLimit:
     """Refuses request bodies over `limit` bytes with 413 before anything parses them. It counts
-    what arrives rather than trusting Content-Length, so a chunked body is capped too."""
+    what arrives rather than trusting Content-Length, so a chunked body is capped too. A body not
+    complete within `timeout_s` of the headers gets 408: a client trickling it in holds a
+    connection as a slowloris does (web/connections.py covers the headers)."""
 
-    def __init__(self, app, limit: int):
-        self.app, self.limit = app, limit
+    def __init__(self, app, limit: int, timeout_s: float = 10.0):
+        self.app, self.limit, self.timeout_s = app, limit, timeout_s
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -17,16 +22,22 @@ class BodyLimit:
         if declared.isdigit() and int(declared) > self.limit:
             return await self.refuse(scope, receive, send)
         chunks, size = [], 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return  # the client left before it finished sending: nobody to answer
-            chunks.append(message.get("body", b""))
-            size += len(chunks[-1])
-            if size > self.limit:
-                return await self.refuse(scope, receive, send)
-            if not message.get("more_body", False):
-                break
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                while True:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        return  # the client left before it finished sending: nobody to answer
+                    chunks.append(message.get("body", b""))
+                    size += len(chunks[-1])
+                    if size > self.limit:
+                        return await self.refuse(scope, receive, send)
+                    if not message.get("more_body", False):
+                        break
+        except TimeoutError:
+            detail = f"the request body did not arrive within {self.timeout_s:g} s"
+            response = JSONResponse({"detail": detail}, status_code=408, headers={"Connection": "close"})
+            return await response(scope, receive, send)
         body, replayed = b"".join(chunks), False
 
         async def replay():

@@ -80,15 +80,16 @@ class Game:
             self._real = (key, showable(self.settings, voice, self.service.filters))
         return self._real[1]
 
-    async def deal(self, visitor: str) -> dict:
-        """A new pair for `visitor`: {"pair", "a", "b", "model_version"}. Raises NotReady (no model)
-        or NoRealPosts."""
+    async def deal(self, visitor: str, client: str = "") -> dict:
+        """A new pair for `visitor` (queued fairly as `client`): {"pair", "a", "b", "model_version"}.
+        Raises NotReady (no model), Busy (the service's queue is full) or NoRealPosts."""
         request = GenerationRequest("post", "", temperature=self.settings.temperature,
                                     seed=self.rng.randrange(2**31))
-        result = await self.service.generate(request)
+        result = await self.service.generate(request, client=client)
         generated = result.texts[0]
         if generated == SAFE_LINE:  # not a post of theirs to compare with: draw once more
-            result = await self.service.generate(dataclasses.replace(request, seed=self.rng.randrange(2**31)))
+            result = await self.service.generate(dataclasses.replace(request, seed=self.rng.randrange(2**31)),
+                                                 client=client)
             generated = result.texts[0]
         # The served model's split: if a newer one arrived meanwhile, its validation posts are newer
         # still, so never in the older model's training split either.

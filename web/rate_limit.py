@@ -1,40 +1,89 @@
-"""A per-client rate limit: a token bucket per client address.
+"""Who a web client is, and how often it may ask: a limit per client and one for everyone together.
 
-Each client may make `per_minute` requests a minute, and may spend them in one burst; the bucket
-refills smoothly, so a client that waits a little gets a little back. It lives in memory: one web
-process, one limit (restarting the server forgives everyone, which is fine for a playground).
+The client is the peer's address, unless the peer is one of DANN_WEB_TRUSTED_PROXIES: then it is
+the nearest address in X-Forwarded-For that is not a trusted proxy (proxies append the address they
+saw, so everything left of the first untrusted entry is whatever the client chose to send). An
+untrusted peer's X-Forwarded-For is ignored, so a rotating header changes nothing. IPv6 clients
+are keyed by their /64, the block one subscriber gets, so one host cannot mint new buckets.
+
+The counting is the `limits` library's moving window in memory: it is what Flask-Limiter and
+slowapi build on, handles expiry of idle clients itself (memory stays bounded by what was admitted
+in the last minute), and says when the oldest request in the window leaves it, which is the
+Retry-After. One web process, one count: restarting the server forgives everyone.
 """
 
+import ipaddress
+import logging
 import time
 
+from limits import RateLimitItemPerMinute
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
 
-class RateLimiter:
-    # Past this many clients, forget the ones whose buckets are full again: they owe nothing, and
-    # a crawl from many addresses must not grow memory without bound.
-    max_clients = 10_000
+log = logging.getLogger("dann.web")
 
-    def __init__(self, per_minute: int, clock=time.monotonic):
-        self.capacity = float(per_minute)
-        self.refill_per_s = per_minute / 60.0
-        self.clock = clock
-        self._buckets: dict[str, tuple[float, float]] = {}  # client -> (tokens, when counted)
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def networks(entries: list[str]) -> list[Network]:
+    """DANN_WEB_TRUSTED_PROXIES as networks (a bare address is a network of one)."""
+    return [ipaddress.ip_network(entry, strict=False) for entry in entries]
+
+
+def client_key(peer: str | None, forwarded_for: str | None, trusted: list[Network]) -> str:
+    """The key a client is counted under: an IPv4 address, an IPv6 /64, or the peer as given
+    when it is no address at all (a Unix socket, a test client)."""
+    address = _address(peer)
+    if address is None:
+        return peer or "unknown"
+    if trusted and forwarded_for and _trusted(address, trusted):
+        for entry in reversed(forwarded_for.split(",")):
+            hop = _address(entry.strip())
+            if hop is None:
+                # A proxy we trust wrote something that is not an address: count the proxy itself
+                # rather than believe the rest of the header.
+                log.warning("X-Forwarded-For from trusted proxy %s has %r, not an address", peer, entry.strip()[:60])
+                break
+            address = hop
+            if not _trusted(hop, trusted):
+                break
+    return _key(address)
+
+
+def _address(text: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        address = ipaddress.ip_address((text or "").strip("[]"))
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        return address.ipv4_mapped  # ::ffff:1.2.3.4 from a dual-stack socket is the IPv4 client
+    return address
+
+
+def _trusted(address, trusted: list[Network]) -> bool:
+    return any(address.version == network.version and address in network for network in trusted)
+
+
+def _key(address) -> str:
+    if isinstance(address, ipaddress.IPv6Address):
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
+
+
+class RateLimits:
+    """`per_minute` requests per client and `global_per_minute` for all clients together, in any
+    60 seconds. A refused request costs nothing."""
+
+    def __init__(self, per_minute: int, global_per_minute: int):
+        self.per_client = RateLimitItemPerMinute(per_minute)
+        self.everyone = RateLimitItemPerMinute(global_per_minute)
+        self._limiter = MovingWindowRateLimiter(MemoryStorage())
 
     def take(self, client: str) -> float:
-        """Spend one of `client`'s requests. Returns 0 if it may go ahead, otherwise the seconds
-        until it may (nothing is spent then)."""
-        now = self.clock()
-        tokens = self._tokens(client, now)
-        if tokens < 1.0:
-            self._buckets[client] = (tokens, now)
-            return (1.0 - tokens) / self.refill_per_s
-        if len(self._buckets) >= self.max_clients:
-            self._forget_idle(now)
-        self._buckets[client] = (tokens - 1.0, now)
+        """0 if `client` may go ahead now (and it is counted), otherwise the seconds until it may."""
+        for item, key in ((self.per_client, client), (self.everyone, "*")):
+            if not self._limiter.test(item, key):
+                return max(0.001, self._limiter.get_window_stats(item, key).reset_time - time.time())
+        self._limiter.hit(self.per_client, client)
+        self._limiter.hit(self.everyone, "*")
         return 0.0
-
-    def _tokens(self, client: str, now: float) -> float:
-        tokens, then = self._buckets.get(client, (self.capacity, now))
-        return min(self.capacity, tokens + (now - then) * self.refill_per_s)
-
-    def _forget_idle(self, now: float) -> None:
-        self._buckets = {c: b for c, b in self._buckets.items() if self._tokens(c, now) < self.capacity}

@@ -2,6 +2,7 @@
 messages, a mocked Interaction for the slash commands (dpytest has no interactions)."""
 
 import asyncio
+import re
 from unittest.mock import AsyncMock, MagicMock
 
 import discord
@@ -11,7 +12,7 @@ from discord import AppCommandOptionType
 from discord.ext.test import backend, callbacks, factories
 
 from bot import create_bot, run_bot
-from bot.discord_bot import STILL_LEARNING, clip, prompt_text
+from bot.discord_bot import BUSY, STILL_LEARNING, clip, prompt_text
 from dann.serving.service import Generation, GenerationService
 from dann.settings import Settings
 from lstm.errors import DannError
@@ -26,15 +27,15 @@ def settings_for(directory, **overrides) -> Settings:
     return Settings(_env_file=None, **{**options, **overrides})
 
 
-async def connect(settings: Settings, service) -> discord.ext.commands.Bot:
-    """A bot wired to dpytest's fake Discord: one server, one channel, two members besides the bot."""
+async def connect(settings: Settings, service, members: int = 2) -> discord.ext.commands.Bot:
+    """A bot wired to dpytest's fake Discord: one server, one channel, `members` members besides the bot."""
     bot = create_bot(settings, service=service)
     # dpytest finds the members it invents through the member cache, which the bot's intents (no
     # privileged members intent) leave off. Its fake server needs the cache; the real bot does not.
     bot._connection._intents.members = True
     bot._connection.member_cache_flags = discord.MemberCacheFlags.from_intents(bot._connection._intents)
     await bot._async_setup_hook()
-    dpytest.configure(bot, members=2)
+    dpytest.configure(bot, members=members)
     bot._connection.loop = asyncio.get_running_loop()  # dpytest's state has no loop; typing() needs one
     return bot
 
@@ -69,6 +70,7 @@ def interaction(user_id=1, channel_id=2, guild_id=5, manage_guild=False):
     """What a slash command callback receives, with Discord's side mocked. guild_id None: a DM."""
     inter = MagicMock(spec=discord.Interaction)
     inter.user.id, inter.channel_id, inter.guild_id = user_id, channel_id, guild_id
+    inter.created_at = discord.utils.utcnow()
     inter.permissions = discord.Permissions(manage_guild=manage_guild)
     inter.response = AsyncMock()
     inter.followup = AsyncMock()
@@ -99,7 +101,7 @@ async def test_a_mention_gets_one_reply_that_cannot_ping(bot, service, sent, typ
     asked_for = []
     real = service.generate
 
-    async def generate(request):
+    async def generate(request, **_):
         asked_for.append(request)
         generation = await real(request)
         asked_for.append(generation.texts[0])
@@ -137,7 +139,7 @@ async def test_a_bare_mention_gets_a_reply_and_a_dm_only_from_an_owner_or_with_d
 
 async def test_the_reply_fits_discords_limit_in_utf16_units(tmp_path):
     class Talkative:
-        async def generate(self, request):
+        async def generate(self, request, **_):
             return Generation(["😀" * 1500], 1, 0.0)  # 3000 UTF-16 units
 
     bot = await connect(settings_for(tmp_path), Talkative())
@@ -180,9 +182,43 @@ async def test_the_cooldown_holds_with_one_short_notice(service, sent):
     assert dpytest.verify().message().contains().content("Give me 60 s")
     await dpytest.message(f"{mention(bot)} and again", member=first)
     assert dpytest.verify().message().nothing()  # one notice per wait, or the notices become the spam
-    await dpytest.message(mention(bot), member=second)  # someone else, same channel: the channel waits too
-    assert dpytest.verify().message().contains().content("Give me 30 s")
+    await dpytest.message(mention(bot), member=second)  # someone else, same channel: the channel waits too,
+    assert dpytest.verify().message().nothing()  # and has had its notice for this wait
     assert service.requests_served == 1
+    await dpytest.empty_queue()
+
+
+async def test_fifty_people_mentioning_at_once_in_one_channel_get_one_notice(service, sent):
+    bot = await connect(settings_for(service.checkpoint_dir, user_cooldown_s=60, channel_cooldown_s=30), service,
+                        members=50)
+    for member in dpytest.get_config().members:
+        await dpytest.message(f"{mention(bot)} hi", member=member)
+    replies = [p["content"] for p in sent]
+    assert replies[0] == "lol same" and len(replies) == 2 and "Give me 30 s" in replies[1], replies
+    assert service.requests_served == 1
+    await dpytest.empty_queue()
+
+
+async def test_a_server_gets_so_many_generations_a_minute(service, sent):
+    bot = await connect(settings_for(service.checkpoint_dir, server_per_minute=3), service, members=6)
+    for member in dpytest.get_config().members:
+        await dpytest.message(f"{mention(bot)} hi", member=member)
+    replies = [p["content"] for p in sent]
+    assert replies[:3] == ["lol same"] * 3 and len(replies) == 4, replies
+    assert 50 <= int(re.search(r"Give me (\d+) s", replies[3]).group(1)) <= 60  # one notice for the channel
+    inter = interaction(dpytest.get_config().members[0].id, dpytest.get_config().channels[0].id,
+                        dpytest.get_config().guilds[0].id)
+    await dann(bot).post.callback(dann(bot), inter)  # slash commands count against the same cap
+    inter.response.defer.assert_not_awaited()
+    assert service.requests_served == 3
+    await dpytest.empty_queue()
+
+
+async def test_a_busy_service_gets_a_short_busy_line(service, sent):
+    bot = await connect(settings_for(service.checkpoint_dir), service)
+    service.max_pending_rows = 0  # nothing fits: the service refuses every request
+    await dpytest.message(f"{mention(bot)} hi")
+    assert sent[-1]["content"] == BUSY
     await dpytest.empty_queue()
 
 
@@ -225,7 +261,7 @@ async def test_dann_post_defers_then_posts_at_the_asked_temperature(bot, service
     events = []
     real = service.generate
 
-    async def generate(request):
+    async def generate(request, **_):
         events.append(("generate", request.mode, request.temperature))
         generation = await real(request)
         events.append(("generated", generation.texts[0]))

@@ -1,8 +1,15 @@
+import contextlib
 import dataclasses
 import json
+import os
 import shutil
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from dann.serving.forget import ForgetList
@@ -10,6 +17,7 @@ from trainer.batches import split_records
 from trainer.exports import read_corpus
 
 FORGOTTEN = "purple umbrella"
+REPO = Path(__file__).parents[2]
 
 
 @dataclasses.dataclass
@@ -59,3 +67,38 @@ def game_export(tmp_path) -> GameExport:
     shown = {r.text for r in val if r.text.startswith("server") and FORGOTTEN not in r.text and len(r.text) <= 60}
     assert len(shown) >= 3 and any(r.text.startswith("secret") for r in val)  # the test means something
     return GameExport(path, shown, {r.text for r in everything} - shown)
+
+
+@contextlib.contextmanager
+def web_server(checkpoint_dir, log_path: Path, **env):
+    """A real `dann web` on a free port, in its own process: (process, base url). `env` are DANN_*
+    settings (without the prefix); its log goes to `log_path`."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("DANN_")}
+    environment.update({"DANN_" + k.upper(): str(v) for k, v in env.items()})
+    environment.setdefault("DANN_JAX_CACHE_DIR", "off")
+    with log_path.open("w") as log:
+        process = subprocess.Popen([sys.executable, "-m", "dann.cli", "web", "--checkpoint-dir", str(checkpoint_dir),
+                                    "--port", str(port)], cwd=REPO, env=environment, stdout=log,
+                                   stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert process.poll() is None, log_path.read_text()
+            assert time.monotonic() < deadline, "the server did not answer within two minutes"
+            try:
+                if httpx.get(url + "/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        yield process, url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

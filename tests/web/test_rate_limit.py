@@ -1,47 +1,48 @@
-"""The per-client token bucket, on a clock the test moves by hand."""
+"""Who a client is behind proxies, and the per-client and global limits."""
 
 import pytest
 
-from tests.conftest import Clock
-from web.rate_limit import RateLimiter
+from web.rate_limit import RateLimits, client_key, networks
+
+PROXY = networks(["10.0.0.2", "172.16.0.0/12"])
 
 
-def test_a_client_gets_its_budget_then_waits_for_a_refill():
-    clock = Clock(1000.0)
-    limiter = RateLimiter(per_minute=3, clock=clock)
-    assert [limiter.take("a") for _ in range(3)] == [0.0, 0.0, 0.0]
-    assert limiter.take("a") == pytest.approx(20.0)  # one request comes back every 60/3 s
-    clock.now += 15
-    assert limiter.take("a") == pytest.approx(5.0)  # refused requests cost nothing
-    clock.now += 5
-    assert limiter.take("a") == 0.0
-    assert limiter.take("a") > 0
+def test_an_untrusted_peers_forwarded_for_is_ignored():
+    assert client_key("127.0.0.1", "1.2.3.4", []) == "127.0.0.1"  # no proxies trusted: loopback is no exception
+    assert client_key("203.0.113.9", "1.2.3.4", PROXY) == "203.0.113.9"  # a peer that is not a proxy
 
 
-def test_clients_are_limited_separately():
-    limiter = RateLimiter(per_minute=1, clock=Clock(1000.0))
-    assert limiter.take("a") == 0.0
-    assert limiter.take("a") > 0
-    assert limiter.take("b") == 0.0
+def test_behind_a_trusted_proxy_the_client_is_the_last_untrusted_hop():
+    assert client_key("10.0.0.2", "198.51.100.7", PROXY) == "198.51.100.7"
+    # The client made up the first entry; the proxy appended the address it really saw.
+    assert client_key("10.0.0.2", "6.6.6.6, 198.51.100.7", PROXY) == "198.51.100.7"
+    # Two trusted proxies in a row (one in 172.16/12) are both skipped.
+    assert client_key("10.0.0.2", "6.6.6.6, 198.51.100.7, 172.20.1.1", PROXY) == "198.51.100.7"
+    # Nothing forwarded, or nonsense from the proxy: the proxy itself is the client.
+    assert client_key("10.0.0.2", None, PROXY) == "10.0.0.2"
+    assert client_key("10.0.0.2", "bogus", PROXY) == "10.0.0.2"
+    assert client_key("10.0.0.2", "[2001:db8::1]", PROXY) == "2001:db8::/64"
 
 
-def test_an_idle_client_does_not_bank_more_than_one_minute():
-    clock = Clock(1000.0)
-    limiter = RateLimiter(per_minute=2, clock=clock)
-    limiter.take("a")
-    clock.now += 3600
-    assert [limiter.take("a") > 0 for _ in range(3)] == [False, False, True]
+def test_ipv6_clients_are_keyed_by_their_64():
+    assert client_key("2001:db8:1:2::1", None, []) == client_key("2001:db8:1:2:ffff:1:2:3", None, []) \
+        == "2001:db8:1:2::/64"
+    assert client_key("2001:db8:1:3::1", None, []) != client_key("2001:db8:1:2::1", None, [])
+    assert client_key("::ffff:192.0.2.5", None, []) == "192.0.2.5"  # IPv4 through a dual-stack socket
+    assert client_key(None, None, []) == "unknown" and client_key("testclient", None, []) == "testclient"
 
 
-def test_memory_is_bounded_but_limited_clients_are_remembered():
-    clock = Clock(1000.0)
-    limiter = RateLimiter(per_minute=1, clock=clock)
-    limiter.max_clients = 3
-    for client in "abc":
-        limiter.take(client)
-    clock.now += 30  # half refilled: a, b and c still owe
-    limiter.take("d")
-    assert limiter.take("a") > 0  # not forgotten, so still limited
-    clock.now += 60  # everyone full again: forgettable
-    limiter.take("e")
-    assert len(limiter._buckets) == 1  # only e
+def test_a_client_gets_its_minute_then_waits_for_the_window_to_move():
+    limits = RateLimits(per_minute=3, global_per_minute=100)
+    assert [limits.take("a") for _ in range(3)] == [0.0, 0.0, 0.0]
+    wait = limits.take("a")
+    assert 55 < wait <= 60  # the first of the three leaves the window a minute after it came
+    assert limits.take("a") > 0  # refused requests cost nothing, but do not bring the time closer either
+    assert limits.take("b") == 0.0  # clients are counted apart
+
+
+def test_the_global_cap_holds_across_clients():
+    limits = RateLimits(per_minute=5, global_per_minute=4)
+    assert [limits.take(f"c{i}") for i in range(4)] == [0.0] * 4
+    assert limits.take("c9") == pytest.approx(60, abs=5)
+    assert limits.take("c0") > 0

@@ -3,12 +3,14 @@ batches, and an event loop that keeps running while the model samples."""
 
 import asyncio
 import logging
+import shutil
 import time
 
 import pytest
 
 from dann.serving.request import GenerationRequest as R
 from dann.serving.request import RequestError
+from dann.serving import service as service_module
 from dann.serving.service import GenerationService, NotReady
 from tests.dann.serving import MAX_CHARS, eventually, publish, publish_damaged
 
@@ -72,6 +74,23 @@ async def test_a_version_that_fails_to_load_keeps_the_current_model(serving, tra
 
     publish(trained_dir, serving.checkpoint_dir, 3, shout=True)  # a broken version does not block newer ones
     await eventually(lambda: serving.current.version == 3)
+    assert (await serving.generate(R("reply", temperature=0.05))).texts == ["LOL SAME"]
+
+
+async def test_a_version_that_failed_to_load_is_tried_again_with_backoff(serving, trained_dir, caplog, monkeypatch):
+    """A failure may pass (a disk that was full, a copy still arriving): the version is retried,
+    each time after a longer wait, and served once it loads."""
+    monkeypatch.setattr(service_module, "RETRY_FIRST_S", 0.2)
+    caplog.set_level(logging.WARNING, logger="dann.service")
+    publish_damaged(serving.checkpoint_dir, 2)
+    await asyncio.sleep(1.0)  # 20 polls: tried at 0, 0.2, 0.6 s, then not before 1.4 s
+    failures = [r.getMessage() for r in caplog.records if "failed to load" in r.getMessage()]
+    assert 2 <= len(failures) <= 4, failures
+    assert "trying it again in 0 s" in failures[0] and "trying it again in 0 s" in failures[1]
+
+    shutil.rmtree(serving.checkpoint_dir / "2")
+    publish(trained_dir, serving.checkpoint_dir, 2, shout=True)
+    await eventually(lambda: serving.current.version == 2, timeout_s=30)
     assert (await serving.generate(R("reply", temperature=0.05))).texts == ["LOL SAME"]
 
 
