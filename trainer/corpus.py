@@ -21,6 +21,9 @@ from lstm.errors import DannError
 
 # Up to whitespace or a quote; punctuation that ends a sentence after a link is not part of it.
 URL = re.compile(r"\bhttps?://[^\s<>\"']*[^\s<>\"'.,;:!?)\]]", re.IGNORECASE)
+# JSON can spell half of a surrogate pair ("\ud83d" alone); it decodes to a str that no encoder
+# accepts, so printing the record or saving a vocabulary holding it would fail far from the export.
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class CorpusError(DannError):
@@ -55,7 +58,7 @@ class Corpus:
             if only_links(record.text, URL):
                 dropped["link_only"] += 1
                 continue
-            text = normalise_whitespace(URL.sub(lambda m: domain(m.group()), record.text))
+            text = normalise_whitespace(URL.sub(lambda m: domain(m.group()), LONE_SURROGATE.sub("\ufffd", record.text)))
             if not text:
                 dropped["empty"] += 1
             elif (record.kind, text) in seen:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from trainer.corpus import Corpus, CorpusError
 from trainer.exports import dce, discord_package, text, x
-from trainer.exports.archive import Archive, first_bytes
+from trainer.exports.archive import Archive, first_bytes, shown
 
 __all__ = ["read_corpus"]
 
@@ -19,25 +19,33 @@ def read_corpus(path, split: str | None = None, author: str | None = None, inclu
     """Any supported input as a Corpus. `split` applies to a .txt, `author` to a DiscordChatExporter
     file. Private messages (DMs, group DMs) are left out unless `include_dms`."""
     path = Path(path)
-    if not path.exists():
-        raise CorpusError(f"{path}: no such file or directory")
+    name = shown(path)
+    try:
+        exists = path.exists()
+    except (OSError, ValueError) as error:  # a name too long for the system, or one holding a NUL
+        raise CorpusError(f"{name}: cannot be read ({shown(getattr(error, 'strerror', None) or error)})") from None
+    if not exists:
+        raise CorpusError(f"{name}: no such file or directory")
     suffix = path.suffix.lower()
-    zipped = path.is_file() and (suffix == ".zip" or first_bytes(path) == b"PK\x03\x04")  # a download renamed
-    is_txt = path.is_file() and not zipped and suffix in text.SUFFIXES
+    # Not is_file(): a FIFO or device given here must reach the readers, which refuse it by name,
+    # rather than be called an unknown file type.
+    is_dir = path.is_dir()
+    zipped = not is_dir and (suffix == ".zip" or first_bytes(path) == b"PK\x03\x04")  # a download renamed
+    is_txt = not is_dir and not zipped and suffix in text.SUFFIXES
     if split is not None and not is_txt:
-        raise CorpusError(f"{path}: --split only applies to a .txt file")
-    if author is not None and not (path.is_file() and suffix == ".json"):
-        raise CorpusError(f"{path}: --author only applies to a DiscordChatExporter .json file")
+        raise CorpusError(f"{name}: --split only applies to a .txt file")
+    if author is not None and (is_dir or suffix != ".json"):
+        raise CorpusError(f"{name}: --author only applies to a DiscordChatExporter .json file")
 
-    if path.is_dir() or zipped:
+    if is_dir or zipped:
         with Archive(path) as archive:
             if x.holds_tweets(archive):
                 corpus = x.read_archive(archive)
             elif discord_package.holds_messages(archive):
                 corpus = discord_package.read_package(archive, include_dms)
             else:
-                kind = "folder" if path.is_dir() else "zip"
-                raise CorpusError(f"{path}: this {kind} is neither an X archive (no data/tweets.js, data/tweet.js, "
+                kind = "folder" if is_dir else "zip"
+                raise CorpusError(f"{name}: this {kind} is neither an X archive (no data/tweets.js, data/tweet.js, "
                                   f"tweets.csv or data/js/tweets/) nor a Discord data package (no messages/index.json)")
     elif suffix == ".js":
         corpus = x.read_js_file(path)
@@ -48,10 +56,10 @@ def read_corpus(path, split: str | None = None, author: str | None = None, inclu
     elif is_txt:
         corpus = text.read_text_file(path, split)
     else:
-        raise CorpusError(f"{path}: unknown file type {suffix!r}; expected an X archive (.zip, folder, tweets.js, "
+        raise CorpusError(f"{name}: unknown file type {suffix!r}; expected an X archive (.zip, folder, tweets.js, "
                           f"tweets.csv), a Discord data package (.zip, folder), a DiscordChatExporter .json, or a .txt")
     if not corpus.records:
         hint = "; private messages (DMs) are left out unless --include-dms" if corpus.dropped.get("private") else ""
-        raise CorpusError(f"{path}: no posts in it (the file is empty or only whitespace)"
-                          if is_txt else f"{path}: no posts in it after cleaning (dropped: {corpus.dropped}){hint}")
+        raise CorpusError(f"{name}: no posts in it (the file is empty or only whitespace)"
+                          if is_txt else f"{name}: no posts in it after cleaning (dropped: {corpus.dropped}){hint}")
     return corpus

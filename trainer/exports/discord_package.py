@@ -16,18 +16,18 @@ label ("Direct Message with …"). A channel that names no server is private: wh
 
 import csv
 import io
-import json
 import re
-from datetime import datetime
 
-from trainer.corpus import Corpus, CorpusError, Record, normalise_whitespace, utc_iso
+from trainer.corpus import Corpus, CorpusError, Record, normalise_whitespace
+from trainer.exports.fields import id_field, kind, numbered, parse_json, parse_time, text_field
 
 INDEX_FILE = r"(^|/)messages/index\.json$"
 CHANNEL_FILES = r"(^|/)messages/c?\d+/messages\.(json|csv)$"
 
 # User, nickname, role and channel mentions: the ids mean nothing as text. The space before one goes
-# too, so "from <#1>, ok" reads "from, ok".
-MENTION = re.compile(r"[ \t]*<(?:@[!&]?|#)\d+>")
+# too, so "from <#1>, ok" reads "from, ok". The lookbehind starts a try only where a run of spaces
+# starts: without it a message of a million spaces takes hours (each start rescans the run).
+MENTION = re.compile(r"(?<![ \t])[ \t]*<(?:@[!&]?|#)\d+>")
 CUSTOM_EMOJI = re.compile(r"<a?(:\w+:)\d+>")  # <:name:123> and animated <a:name:123> read as :name:
 PRIVATE_TYPES = {"DM", "GROUP_DM", 1, 3, "1", "3"}
 SERVER_TYPES = {"GUILD_TEXT", "GUILD_VOICE", "GUILD_NEWS", "GUILD_ANNOUNCEMENT", "GUILD_FORUM", "GUILD_STAGE_VOICE",
@@ -58,66 +58,66 @@ def read_package(archive, include_dms: bool = False) -> Corpus:
         if not include_dms and is_private(archive, folder, labels):
             private += len(rows)
             continue
-        for row in rows:
-            contents = strip_markup(str(row.get("Contents") or ""))
-            if not normalise_whitespace(contents) and str(row.get("Attachments") or "").strip():
+        for row_where, row in rows:
+            contents = strip_markup(text_field(row, "Contents", row_where) or "")
+            if not normalise_whitespace(contents) and has_attachments(row, row_where):
                 attachment_only += 1
                 continue
-            message_id = row.get("ID")
-            records.append(Record("post", contents, parse_time(row.get("Timestamp")),
-                                  None if message_id in (None, "") else str(message_id)))
+            records.append(Record("post", contents, parse_time(text_field(row, "Timestamp", row_where), row_where),
+                                  id_field(row, "ID", row_where) or None))
     return Corpus.from_records("discord package", records, {"attachment_only": attachment_only, "private": private})
 
 
 def is_private(archive, folder: str, labels: dict) -> bool:
     """Whether the channel in `folder` is a DM or group DM (or cannot be shown to be a server's)."""
-    described = archive.find("^" + re.escape(f"{folder}/channel.json") + "$")
+    described = archive.member(f"{folder}/channel.json")
     if described:
-        channel = parse_json(archive.read_text(described[0]), archive.where(described[0]))
+        channel = parse_json(archive.read_text(described), archive.where(described))
         if not isinstance(channel, dict):
             return True
-        kind = channel.get("type")
-        kind = kind if isinstance(kind, str | int) else None  # a hostile list or object is no type
-        if kind in PRIVATE_TYPES or channel.get("recipients"):
+        channel_type = channel.get("type")
+        channel_type = channel_type if isinstance(channel_type, str | int) else None  # a list or object is no type
+        if channel_type in PRIVATE_TYPES or channel.get("recipients"):
             return True
-        return not (channel.get("guild") or kind in SERVER_TYPES)
+        return not (channel.get("guild") or channel_type in SERVER_TYPES)
     label = labels.get(folder.rsplit("/", 1)[-1].lstrip("c"))
     # Without channel.json only the index says where it was: "general in Cool Server" is a server's.
     return not (isinstance(label, str) and " in " in label and not label.startswith("Direct Message"))
 
 
-def json_rows(text: str, where: str) -> list[dict]:
-    rows = parse_json(text, where)  # Python ints keep 19-digit snowflake ids exact
+def json_rows(text: str, where: str) -> list[tuple[str, dict]]:
+    """The messages of a messages.json, each with how an error names it ("…/messages.json: message 3")."""
+    rows = parse_json(text, where)
     if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
         raise CorpusError(f"{where}: expected a list of messages")
+    return numbered(rows, where, "message")
+
+
+def csv_rows(text: str, where: str) -> list[tuple[str, dict]]:
+    """The rows of a messages.csv, each with how an error names it ("…/messages.csv: line 3")."""
+    reader = csv.DictReader(io.StringIO(text, newline=""))  # contents hold commas, quotes and newlines
+    rows = []
+    try:
+        if "Contents" not in (reader.fieldnames or []):
+            raise CorpusError(f"{where}: not a Discord messages.csv (it needs the columns "
+                              f"ID,Timestamp,Contents,Attachments)")
+        for row in reader:
+            rows.append((f"{where}: line {reader.line_num}", row))
+    except csv.Error as error:
+        # The csv reader's count: the DictReader's stops at the last good row.
+        raise CorpusError(f"{where}: broken CSV at line {reader.reader.line_num} ({error})") from None
     return rows
 
 
-def csv_rows(text: str, where: str) -> list[dict]:
-    reader = csv.DictReader(io.StringIO(text, newline=""))  # contents hold commas, quotes and newlines
-    if "Contents" not in (reader.fieldnames or []):
-        raise CorpusError(f"{where}: not a Discord messages.csv (it needs the columns "
-                          f"ID,Timestamp,Contents,Attachments)")
-    try:
-        return list(reader)
-    except csv.Error as error:
-        raise CorpusError(f"{where}: broken CSV at line {reader.line_num} ({error})") from None
-
-
-def parse_json(text: str, where: str):
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as error:
-        raise CorpusError(f"{where}: broken JSON at line {error.lineno} column {error.colno} ({error.msg})") from None
+def has_attachments(row: dict, where: str) -> bool:
+    """Whether a message had files: Attachments holds their links as text (a list of links is
+    taken too rather than refused; any other type is no package's)."""
+    value = row.get("Attachments")
+    if value is None or isinstance(value, str | list):
+        return bool(value and (not isinstance(value, str) or value.strip()))
+    raise CorpusError(f"{where}: Attachments is {kind(value)}, not text")
 
 
 def strip_markup(text: str) -> str:
     return CUSTOM_EMOJI.sub(r"\1", MENTION.sub("", text))
 
-
-def parse_time(value) -> str | None:
-    """Discord's times ("2020-08-25 22:54:05.726000+00:00", "2025-01-16 18:47:37" in UTC, ISO) as UTC ISO."""
-    try:
-        return utc_iso(datetime.fromisoformat(value)) if value else None
-    except (TypeError, ValueError):
-        return None  # an odd time is not worth losing the message; it keeps its place in the file

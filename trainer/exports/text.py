@@ -4,7 +4,7 @@ import re
 from pathlib import Path
 
 from trainer.corpus import Corpus, CorpusError, Record
-from trainer.exports.archive import read_text
+from trainer.exports.archive import read_text, shown
 
 SUFFIXES = {".txt", ".text", ".md", ""}  # "" keeps a bare `posts` file working
 
@@ -25,7 +25,7 @@ def read_text_file(path: Path, split: str | None = None) -> Corpus:
     elif split == "lines":
         chunks = text.split("\n")
     else:
-        raise CorpusError(f"split must be 'lines' or 'paragraphs', not {split!r}")
+        raise CorpusError(f"{shown(path)}: split must be 'lines' or 'paragraphs', not {split!r}")
     records, empty = [], 0
     for chunk in chunks:
         cleaned = "\n".join(line.rstrip() for line in chunk.strip().split("\n"))

@@ -16,14 +16,16 @@ with no expansion are removed. A post that was nothing but t.co links is dropped
 import csv
 import html
 import io
-import json
+import os
 import re
 from datetime import datetime
 from pathlib import Path
 
-from trainer.corpus import Corpus, CorpusError, Record, normalise_whitespace, only_links, utc_iso
+from trainer.corpus import Corpus, CorpusError, Record, normalise_whitespace, only_links
 from trainer.corpus import domain as host_of
-from trainer.exports.archive import read_text
+from trainer.exports import fields
+from trainer.exports.archive import read_text, shown
+from trainer.exports.fields import id_field, object_field, objects_field, text_field
 
 TWEET_FILES = r"(^|/)data/tweets?(-part\d+)?\.js$"
 NOTE_FILES = r"(^|/)data/note-tweets?(-part\d+)?\.js$"
@@ -33,6 +35,7 @@ CSV_FILES = r"(^|/)tweets\.csv$"
 TCO = re.compile(r"https?://t\.co/\w+")
 LEADING_MENTIONS = re.compile(r"^(?:@\w+\s*)+")
 NOTE_WINDOW_S = 10  # a note and its cut tweets.js copy share no id; public importers match them on time
+TIME_LAYOUTS = ("%a %b %d %H:%M:%S %z %Y", "%Y-%m-%d %H:%M:%S %z")  # "Wed Oct 10 20:19:24 +0000 2018", Grailbird
 
 
 def holds_tweets(archive) -> bool:
@@ -40,13 +43,13 @@ def holds_tweets(archive) -> bool:
 
 
 def read_archive(archive) -> Corpus:
+    def items(names):
+        return [item for name in names for item in js_items(archive.read_text(name), archive.where(name))]
+
     if files := archive.find(TWEET_FILES):
-        tweets = [t for name in files for t in parse_js(archive.read_text(name), archive.where(name))]
-        notes = [n for name in archive.find(NOTE_FILES) for n in parse_js(archive.read_text(name), archive.where(name))]
-        return tweets_corpus("x archive", tweets, notes)
+        return tweets_corpus("x archive", items(files), items(archive.find(NOTE_FILES)))
     if files := archive.find(GRAILBIRD_FILES):
-        tweets = [t for name in files for t in parse_js(archive.read_text(name), archive.where(name))]
-        return tweets_corpus("x archive (grailbird)", tweets, [])
+        return tweets_corpus("x archive (grailbird)", items(files), [])
     name = archive.find(CSV_FILES)[0]
     return csv_corpus(archive.read_text(name), archive.where(name))
 
@@ -54,15 +57,17 @@ def read_archive(archive) -> Corpus:
 def read_js_file(path: Path) -> Corpus:
     """A single tweets.js, tweet.js or Grailbird month file. A note-tweet.js beside it is used too."""
     if re.search(NOTE_FILES, path.as_posix(), re.IGNORECASE):
-        raise CorpusError(f"{path}: holds only the long posts; give the archive or its tweets.js instead")
-    tweets = parse_js(read_text(path), str(path))
+        raise CorpusError(f"{shown(path)}: holds only the long posts; give the archive or its tweets.js instead")
+    tweets = js_items(read_text(path), shown(path))
     beside = path.parent / "note-tweet.js"
-    notes = parse_js(read_text(beside), str(beside)) if beside.is_file() else []
+    # The person named tweets.js, not the file beside it: that one is read only as itself, never
+    # through a symlink, as a member of an unzipped archive is (archive.py).
+    notes = js_items(read_text(beside, follow=False), shown(beside)) if os.path.lexists(beside) else []
     return tweets_corpus("x tweets.js", tweets, notes)
 
 
 def read_csv_file(path: Path) -> Corpus:
-    return csv_corpus(read_text(path), str(path))
+    return csv_corpus(read_text(path), shown(path))
 
 
 def parse_js(text: str, where: str) -> list:
@@ -75,20 +80,23 @@ def parse_js(text: str, where: str) -> list:
     end = match.end() if match else 0
     # Blanking the assignment (not cutting it) keeps JSON error positions true to the file.
     body = re.sub(r"[^\n]", " ", text[:end]) + text[end:].rstrip().rstrip(";")
-    try:
-        items = json.loads(body)
-    except json.JSONDecodeError as error:
-        raise CorpusError(f"{where}: broken JSON at line {error.lineno} column {error.colno} ({error.msg})") from None
+    items = fields.parse_json(body, where)
     if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
         raise CorpusError(f"{where}: expected a list of tweet objects after `=`")
     return items
 
 
-def tweets_corpus(format: str, items: list[dict], note_items: list[dict]) -> Corpus:
+def js_items(text: str, where: str) -> list[tuple[str, dict]]:
+    """`parse_js`'s items, each with how an error names it ("data/tweets.js: item 3")."""
+    return fields.numbered(parse_js(text, where), where)
+
+
+def tweets_corpus(format: str, items: list[tuple[str, dict]], note_items: list[tuple[str, dict]]) -> Corpus:
+    """The corpus of tweet items and note items, each with how an error names it ("data/tweets.js: item 3")."""
     records, retweets, link_only = [], 0, 0
-    for item in items:
-        tweet = item["tweet"] if isinstance(item.get("tweet"), dict) else item  # some early files are unwrapped
-        text = tweet.get("full_text") or tweet.get("text") or ""
+    for where, item in items:
+        tweet = object_field(item, "tweet", where) if "tweet" in item else item  # some early files are unwrapped
+        text = text_field(tweet, "full_text", where) or text_field(tweet, "text", where) or ""
         # GDPR archives drop retweeted_status and often leave `retweeted` false on retweets; the
         # "RT @" prefix is the marker that always holds.
         if text.startswith("RT @") or tweet.get("retweeted") in (True, "true") or "retweeted_status" in tweet:
@@ -96,37 +104,45 @@ def tweets_corpus(format: str, items: list[dict], note_items: list[dict]) -> Cor
             continue
         reply = bool(tweet.get("in_reply_to_status_id_str") or tweet.get("in_reply_to_status_id"))
         if reply:
-            text = strip_reply_prefix(text, tweet.get("display_text_range"))
+            text = strip_reply_prefix(text, fields.list_field(tweet, "display_text_range", where))
         if only_links(text, TCO):
             link_only += 1
             continue
-        entities = tweet.get("entities") or {}
-        media = entities.get("media", []) + (tweet.get("extended_entities") or {}).get("media", [])
-        links = {m.get("url"): "" for m in media}
-        links.update({u.get("url"): domain(u.get("expanded_url")) for u in entities.get("urls", [])})
+        entities = object_field(tweet, "entities", where)
+        media = objects_field(entities, "media", f"{where}: entities") + objects_field(
+            object_field(tweet, "extended_entities", where), "media", f"{where}: extended_entities")
+        links = {text_field(m, "url", f"{where}: media"): "" for m in media}
+        links.update({text_field(u, "url", f"{where}: entities.urls"):
+                      domain(text_field(u, "expanded_url", f"{where}: entities.urls"))
+                      for u in objects_field(entities, "urls", f"{where}: entities")})
         text = html.unescape(TCO.sub(lambda m: links.get(m.group(), ""), text))  # once: "&amp;lt;" is "&lt;"
-        records.append(Record("reply" if reply else "post", text, parse_time(tweet.get("created_at")),
-                              str(tweet.get("id_str") or tweet.get("id") or "") or None))
+        created = parse_time(text_field(tweet, "created_at", where), where)
+        source_id = id_field(tweet, "id_str", where) or id_field(tweet, "id", where) or None
+        records.append(Record("reply" if reply else "post", text, created, source_id))
     dropped = {"retweets": retweets, "link_only": link_only}
     if note_items:
         dropped["unmatched_notes"] = attach_notes(records, note_items)
     return Corpus.from_records(format, records, dropped)
 
 
-def attach_notes(records: list[Record], note_items: list[dict]) -> int:
+def attach_notes(records: list[Record], note_items: list[tuple[str, dict]]) -> int:
     """Put each long post's full text in place of its cut copy; returns how many notes found no copy.
 
     A note with no copy is left out: its tweet was deleted or retweet-like, and the person chose that.
     """
     unmatched = 0
     times = [_moment(r.created_at) for r in records]
-    for item in note_items:
-        note = item.get("noteTweet") or item
-        core = note.get("core") or {}
-        links = {u.get("shortUrl") or u.get("url"): domain(u.get("expandedUrl") or u.get("expanded_url"))
-                 for u in core.get("urls") or []}
-        text = html.unescape(TCO.sub(lambda m: links.get(m.group(), ""), core.get("text") or note.get("text") or ""))
-        moment = _moment(parse_time(note.get("createdAt") or note.get("created_at")))
+    for where, item in note_items:
+        note = object_field(item, "noteTweet", where) or item
+        core = object_field(note, "core", where)
+        urls = f"{where}: core.urls"
+        links = {text_field(u, "shortUrl", urls) or text_field(u, "url", urls):
+                 domain(text_field(u, "expandedUrl", urls) or text_field(u, "expanded_url", urls))
+                 for u in objects_field(core, "urls", f"{where}: core")}
+        text = text_field(core, "text", f"{where}: core") or text_field(note, "text", where) or ""
+        text = html.unescape(TCO.sub(lambda m: links.get(m.group(), ""), text))
+        created = text_field(note, "createdAt", where) or text_field(note, "created_at", where)
+        moment = _moment(parse_time(created, where))
         near = [i for i, t in enumerate(times)
                 if moment and t and abs((t - moment).total_seconds()) <= NOTE_WINDOW_S]
         if not near:
@@ -145,10 +161,10 @@ def attach_notes(records: list[Record], note_items: list[dict]) -> int:
 
 def csv_corpus(text: str, where: str) -> Corpus:
     reader = csv.DictReader(io.StringIO(text, newline=""))
-    if not {"tweet_id", "text"} <= set(reader.fieldnames or []):
-        raise CorpusError(f"{where}: not an X tweets.csv (it needs the columns tweet_id and text)")
     records, retweets, link_only = [], 0, 0
     try:
+        if not {"tweet_id", "text"} <= set(reader.fieldnames or []):
+            raise CorpusError(f"{where}: not an X tweets.csv (it needs the columns tweet_id and text)")
         for row in reader:
             text = row["text"] or ""
             if text.startswith("RT @") or row.get("retweeted_status_id"):
@@ -163,10 +179,12 @@ def csv_corpus(text: str, where: str) -> Corpus:
             # expanded_urls lists the expansions in the order the links appear in the text.
             expanded = iter([u for u in (row.get("expanded_urls") or "").split(",") if u])
             text = html.unescape(TCO.sub(lambda m: domain(next(expanded, None)), text))
-            records.append(Record("reply" if reply else "post", text, parse_time(row.get("timestamp")),
+            records.append(Record("reply" if reply else "post", text,
+                                  parse_time(row.get("timestamp"), f"{where}: line {reader.line_num}"),
                                   row["tweet_id"] or None))
     except csv.Error as error:
-        raise CorpusError(f"{where}: broken CSV at line {reader.line_num} ({error})") from None
+        # The csv reader's count: the DictReader's stops at the last good row.
+        raise CorpusError(f"{where}: broken CSV at line {reader.reader.line_num} ({error})") from None
     return Corpus.from_records("x archive (tweets.csv)", records, {"retweets": retweets, "link_only": link_only})
 
 
@@ -177,7 +195,7 @@ def strip_reply_prefix(text: str, display_text_range) -> str:
     """
     try:
         start = int(display_text_range[0])
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):  # anything but a whole number: no range
         start = None
     if start == 0:
         return text  # the person removed the handles X filled in; any they typed themselves are meant
@@ -192,19 +210,9 @@ def domain(url: str | None) -> str:
     return host_of(url)
 
 
-def parse_time(value) -> str | None:
+def parse_time(value: str | None, where: str) -> str | None:
     """The archive's times ("Wed Oct 10 20:19:24 +0000 2018", "2012-01-31 21:44:55 +0000", ISO) as UTC ISO."""
-    if not value:
-        return None
-    for layout in ("%a %b %d %H:%M:%S %z %Y", "%Y-%m-%d %H:%M:%S %z"):
-        try:
-            return utc_iso(datetime.strptime(value, layout))
-        except ValueError:
-            pass
-    try:
-        return utc_iso(datetime.fromisoformat(value))
-    except ValueError:
-        return None  # an odd time is not worth losing the post; it keeps its place in the file
+    return fields.parse_time(value, where, TIME_LAYOUTS)
 
 
 def _moment(iso: str | None):
