@@ -12,7 +12,6 @@ pipelining, graceful shutdown) stays uvicorn's; tests/web/test_connections.py ru
 socket, so an uvicorn upgrade that moves what it relies on fails there.
 """
 
-import asyncio
 import logging
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -27,8 +26,8 @@ def with_header_deadline(header_timeout_s: float) -> type[H11Protocol]:
 
 class HeaderDeadline(H11Protocol):
     header_timeout_s = 5.0
-    _timer: asyncio.TimerHandle | None = None
-    _armed_for = None  # the request cycle that was current when the deadline was set
+    _since: float | None = None  # when it began waiting for a request's headers; None: not waiting
+    _armed_for = None  # the request cycle that was current then
 
     def connection_made(self, transport) -> None:
         super().connection_made(transport)
@@ -36,7 +35,7 @@ class HeaderDeadline(H11Protocol):
 
     def handle_events(self) -> None:
         super().handle_events()
-        if self._timer is not None and self.cycle is not self._armed_for:
+        if self._since is not None and self.cycle is not self._armed_for:
             self._disarm()  # a new request's headers are complete: its cycle has begun
 
     def on_response_complete(self) -> None:
@@ -48,19 +47,49 @@ class HeaderDeadline(H11Protocol):
         super().connection_lost(exc)
 
     def _arm(self) -> None:
-        self._disarm()
         self._armed_for = self.cycle
-        self._timer = self.loop.call_later(self.header_timeout_s, self._too_slow)
+        self._since = self.loop.time()
+        Sweep.of(self.loop).waiting.add(self)
 
     def _disarm(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        if self._since is not None:
+            self._since = None
+            Sweep.of(self.loop).waiting.discard(self)
 
-    def _too_slow(self) -> None:
-        self._timer = None
+    def too_slow(self, now: float) -> bool:
+        return self._since is not None and now - self._since > self.header_timeout_s
+
+    def close_slow(self) -> None:
+        self._disarm()
         if not self.transport.is_closing():
             client = "%s:%d" % self.client if self.client else "a client"
             log.info("closing the connection from %s: no complete request headers within %g s",
                      client, self.header_timeout_s)
             self.transport.close()
+
+
+class Sweep:
+    """One timer per event loop that closes the connections past their header deadline, twice a
+    second: a timer per connection costs more than the check itself when a thousand arrive at once."""
+
+    every_s = 0.5
+    _sweeps: dict[int, "Sweep"] = {}
+
+    def __init__(self, loop):
+        self.loop = loop
+        self.waiting: set[HeaderDeadline] = set()
+        loop.call_later(self.every_s, self._sweep)
+
+    @classmethod
+    def of(cls, loop) -> "Sweep":
+        sweep = cls._sweeps.get(id(loop))
+        if sweep is None or sweep.loop is not loop:
+            sweep = cls._sweeps[id(loop)] = cls(loop)
+        return sweep
+
+    def _sweep(self) -> None:
+        now = self.loop.time()
+        for connection in [c for c in self.waiting if c.too_slow(now)]:
+            connection.close_slow()
+        if not self.loop.is_closed():
+            self.loop.call_later(self.every_s, self._sweep)

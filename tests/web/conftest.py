@@ -70,9 +70,10 @@ def game_export(tmp_path) -> GameExport:
 
 
 @contextlib.contextmanager
-def web_server(checkpoint_dir, log_path: Path, **env):
+def web_server(checkpoint_dir, log_path: Path, command: list[str] | None = None, **env):
     """A real `dann web` on a free port, in its own process: (process, base url). `env` are DANN_*
-    settings (without the prefix); its log goes to `log_path`."""
+    settings (without the prefix); its log goes to `log_path`. `command` replaces `dann web` with
+    another server taking --checkpoint-dir and --port."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -80,9 +81,9 @@ def web_server(checkpoint_dir, log_path: Path, **env):
     environment.update({"DANN_" + k.upper(): str(v) for k, v in env.items()})
     environment.setdefault("DANN_JAX_CACHE_DIR", "off")
     with log_path.open("w") as log:
-        process = subprocess.Popen([sys.executable, "-m", "dann.cli", "web", "--checkpoint-dir", str(checkpoint_dir),
-                                    "--port", str(port)], cwd=REPO, env=environment, stdout=log,
-                                   stderr=subprocess.STDOUT)
+        process = subprocess.Popen([*(command or [sys.executable, "-m", "dann.cli", "web"]),
+                                    "--checkpoint-dir", str(checkpoint_dir), "--port", str(port)],
+                                   cwd=REPO, env=environment, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120
