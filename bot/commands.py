@@ -49,9 +49,10 @@ INTERACTION_LIFETIME = datetime.timedelta(minutes=15)
 
 
 def time_left(interaction: discord.Interaction) -> float:
-    """Seconds left to answer this interaction, with a margin for sending the answer."""
+    """Seconds left to answer this interaction, with a margin for sending the answer (0 or less:
+    too late already)."""
     left = interaction.created_at + INTERACTION_LIFETIME - discord.utils.utcnow()
-    return max(0.1, left.total_seconds() - 10)
+    return left.total_seconds() - 10
 
 
 async def tell(interaction: discord.Interaction, text: str) -> None:

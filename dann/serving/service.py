@@ -250,6 +250,9 @@ class GenerationService:
         loop = asyncio.get_running_loop()
         deadline_s = self.deadline_s if deadline_s is None else min(deadline_s, self.deadline_s)
         rows = request.n * self.best_of
+        if deadline_s <= 0:  # already too late (an interaction Discord no longer takes answers for)
+            self.expired += 1
+            raise TooLate("dann could not answer in time; try again in a little while", self.retry_after())
         if not self.admits(rows, deadline_s):
             self.refused += 1
             raise Busy("dann is busy: too many people are asking at once; try again in a few seconds",

@@ -2,6 +2,7 @@
 messages, a mocked Interaction for the slash commands (dpytest has no interactions)."""
 
 import asyncio
+import datetime
 import re
 from unittest.mock import AsyncMock, MagicMock
 
@@ -211,6 +212,18 @@ async def test_a_server_gets_so_many_generations_a_minute(service, sent):
     await dann(bot).post.callback(dann(bot), inter)  # slash commands count against the same cap
     inter.response.defer.assert_not_awaited()
     assert service.requests_served == 3
+    await dpytest.empty_queue()
+
+
+async def test_an_interaction_past_its_lifetime_is_not_sampled(service):
+    bot = await connect(settings_for(service.checkpoint_dir), service)
+    late = interaction()
+    late.created_at = discord.utils.utcnow() - datetime.timedelta(minutes=15)  # Discord takes no answer now
+    await dann(bot).post.callback(dann(bot), late)
+    assert service.requests_served == 0 and service.load()["expired"] == 1
+    timely = interaction(user_id=7)
+    await dann(bot).post.callback(dann(bot), timely)
+    assert service.requests_served == 1
     await dpytest.empty_queue()
 
 
