@@ -21,11 +21,13 @@ log = logging.getLogger("dann.web")
 
 def with_header_deadline(header_timeout_s: float) -> type[H11Protocol]:
     """uvicorn's h11 protocol class, with this header deadline (pass it as Config(http=...))."""
-    return type("HeaderDeadlineProtocol", (HeaderDeadline,), {"header_timeout_s": header_timeout_s})
+    # A class per server, so that each server's connections share one sweep.
+    return type("HeaderDeadlineProtocol", (HeaderDeadline,), {"header_timeout_s": header_timeout_s, "sweep": None})
 
 
 class HeaderDeadline(H11Protocol):
     header_timeout_s = 5.0
+    sweep: "Sweep | None" = None
     _since: float | None = None  # when it began waiting for a request's headers; None: not waiting
     _armed_for = None  # the request cycle that was current then
 
@@ -49,12 +51,15 @@ class HeaderDeadline(H11Protocol):
     def _arm(self) -> None:
         self._armed_for = self.cycle
         self._since = self.loop.time()
-        Sweep.of(self.loop).waiting.add(self)
+        cls = type(self)
+        if cls.sweep is None or cls.sweep.loop is not self.loop:
+            cls.sweep = Sweep(self.loop)
+        cls.sweep.waiting.add(self)
 
     def _disarm(self) -> None:
         if self._since is not None:
             self._since = None
-            Sweep.of(self.loop).waiting.discard(self)
+            type(self).sweep.waiting.discard(self)
 
     def too_slow(self, now: float) -> bool:
         return self._since is not None and now - self._since > self.header_timeout_s
@@ -62,7 +67,7 @@ class HeaderDeadline(H11Protocol):
     def close_slow(self) -> None:
         self._disarm()
         if not self.transport.is_closing():
-            client = "%s:%d" % self.client if self.client else "a client"
+            client = "{}:{}".format(*self.client) if self.client else "a client"
             log.info("closing the connection from %s: no complete request headers within %g s",
                      client, self.header_timeout_s)
             self.transport.close()
@@ -73,19 +78,11 @@ class Sweep:
     second: a timer per connection costs more than the check itself when a thousand arrive at once."""
 
     every_s = 0.5
-    _sweeps: dict[int, "Sweep"] = {}
 
     def __init__(self, loop):
         self.loop = loop
         self.waiting: set[HeaderDeadline] = set()
         loop.call_later(self.every_s, self._sweep)
-
-    @classmethod
-    def of(cls, loop) -> "Sweep":
-        sweep = cls._sweeps.get(id(loop))
-        if sweep is None or sweep.loop is not loop:
-            sweep = cls._sweeps[id(loop)] = cls(loop)
-        return sweep
 
     def _sweep(self) -> None:
         now = self.loop.time()

@@ -36,7 +36,7 @@ SETTINGS = dict(web_rate_per_minute=100_000, web_rate_global_per_minute=100_000,
 
 def memory_kib(pid: int) -> dict[str, int]:
     status = Path(f"/proc/{pid}/status").read_text()
-    return {key: int(re.search(rf"^{key}:\s+(\d+) kB", status, re.M).group(1)) for key in ("VmRSS", "VmHWM")}
+    return {key: int(re.search(rf"^{key}:\s+(\d+) kB", status, re.MULTILINE).group(1)) for key in ("VmRSS", "VmHWM")}
 
 
 async def ask(port: int, client: int, n: int = 1) -> tuple[int, dict, float, dict]:
