@@ -23,9 +23,10 @@ from pathlib import Path
 
 from trainer.corpus import Corpus, CorpusError, Record, normalise_whitespace, only_links
 from trainer.corpus import domain as host_of
-from trainer.exports import fields
 from trainer.exports.archive import read_text, shown
-from trainer.exports.fields import id_field, object_field, objects_field, text_field
+from trainer.exports.fields import (id_field, list_field, numbered, object_field, objects_field, parse_json,
+                                    text_field)
+from trainer.exports.fields import parse_time as parse_any_time
 
 TWEET_FILES = r"(^|/)data/tweets?(-part\d+)?\.js$"
 NOTE_FILES = r"(^|/)data/note-tweets?(-part\d+)?\.js$"
@@ -80,7 +81,7 @@ def parse_js(text: str, where: str) -> list:
     end = match.end() if match else 0
     # Blanking the assignment (not cutting it) keeps JSON error positions true to the file.
     body = re.sub(r"[^\n]", " ", text[:end]) + text[end:].rstrip().rstrip(";")
-    items = fields.parse_json(body, where)
+    items = parse_json(body, where)
     if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
         raise CorpusError(f"{where}: expected a list of tweet objects after `=`")
     return items
@@ -88,7 +89,7 @@ def parse_js(text: str, where: str) -> list:
 
 def js_items(text: str, where: str) -> list[tuple[str, dict]]:
     """`parse_js`'s items, each with how an error names it ("data/tweets.js: item 3")."""
-    return fields.numbered(parse_js(text, where), where)
+    return numbered(parse_js(text, where), where)
 
 
 def tweets_corpus(format: str, items: list[tuple[str, dict]], note_items: list[tuple[str, dict]]) -> Corpus:
@@ -104,7 +105,7 @@ def tweets_corpus(format: str, items: list[tuple[str, dict]], note_items: list[t
             continue
         reply = bool(tweet.get("in_reply_to_status_id_str") or tweet.get("in_reply_to_status_id"))
         if reply:
-            text = strip_reply_prefix(text, fields.list_field(tweet, "display_text_range", where))
+            text = strip_reply_prefix(text, list_field(tweet, "display_text_range", where))
         if only_links(text, TCO):
             link_only += 1
             continue
@@ -212,7 +213,7 @@ def domain(url: str | None) -> str:
 
 def parse_time(value: str | None, where: str) -> str | None:
     """The archive's times ("Wed Oct 10 20:19:24 +0000 2018", "2012-01-31 21:44:55 +0000", ISO) as UTC ISO."""
-    return fields.parse_time(value, where, TIME_LAYOUTS)
+    return parse_any_time(value, where, TIME_LAYOUTS)
 
 
 def _moment(iso: str | None):
