@@ -24,8 +24,7 @@ from pathlib import Path
 from trainer.corpus import Corpus, CorpusError, Record, normalise_whitespace, only_links
 from trainer.corpus import domain as host_of
 from trainer.exports.archive import read_text, shown
-from trainer.exports.fields import (id_field, list_field, numbered, object_field, objects_field, parse_json,
-                                    text_field)
+from trainer.exports.fields import id_field, list_field, numbered, object_field, objects_field, parse_json, text_field
 from trainer.exports.fields import parse_time as parse_any_time
 
 TWEET_FILES = r"(^|/)data/tweets?(-part\d+)?\.js$"
