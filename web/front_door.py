@@ -2,10 +2,10 @@
 a pace the event loop can keep.
 
 Under a burst (a thousand clients at once), what blocks the event loop is not the model, which
-samples on its own thread, but the per-request work of the web stack itself: parsing, validation,
-routing, a response, about 2 ms a request on a 2-core EPYC (docs/serving.md). asyncio runs every
-ready callback of one loop iteration before it looks at its timers again, so a thousand requests
-that arrive together become one iteration of seconds: every other connection, and /healthz, waits.
+samples on its own thread, but the per-request work of the web stack itself: validation, routing,
+the queue, the response (docs/serving.md#under-load has its cost). asyncio runs every ready
+callback of one loop iteration before it looks at its timers again, so a thousand requests that
+arrive together become one long iteration: every other connection, and /healthz, waits.
 
 So, for POST /api/generate and /api/game/pair:
 - while the generation service's queue cannot take even one text, the request is answered 503 with

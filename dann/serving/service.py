@@ -195,8 +195,8 @@ class GenerationService:
         loop = asyncio.get_running_loop()
         # The event loop's thread gives up the GIL at every socket call, and the sampler thread (best-of
         # scoring in Python between XLA calls) takes it; getting it back waits out the switch interval.
-        # At the default 5 ms, a loop iteration with a few dozen sends under load waited hundreds of ms
-        # (docs/serving.md); at 0.5 ms the loop keeps up, and the sampler loses little.
+        # Under a burst of requests a shorter interval lets both threads keep moving: more of the
+        # burst is admitted and answered in the same time (docs/serving.md#under-load).
         sys.setswitchinterval(SWITCH_INTERVAL_S)
         self._work = asyncio.Event()
         await loop.run_in_executor(self._loader, self.reload)
