@@ -319,7 +319,7 @@ class GenerationService:
             batch: list[Pending] = []
             try:
                 # Requests that arrive within the window share the call.
-                if sum(p.request.n for queue in self._waiting.values() for p in queue) < self.max_batch:
+                if self._pending_rows // self.best_of < self.max_batch:  # texts waiting
                     await asyncio.sleep(self.batch_window_s)
                 batch = self._take(loop.time())
                 if not self._waiting:
