@@ -195,7 +195,7 @@ async def test_fifty_people_mentioning_at_once_in_one_channel_get_one_notice(ser
     for member in dpytest.get_config().members:
         await dpytest.message(f"{mention(bot)} hi", member=member)
     replies = [p["content"] for p in sent]
-    assert replies[0] == "lol same" and len(replies) == 2 and "Give me 30 s" in replies[1], replies
+    assert len(replies) == 2 and not replies[0].startswith("⏳") and "Give me 30 s" in replies[1], replies
     assert service.requests_served == 1
     await dpytest.empty_queue()
 
@@ -205,7 +205,7 @@ async def test_a_server_gets_so_many_generations_a_minute(service, sent):
     for member in dpytest.get_config().members:
         await dpytest.message(f"{mention(bot)} hi", member=member)
     replies = [p["content"] for p in sent]
-    assert replies[:3] == ["lol same"] * 3 and len(replies) == 4, replies
+    assert len(replies) == 4 and not any(r.startswith("⏳") for r in replies[:3]), replies  # three replies
     assert 50 <= int(re.search(r"Give me (\d+) s", replies[3]).group(1)) <= 60  # one notice for the channel
     inter = interaction(dpytest.get_config().members[0].id, dpytest.get_config().channels[0].id,
                         dpytest.get_config().guilds[0].id)
