@@ -7,6 +7,10 @@
     /dann pause [minutes]    stop answering (owner: everywhere; Manage Server: this server)
     /dann resume             end that pause
     /dann forget text        never say a phrase again        owners
+    /dann autopost channel every   post every 6h (or "off")     owners, Manage Server
+    /dann schedules          this server's autoposts, chime-ins and quiet hours
+    /dann quiet [from to tz] no autoposts or chime-ins in those hours (none given: off)
+    /dann chime channel chance     answer unprompted now and then (DANN_READ_MESSAGES)
     Delete and forget        on one of dann's messages: the owner, or the person it answered
 
 Every permission is checked here in the handler: Discord's own command permissions can be
@@ -19,7 +23,9 @@ import discord
 from discord import app_commands
 from discord.ext.commands import Bot
 
+from bot.autopost import posting_problem
 from bot.control import ControlError
+from bot.presence import PresenceError, interval_text, parse_chance, parse_interval, parse_quiet
 from bot.text import NO_PINGS, clip, prompt_text, quote, wait_notice
 from dann.serving.forget import MAX_PHRASE_CHARS, ForgetError
 from dann.serving.status import about
@@ -27,6 +33,10 @@ from dann.serving.status import about
 MAX_PAUSE_MINUTES = 7 * 24 * 60
 OWNER_ONLY = "Only dann's owner can do that."
 MANAGERS_ONLY = "Only dann's owner, or an admin of this server (Manage Server), can do that."
+SERVERS_ONLY = "That is set per server: use it in a server, not in a DM."
+NO_INTENT = ("Chime-ins need to read every message, which Discord allows only with the Message Content intent: "
+             "dann's host must switch it on in the Developer Portal (Bot -> Privileged Gateway Intents), set "
+             "DANN_READ_MESSAGES=true and restart dann.")
 
 
 def may_manage(bot: Bot, interaction: discord.Interaction) -> bool:
@@ -36,11 +46,14 @@ def may_manage(bot: Bot, interaction: discord.Interaction) -> bool:
     return interaction.guild_id is not None and bool(interaction.permissions.manage_guild)
 
 
+def at_text(when: float) -> str:
+    """A moment every reader sees in their own zone, and how far off it is."""
+    moment = datetime.datetime.fromtimestamp(when, datetime.UTC)
+    return f"{discord.utils.format_dt(moment, 't')} ({discord.utils.format_dt(moment, 'R')})"
+
+
 def until_text(until: float | None) -> str:
-    if until is None:
-        return "until someone resumes it"
-    moment = datetime.datetime.fromtimestamp(until, datetime.UTC)
-    return f"until {discord.utils.format_dt(moment, 't')} ({discord.utils.format_dt(moment, 'R')})"
+    return "until someone resumes it" if until is None else f"until {at_text(until)}"
 
 
 # An interaction's token, and with it the "thinking…" message, lasts 15 minutes; an answer the
@@ -160,6 +173,121 @@ class DannCommands(app_commands.Group):
                                     "can resume it.")
         else:
             await tell(interaction, "Resumed: dann answers again." if any(ended) else "dann was not paused.")
+
+    # --- presence: scheduled posts, quiet hours, chime-ins ----------------------------------------
+
+    def _not_a_server_manager(self, interaction: discord.Interaction) -> str | None:
+        if interaction.guild_id is None:
+            return SERVERS_ONLY
+        return self._not_a_manager(interaction)
+
+    def _channel_here(self, interaction: discord.Interaction, channel) -> tuple[object, str | None]:
+        """The channel as the bot sees it, and why dann cannot post there (None: it can)."""
+        found = self.bot.get_channel(channel.id)
+        if found is None or getattr(found, "guild", None) is None or found.guild.id != interaction.guild_id:
+            return None, "I can't see that channel in this server: pick one of its channels that I am in."
+        return found, posting_problem(found, interaction.guild_id)
+
+    @app_commands.command(name="autopost", description="dann posts in a channel on a schedule")
+    @app_commands.describe(channel="Where to post", every="How often: 90m, 6h, 1d… (10m at least), or off")
+    async def autopost(self, interaction: discord.Interaction, channel: app_commands.AppCommandChannel,
+                       every: app_commands.Range[str, 1, 20]) -> None:
+        if refusal := self._not_a_server_manager(interaction):
+            await tell(interaction, refusal)
+            return
+        try:
+            if every.strip().lower() == "off":
+                removed = self.bot.autopost.unschedule(channel.id)
+                await tell(interaction, f"No more scheduled posts in <#{channel.id}>." if removed
+                           else f"There were no scheduled posts in <#{channel.id}>.")
+                return
+            seconds = parse_interval(every)
+            found, problem = self._channel_here(interaction, channel)
+            if found is None:
+                await tell(interaction, problem)
+                return
+            first = self.bot.autopost.schedule(found.id, interaction.guild_id, seconds)
+        except PresenceError as error:
+            await tell(interaction, f"Could not schedule that: {error}")
+            return
+        note = f"dann posts in <#{found.id}> every {interval_text(seconds)}, the first at {at_text(first.timestamp())}."
+        if problem:
+            note += (f" But right now {problem}: the schedule is kept, and each post is skipped (and logged) until "
+                     "that is fixed.")
+        await tell(interaction, note)
+
+    @app_commands.command(name="schedules", description="This server's scheduled posts, chime-ins and quiet hours")
+    async def schedules(self, interaction: discord.Interaction) -> None:
+        if interaction.guild_id is None:
+            await tell(interaction, SERVERS_ONLY)
+            return
+        mine = self.bot.presence.of_guild(interaction.guild_id)
+        lines = []
+        for channel_id, entry in sorted(mine["autopost"].items()):
+            due = self.bot.autopost.next_run(channel_id)
+            lines.append(f"• posts in <#{channel_id}> every {interval_text(entry['every_s'])}"
+                         + (f", next at {at_text(due.timestamp())}" if due else ""))
+        for channel_id, entry in sorted(mine["chime"].items()):
+            lines.append(f"• chimes in in <#{channel_id}> with a chance of {entry['chance'] * 100:g}% a message"
+                         + ("" if self.bot.settings.read_messages else " (off: DANN_READ_MESSAGES is not set)"))
+        if quiet := mine["quiet"]:
+            lines.append(f"• quiet from {quiet['from']}:00 to {quiet['to']}:00 ({quiet['tz']})")
+        await tell(interaction, "\n".join(lines) if lines else
+                   "Nothing scheduled here: dann speaks only when spoken to. See /dann autopost and /dann chime.")
+
+    @app_commands.command(name="quiet", description="No scheduled posts or chime-ins in these hours")
+    @app_commands.rename(start="from", end="to", zone="tz")
+    @app_commands.describe(start="Hour quiet starts, 0-23 (leave out from and to to end quiet hours)",
+                           end="Hour quiet ends, 0-23", zone="Time zone of those hours, such as Europe/Berlin")
+    async def quiet(self, interaction: discord.Interaction, start: app_commands.Range[int, 0, 23] | None = None,
+                    end: app_commands.Range[int, 0, 23] | None = None,
+                    zone: app_commands.Range[str, 1, 64] = "UTC") -> None:
+        if refusal := self._not_a_server_manager(interaction):
+            await tell(interaction, refusal)
+            return
+        try:
+            if start is None and end is None:
+                had = self.bot.presence.set_quiet(interaction.guild_id, None)
+                await tell(interaction, "No more quiet hours here." if had else "There were no quiet hours here.")
+                return
+            if start is None or end is None:
+                raise PresenceError("give both from and to (or neither, to end quiet hours)")
+            quiet = parse_quiet(start, end, zone.strip())
+            self.bot.presence.set_quiet(interaction.guild_id, quiet)
+        except PresenceError as error:
+            await tell(interaction, f"Could not set quiet hours: {error}")
+            return
+        await tell(interaction, f"Quiet from {start}:00 to {end}:00 ({quiet['tz']}): no scheduled posts or "
+                                "chime-ins then. Mentions are still answered.")
+
+    @app_commands.command(name="chime", description="dann now and then answers a message nobody asked it about")
+    @app_commands.describe(channel="Where", chance="Chance per message, such as 2% (50% at most; 0 turns it off)")
+    async def chime(self, interaction: discord.Interaction, channel: app_commands.AppCommandChannel,
+                    chance: app_commands.Range[str, 1, 10]) -> None:
+        if refusal := self._not_a_server_manager(interaction):
+            await tell(interaction, refusal)
+            return
+        if not self.bot.settings.read_messages:
+            await tell(interaction, NO_INTENT)
+            return
+        try:
+            share = parse_chance(chance)
+            found, problem = self._channel_here(interaction, channel)
+            if found is None or (problem and share > 0):
+                await tell(interaction, problem)
+                return
+            had = self.bot.presence.set_chime(found.id, interaction.guild_id, share)
+        except PresenceError as error:
+            await tell(interaction, f"Could not set chime-ins: {error}")
+            return
+        if share == 0:
+            await tell(interaction, f"No more chime-ins in <#{found.id}>." if had else
+                       f"dann was not chiming in in <#{found.id}>.")
+            return
+        gap = self.bot.settings.chime_gap_s
+        await tell(interaction, f"dann chimes in in <#{found.id}> on {share * 100:g}% of the messages"
+                                + (f", at most once every {interval_text(gap)}" if gap else "")
+                                + ", never on bots or in a reply chain past its cap.")
 
     @app_commands.command(name="forget", description="dann never says this phrase again, and unlearns it")
     @app_commands.describe(text="The phrase; case, accents, punctuation and spacing do not matter")

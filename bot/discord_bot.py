@@ -1,5 +1,5 @@
-"""The Discord front end: mention (or DM) dann and it replies in the voice; the /dann commands
-are in commands.py.
+"""The Discord front end: mention dann, reply to one of its messages, or DM it, and it replies
+in the voice; the /dann commands are in commands.py.
 
 Who it answers (`DannBot.refusal`):
 - only in the servers of DANN_DISCORD_GUILD_IDS when that is set; it leaves any other it is in;
@@ -11,27 +11,37 @@ Safe by default:
   generated "@everyone" is only text.
 - It answers people only: messages from bots (itself included) and webhooks are ignored, so two
   bots cannot talk to each other forever. A mention means `bot.user in message.mentions`;
-  `ClientUser.mentioned_in` is also true for @everyone and @here.
+  `ClientUser.mentioned_in` is also true for @everyone and @here. A reply to one of dann's
+  messages addresses it too, and the reply chain above primes the answer (thread.py); a chain
+  holding DANN_MAX_THREAD_DEPTH of dann's messages is answered no more.
 - Flood control across mentions and slash commands (cooldown.py): one reply in flight per person,
   a cooldown per person and per channel, caps per server and overall per minute, and at most one
   "give me N s" notice per channel per wait. When the generation service is too busy, a short
   "busy" line instead of a wait that never ends.
 - Generation goes through the GenerationService, off the event loop, so the gateway heartbeat
   keeps beating while the model samples. Interactions are deferred before anything slow.
-- No privileged intents: Discord sends the text of messages that mention the bot, and of DMs,
-  without the message_content intent, and that is all dann reads.
+- No privileged intents unless DANN_READ_MESSAGES is true: Discord sends the text of messages that
+  mention the bot, and of DMs, without the message_content intent, and that is all dann reads.
+  (A reply with its ping switched off arrives without its text then; dann answers the chain.)
+  With the intent, admins may let it chime in unprompted (chime.py).
+- Scheduled posts (autopost.py) and quiet hours are kept in bot-presence.json (presence.py).
 """
 
+import datetime
 import logging
 
 import discord
 from discord.ext import commands
 
+from bot.autopost import Autoposter
+from bot.chime import Chimes
 from bot.commands import DannCommands, delete_and_forget
 from bot.control import Control, ControlError
 from bot.cooldown import Cooldown
 from bot.feedback import Feedback
+from bot.presence import Presence, is_quiet
 from bot.text import BUSY, NO_PINGS, SORRY, STILL_LEARNING, clip, discord_time, prompt_text, wait_notice
+from bot.thread import Chain, chain_above, parent_now
 from dann.serving.forget import ForgetList
 from dann.serving.game import Votes, game_file, shown_tally
 from dann.serving.request import GenerationRequest
@@ -47,7 +57,9 @@ class DannBot(commands.Bot):
         # dann has no voice features: discord.py's warnings about missing voice libraries are noise.
         discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
         # Intents.default() leaves out every privileged intent (message_content, members, presences).
-        super().__init__(command_prefix=commands.when_mentioned, intents=discord.Intents.default(),
+        intents = discord.Intents.default()
+        intents.message_content = settings.read_messages
+        super().__init__(command_prefix=commands.when_mentioned, intents=intents,
                          allowed_mentions=NO_PINGS, help_command=None)
         self.settings = settings
         self.service = service
@@ -58,6 +70,9 @@ class DannBot(commands.Bot):
         self.forget = ForgetList(settings.checkpoint_dir)  # the file the service's filter reads
         self.feedback = Feedback(settings.checkpoint_dir)
         self.game_votes = Votes(game_file(settings))  # the web page's "Real or dann?" (dann/serving/game.py)
+        self.presence = Presence(settings.checkpoint_dir)
+        self.autopost = Autoposter(self)
+        self.chimes = Chimes(settings.chime_gap_s)
         self.sync_commands = False  # set by run_bot(sync=True)
         self.owners_checked = False  # on_ready runs again after every reconnect; the lookup need not
         self.tree.add_command(DannCommands(self))
@@ -70,6 +85,7 @@ class DannBot(commands.Bot):
             await self.service.start()
 
     async def close(self) -> None:
+        self.autopost.stop()
         if self.owns_service:
             await self.service.stop()
         await super().close()
@@ -97,6 +113,8 @@ class DannBot(commands.Bot):
         log.info("connected to Discord as %s (id %s), in %d server(s)", self.user, self.user.id, len(self.guilds))
         for guild in list(self.guilds):
             await self.on_guild_join(guild)
+        if not self.autopost.running:  # now that its channels are known: a post due at once needs one
+            self.autopost.start()
         if self.owners_checked:
             return
         self.owners_checked = True
@@ -151,38 +169,97 @@ class DannBot(commands.Bot):
 
     # --- mentions and DMs --------------------------------------------------------------------
 
-    def wants(self, message: discord.Message) -> bool:
-        """Whether this message asks dann for a reply: a person mentioning it, or a DM."""
+    def from_a_person(self, message: discord.Message) -> bool:
+        """Whether a person wrote this, as words: not a bot (itself included), a webhook or a system message."""
         if message.author.bot or message.webhook_id is not None or message.author == self.user:
             return False
-        if message.type not in (discord.MessageType.default, discord.MessageType.reply):
-            return False  # joins, pins, boosts: system messages are nobody talking to dann
+        # Joins, pins, boosts: system messages are nobody talking to dann.
+        return message.type in (discord.MessageType.default, discord.MessageType.reply)
+
+    def wants(self, message: discord.Message) -> bool:
+        """Whether this message asks dann for a reply: a person mentioning it, replying to one of
+        its messages (even with the reply's ping off), or a DM."""
+        if not self.from_a_person(message):
+            return False
         if isinstance(message.channel, discord.DMChannel):
             return True
         own_role = message.guild.self_role if message.guild else None  # picked from @-autocomplete
-        return self.user in message.mentions or (own_role is not None and own_role in message.role_mentions)
+        if self.user in message.mentions or (own_role is not None and own_role in message.role_mentions):
+            return True
+        above = parent_now(message)
+        return above is not None and self.user is not None and above.author.id == self.user.id
+
+    async def chain_of(self, message: discord.Message) -> Chain:
+        return await chain_above(message, self.user, max_messages=self.settings.thread_messages,
+                                 max_chars=self.settings.thread_chars, depth_cap=self.settings.max_thread_depth)
+
+    def context_of(self, message: discord.Message, chain: Chain) -> str | tuple[str, ...] | None:
+        """What primes the answer to `message`: the chain above it, then its own text."""
+        own = prompt_text(message.content, self.settings.max_prompt_chars)
+        texts = chain.texts + ((own,) if own else ())
+        return texts if len(texts) > 1 else (texts[0] if texts else None)
+
+    def at_cap(self, message: discord.Message, chain: Chain) -> bool:
+        if chain.dann_messages < self.settings.max_thread_depth:
+            return False
+        log.info("not answering message %s: its reply chain holds %d of dann's messages already (DANN_MAX_THREAD_DEPTH)",
+                 message.id, chain.dann_messages)
+        return True
 
     async def on_message(self, message: discord.Message) -> None:
         if not self.wants(message):
+            if self.from_a_person(message):
+                await self.maybe_chime(message)
             return
-        if self.refusal(message.author.id, message.guild.id if message.guild else None):
+        guild_id = message.guild.id if message.guild else None
+        if self.refusal(message.author.id, guild_id):
             return  # in silence: a notice to every mention would be the noise a pause is there to stop
-        wait = self.cooldown.try_acquire(message.author.id, message.channel.id,
-                                         message.guild.id if message.guild else None)
+        chain = await self.chain_of(message)
+        if self.at_cap(message, chain):
+            return
+        wait = self.cooldown.try_acquire(message.author.id, message.channel.id, guild_id)
         try:
             if wait:
                 if self.cooldown.should_notice(message.author.id, message.channel.id, wait):
                     await self.answer(message, wait_notice(wait), delete_after=wait)
                 return
-            context = prompt_text(message.content, self.settings.max_prompt_chars) or None
             async with message.channel.typing():
-                text, version = await self.speak("reply", context=context, client=str(message.author.id))
+                text, version = await self.speak("reply", context=self.context_of(message, chain),
+                                                 client=str(message.author.id))
             self.remember(await self.answer(message, text), version)
         except discord.Forbidden:  # a channel where it may read but not type or speak
             log.warning("no permission to send messages in channel %s", message.channel.id)
         finally:
             if not wait:
                 self.cooldown.release(message.author.id)
+
+    async def maybe_chime(self, message: discord.Message) -> None:
+        """Answer a message nobody addressed to dann, if its channel is opted in and the dice say so."""
+        if not self.settings.read_messages or message.guild is None or self.user is None:
+            return
+        entry = self.presence.chime_of(message.channel.id)
+        guild_id = message.guild.id
+        if entry is None or entry.get("guild") != guild_id or not self.guild_allowed(guild_id):
+            return
+        if self.pause_of(guild_id) is not None or is_quiet(self.presence.quiet_of(guild_id),
+                                                             datetime.datetime.now(datetime.UTC)):
+            return
+        chain = await self.chain_of(message)
+        if self.at_cap(message, chain) or not self.chimes.due(message.channel.id, entry["chance"]):
+            return
+        # dann itself is the asker: one chime-in in flight at a time, within the channel's and the
+        # server's limits like any other generation, and silent when they hold.
+        if self.cooldown.try_acquire(self.user.id, message.channel.id, guild_id):
+            return
+        try:
+            text, version = await self.speak("reply", context=self.context_of(message, chain),
+                                             client=f"chime:{message.channel.id}")
+            if version is not None:  # no model, or busy: nobody asked, so nothing is said
+                self.remember(await self.answer(message, text), version)
+        except discord.Forbidden:
+            log.warning("no permission to chime in in channel %s", message.channel.id)
+        finally:
+            self.cooldown.release(self.user.id)
 
     async def answer(self, message: discord.Message, text: str, **options) -> discord.Message:
         # A reference that survives the original being deleted while the model was sampling.
@@ -206,7 +283,7 @@ class DannBot(commands.Bot):
 
     # --- generation --------------------------------------------------------------------------
 
-    async def speak(self, mode: str, *, temperature: float | None = None, context: str | None = None,
+    async def speak(self, mode: str, *, temperature: float | None = None, context: str | tuple[str, ...] | None = None,
                     client: str = "", deadline_s: float | None = None) -> tuple[str, int | None]:
         """One text in the voice and the model version that wrote it, or a sentence for the person
         (and None) when there is none to give. `client` (the asker) is their place in the fair

@@ -172,6 +172,23 @@ class Settings(BaseSettings):
     server_per_minute: int = Field(20, ge=1)
     bot_per_minute: int = Field(60, ge=1)
 
+    # Conversations: a reply to one of dann's messages addresses it, and the reply chain above it
+    # (at most thread_messages earlier messages and thread_chars characters of them) primes the
+    # answer. Once a chain holds max_thread_depth of dann's messages, it answers that chain no
+    # more, so that two bots cannot talk to each other for hours.
+    max_thread_depth: int = Field(6, ge=1, le=50)
+    thread_messages: int = Field(6, ge=0, le=50)
+    thread_chars: int = Field(1000, ge=0, le=4000)
+    # Read every message in the channels dann is in: Discord's privileged Message Content intent,
+    # which must also be switched on in the Developer Portal. Off: dann reads only the messages that
+    # mention it and DMs. Chime-ins (/dann chime) need it.
+    read_messages: bool = False
+    # Least seconds between two chime-ins in one channel.
+    chime_gap_s: float = Field(600.0, ge=0)
+    # Scheduled posts (/dann autopost) are moved by a random delay of up to this many seconds (and
+    # at most a tenth of their interval), so that they do not land on the minute like a machine.
+    autopost_jitter_s: float = Field(300.0, ge=0)
+
     # Admission control, for the bot and the web page alike (dann/serving/service.py): candidate
     # rows (texts times DANN_BEST_OF) that may wait at once, beyond which requests are refused as
     # busy, and the seconds a request may take from arrival to answer.

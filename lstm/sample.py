@@ -125,13 +125,14 @@ def sample_tokens(graphdef, params, prompts, prompt_lens, keys, temperature, top
     return out, logp / jnp.minimum(lengths, max_new)
 
 
-def encode_prompts(vocab: Vocab, modes: list[str], prompts: list[str], contexts: list[str | None]):
-    """Each row as "<eos> [<post> context <eos>] <kind> prompt", padded to a bucket width ->
-    (B, P) ids, (B,) lengths. A context is fed as the post before, the way posts follow each other
-    in training."""
+def encode_prompts(vocab: Vocab, modes: list[str], prompts: list[str], contexts: list):
+    """Each row as "<eos> [<post> context <eos>]... <kind> prompt", padded to a bucket width ->
+    (B, P) ids, (B,) lengths. A context (one text, or a tuple of them oldest first: a conversation)
+    is fed as the posts before, the way posts follow each other in training."""
     encoded = []
     for mode, prompt, context in zip(modes, prompts, contexts, strict=True):
-        before = vocab.encode_record("post", context) if context else []
+        texts = context if isinstance(context, tuple) else (context,)
+        before = [i for text in texts if text for i in vocab.encode_record("post", text)]
         encoded.append([EOS, *before, KIND_IDS[mode], *vocab.encode(prompt)])
     longest = max(len(e) for e in encoded)
     width = -(-longest // PROMPT_BUCKET) * PROMPT_BUCKET
@@ -147,7 +148,7 @@ def generate(
     prompts: list[str],
     *,
     mode: str | list[str] = "post",
-    context: str | None | list[str | None] = None,
+    context: str | tuple[str, ...] | None | list = None,
     temperature: float | list[float] = 0.4,
     top_k: int | list[int] = 0,
     top_p: float | list[float] = 1.0,

@@ -16,7 +16,9 @@ class RequestError(DannError):
 class GenerationRequest:
     mode: str = "post"  # "post" or "reply": which kind of text the model writes
     prompt: str = ""  # the start of the text; every answer begins with it
-    context: str | None = None  # text fed before, as the post being answered (a mention, the web's "reply to")
+    # Text fed before, as the post being answered (a mention, the web's "reply to"), or a tuple of
+    # texts oldest first: the conversation a reply answers (a Discord reply chain).
+    context: str | tuple[str, ...] | None = None
     temperature: float = 0.7
     n: int = 1  # texts wanted; each is the best of the server's best-of-n candidates
     seed: int | None = None  # text i is seeded seed + i; None: the service picks one
@@ -27,6 +29,11 @@ class GenerationRequest:
     def __post_init__(self):
         if self.mode not in MODES:
             raise RequestError(f"mode must be 'post' or 'reply', not {self.mode!r}")
+        if isinstance(self.context, list):  # a list would read as one context per row further down
+            object.__setattr__(self, "context", tuple(self.context))
+        if not (self.context is None or isinstance(self.context, str)
+                or all(isinstance(text, str) for text in self.context)):
+            raise RequestError("context must be a text or a list of texts")
         if not (isinstance(self.n, int) and self.n >= 1):
             raise RequestError(f"n must be at least 1, not {self.n}")
         if not 0.0 <= self.temperature <= MAX_TEMPERATURE:

@@ -42,21 +42,6 @@ async def connect(settings: Settings, service, members: int = 2) -> discord.ext.
 
 
 @pytest.fixture
-def sent(monkeypatch):
-    """The JSON payload of every message the bot sends, as Discord would receive it."""
-    payloads = []
-    real = discord.abc.handle_message_parameters
-
-    def spy(*args, **kwargs):
-        params = real(*args, **kwargs)
-        payloads.append(params.payload)
-        return params
-
-    monkeypatch.setattr(discord.abc, "handle_message_parameters", spy)
-    return payloads
-
-
-@pytest.fixture
 async def bot(service):
     bot = await connect(settings_for(service.checkpoint_dir), service)
     yield bot

@@ -1,0 +1,156 @@
+"""Scheduled posts: `/dann autopost channel:#x every:6h` makes dann post in #x every six hours.
+
+The schedules live in bot-presence.json (presence.py) and run in the bot process on APScheduler's
+AsyncIOScheduler, one job per channel:
+- on a fixed grid from the moment the schedule was made (`since`), each run moved by a random
+  jitter of up to DANN_AUTOPOST_JITTER_S (at most a tenth of the interval) that never accumulates;
+- `max_instances=1`: a slow post is never overtaken by the next;
+- coalescing and a misfire grace of one interval: runs missed while the bot was down are made up
+  by one post when it is back, not one per missed run. The last run is recorded, so a restart
+  knows what it missed.
+
+Each run posts a "post:" generation through the same filters as any other text, unless
+- the server (or all of dann) is paused, or it is the server's quiet hours;
+- the channel is gone, or dann may not post in it (the schedule is kept: the admin may fix the
+  permissions), or no model is ready;
+and every skip is a log line.
+"""
+
+import datetime
+import logging
+import math
+import random
+
+import discord
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from bot.presence import PresenceError, interval_text, is_quiet
+from bot.text import NO_PINGS, clip
+
+log = logging.getLogger("dann.discord")
+UTC = datetime.UTC
+
+
+class GridTrigger(IntervalTrigger):
+    """IntervalTrigger whose jitter does not carry over: each run is due at the next point of the
+    grid start_date + k * interval after the previous run, plus a fresh jitter. APScheduler's own
+    adds the interval to the jittered time, so a 6-hour schedule would drift later every day."""
+
+    def get_next_fire_time(self, previous_fire_time, now):
+        start = self.start_date.timestamp()
+        if previous_fire_time is None:
+            slot = max(0, math.ceil((now.timestamp() - start) / self.interval_length))
+        else:
+            slot = math.floor((previous_fire_time.timestamp() - start) / self.interval_length) + 1
+        due = start + slot * self.interval_length
+        if self.jitter:
+            due += random.uniform(0, self.jitter)
+        return datetime.datetime.fromtimestamp(due, tz=self.timezone)
+
+
+def posting_problem(channel, guild_id: int | None) -> str | None:
+    """Why dann cannot post in this channel, or None."""
+    if channel is None or getattr(channel, "guild", None) is None or channel.guild.id != guild_id:
+        return "that channel is not one dann can see in this server"
+    if not isinstance(channel, discord.abc.Messageable) or isinstance(channel, discord.CategoryChannel):
+        return f"#{channel.name} is not a channel that takes messages"
+    permissions = channel.permissions_for(channel.guild.me)
+    if not (permissions.view_channel and (permissions.send_messages_in_threads if isinstance(channel, discord.Thread)
+                                          else permissions.send_messages)):
+        return f"dann may not post in #{channel.name} (it needs View Channel and Send Messages there)"
+    return None
+
+
+class Autoposter:
+    def __init__(self, bot, clock=lambda: datetime.datetime.now(UTC)):
+        self.bot = bot
+        self.clock = clock
+        self.scheduler = AsyncIOScheduler(timezone=UTC)
+
+    @property
+    def running(self) -> bool:
+        return self.scheduler.running
+
+    def start(self) -> None:
+        """Schedule every stored autopost and start. Call it with the event loop running, once
+        the bot can see its servers (a run due at once needs its channel)."""
+        for channel_id, entry in self.bot.presence.autoposts().items():
+            self._add(channel_id, entry)
+        self.scheduler.start()
+
+    def stop(self) -> None:
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+
+    def _trigger(self, entry: dict) -> GridTrigger:
+        every = float(entry["every_s"])
+        return GridTrigger(seconds=every, start_date=datetime.datetime.fromtimestamp(entry["since"], UTC),
+                           timezone=UTC, jitter=min(self.bot.settings.autopost_jitter_s, every / 10) or None)
+
+    def _add(self, channel_id: int, entry: dict) -> None:
+        trigger = self._trigger(entry)
+        # The first run is one interval after the schedule was made; after a restart, the next is
+        # the first after the last that happened. If that is in the past, APScheduler runs it at
+        # once: one run for all that were missed (coalesced), as it is within the grace.
+        previous = entry["since"] if entry.get("last") is None else entry["last"]
+        due = trigger.get_next_fire_time(datetime.datetime.fromtimestamp(previous, UTC), self.clock())
+        self.scheduler.add_job(self.run, trigger, args=[channel_id], id=str(channel_id), name=f"autopost {channel_id}",
+                               replace_existing=True, coalesce=True, max_instances=1,
+                               misfire_grace_time=max(1, int(entry["every_s"])), next_run_time=due)
+
+    def schedule(self, channel_id: int, guild_id: int, every_s: float) -> datetime.datetime:
+        """Store and start a schedule (replacing the channel's old one). Returns its first run."""
+        since = self.clock().timestamp()
+        self.bot.presence.set_autopost(channel_id, guild_id, every_s, since)
+        self._add(channel_id, self.bot.presence.autoposts()[channel_id])
+        return self.scheduler.get_job(str(channel_id)).next_run_time
+
+    def unschedule(self, channel_id: int) -> bool:
+        removed = self.bot.presence.remove_autopost(channel_id)
+        if self.scheduler.get_job(str(channel_id)) is not None:
+            self.scheduler.remove_job(str(channel_id))
+        return removed
+
+    def next_run(self, channel_id: int) -> datetime.datetime | None:
+        job = self.scheduler.get_job(str(channel_id)) if self.scheduler.running else None
+        return None if job is None else job.next_run_time
+
+    async def run(self, channel_id: int) -> None:
+        """One scheduled run; it never raises, so the schedule goes on."""
+        entry = self.bot.presence.autoposts().get(channel_id)
+        if entry is None:
+            return
+        try:
+            outcome = await self._post(channel_id, entry)
+        except Exception:
+            log.exception("autopost in channel %s failed", channel_id)
+            outcome = "failed"
+        if outcome:
+            log.info("autopost in channel %s (every %s): %s", channel_id, interval_text(entry["every_s"]), outcome)
+        try:
+            self.bot.presence.ran(channel_id, self.clock().timestamp())
+        except PresenceError as error:
+            log.error("autopost: %s", error)
+
+    async def _post(self, channel_id: int, entry: dict) -> str | None:
+        """Posts, or returns why it skipped this run (None: posted)."""
+        guild_id = entry["guild"]
+        if not self.bot.guild_allowed(guild_id):
+            return "skipped: the server is not in DANN_DISCORD_GUILD_IDS"
+        if self.bot.pause_of(guild_id) is not None:
+            return "skipped: paused"
+        if is_quiet(self.bot.presence.quiet_of(guild_id), self.clock()):
+            return "skipped: quiet hours"
+        channel = self.bot.get_channel(channel_id)
+        if problem := posting_problem(channel, guild_id):
+            return f"skipped: {problem}"
+        text, version = await self.bot.speak("post", client=f"autopost:{channel_id}")
+        if version is None:
+            return f"skipped: {text}"  # no model yet, or busy: the sentence is for people, not the channel
+        try:
+            sent = await channel.send(clip(text), allowed_mentions=NO_PINGS)
+        except discord.Forbidden:
+            return "skipped: Discord refused the post (missing permissions)"
+        self.bot.remember(sent, version)
+        return None
