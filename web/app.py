@@ -4,9 +4,10 @@ The API is a front end like the Discord bot: model loading, hot reload and reque
 live in dann/serving's `GenerationService`, and this file only turns HTTP into service calls and
 service answers (and refusals) into HTTP. It never imports discord. `run_web` serves it with uvicorn for `dann web`.
 
-    POST /api/generate  {"mode", "prompt", "temperature", "n", "seed"?} -> {"texts", "model_version", "ms"}
+    POST /api/generate  {"mode", "prompt", "context"?, "temperature", "n", "seed"?} -> {"texts", "model_version", "ms"}
                         (each text begins with the prompt, except the short safe line best-of-n
-                        answers when everything it drew copied or was refused)
+                        answers when everything it drew copied or was refused; `context` is the
+                        text being answered, primed as the bot primes a reply with a mention)
     GET  /api/status    the served model, whether a training plot exists, and the request limits
     GET  /api/plot.png  the trainer's loss curve for the served model's run
     POST /api/game/pair {} -> {"pair", "a", "b", "model_version"}: "Real or dann?" (DANN_WEB_GAME, game.py)
@@ -85,6 +86,7 @@ class GenerateRequest(BaseModel):
 
     mode: Literal["post", "reply"] = "post"
     prompt: str = ""
+    context: str | None = None  # the page's "reply to": the text the answer replies to
     temperature: float | None = Field(None, ge=MIN_TEMPERATURE, le=MAX_TEMPERATURE, allow_inf_nan=False)
     n: int = Field(1, ge=1, strict=True)  # strict: true is not 1. The upper bound is a setting, checked in the handler
     seed: int | None = Field(None, ge=0, le=MAX_SEED, strict=True)
@@ -189,13 +191,16 @@ def create_app(settings: Settings, service: GenerationService | None = None) -> 
     async def generate(body: GenerateRequest, request: Request):
         if body.n > settings.web_max_candidates:
             return problem(422, f"n must be a whole number from 1 to {settings.web_max_candidates}, got {body.n}")
-        if len(body.prompt) > settings.max_prompt_chars:
-            return problem(422, f"the prompt is {len(body.prompt)} characters long; the most is "
-                                f"{settings.max_prompt_chars}")
+        for field, text in (("prompt", body.prompt), ("context", body.context or "")):
+            if len(text) > settings.max_prompt_chars:
+                return problem(422, f"the {field} is {len(text)} characters long; the most is "
+                                    f"{settings.max_prompt_chars}")
         if refused := rate_limited(request):
             return refused
         temperature = settings.temperature if body.temperature is None else body.temperature
-        asked = GenerationRequest(body.mode, body.prompt, temperature=temperature, n=body.n, seed=body.seed)
+        context = " ".join((body.context or "").split()) or None  # as a Discord message is: one line
+        asked = GenerationRequest(body.mode, body.prompt, context=context, temperature=temperature, n=body.n,
+                                  seed=body.seed)
         try:
             result = await unless_gone(request, service.generate(asked, client=client_of(request)))
         except ClientGone:
@@ -302,13 +307,14 @@ def render_page(settings: Settings) -> str:
 
 # --- validation errors: one readable line instead of pydantic's list -----------------------------
 
-FIELDS = "mode, prompt, temperature, n and seed"
+FIELDS = "mode, prompt, context, temperature, n and seed"
 VOTE_FIELDS = "pair and pick"
 ALLOWED = {
     "pick": "'a' or 'b'",
     "pair": "the id that /api/game/pair gave",
     "mode": "'post' or 'reply'",
     "prompt": "text",
+    "context": "text (or null)",
     "temperature": f"a number from {MIN_TEMPERATURE} to {MAX_TEMPERATURE}",
     "n": "a whole number from 1 to {max_candidates}",
     "seed": f"a whole number from 0 to {MAX_SEED}",
@@ -347,9 +353,9 @@ def describe(error: dict, settings: Settings, fields: str = FIELDS) -> str:
 # --- the request size cap --------------------------------------------------------------------------
 
 def body_limit(settings: Settings) -> int:
-    """Bytes a request body may have: the longest prompt at 4 UTF-8 bytes a character, plus room
-    for the other fields. About 3 KB with the default 500-character prompt."""
-    return 1024 + 4 * settings.max_prompt_chars
+    """Bytes a request body may have: the longest prompt and context at 4 UTF-8 bytes a character,
+    plus room for the other fields. About 5 KB with the default 500-character limit."""
+    return 1024 + 8 * settings.max_prompt_chars
 
 
 # --- serving -----------------------------------------------------------------------------------

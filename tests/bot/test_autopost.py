@@ -3,6 +3,7 @@ the autoposter's idea of "now" is one the test moves by hand."""
 
 import asyncio
 import datetime
+import itertools
 import logging
 from zoneinfo import ZoneInfo
 
@@ -119,7 +120,7 @@ async def test_every_6h_posts_4_times_a_day_never_in_quiet_hours_nor_while_pause
     for day in (0, 1):  # four in each day (days that start between two runs of the grid)
         begin = START + datetime.timedelta(days=day, hours=3)
         assert sum(begin <= t < begin + datetime.timedelta(days=1) for t in posted) == 4
-    gaps = [(b - a).total_seconds() for a, b in zip(posted, posted[1:])]
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(posted)]
     assert all(abs(gap - 6 * 3600) <= 300 for gap in gaps)  # the jitter never carries over
     assert len(set(gaps)) > 1  # ... but there is one
 
@@ -162,7 +163,7 @@ async def test_after_two_days_down_it_posts_once_and_the_schedule_survives_the_r
     assert "every 6h" in await command(again, "schedules")
     await advance(again, clock, 12)
     assert len(posted_again) == 3  # and then on the grid again
-    first, second, third = posted_again
+    _first, second, third = posted_again
     assert abs((third - second).total_seconds() - 6 * 3600) <= 300
     again.autopost.stop()
 

@@ -59,3 +59,13 @@ def test_good_schedules_load(monkeypatch):
     settings = load_settings(_env_file=None)
     assert (settings.train_cron, settings.train_timezone, settings.misfire_grace_s) == (
         "30 4 29 2 sun", "Europe/Berlin", 1)
+
+
+def test_every_setting_is_in_env_example():
+    from pathlib import Path
+
+    from dann.settings import Settings
+
+    example = (Path(__file__).parents[2] / ".env.example").read_text(encoding="utf-8")
+    missing = [name for name in Settings.model_fields if f"DANN_{name.upper()}=" not in example]
+    assert missing == []

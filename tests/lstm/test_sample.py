@@ -7,7 +7,7 @@ import pytest
 from flax import nnx
 
 from lstm.model import ModelConfig
-from lstm.sample import generate
+from lstm.sample import encode_prompts, generate
 from lstm.vocab import EOS, POST, REPLY, UNK, UNK_CHAR, Vocab
 
 VOCAB = Vocab(chars=tuple("abcdefgh"))  # ids 4..11
@@ -147,3 +147,12 @@ def test_pick_draws_from_softmax_of_logits_over_temperature_after_the_filters(te
     seen = np.bincount(np.asarray(tokens), minlength=len(logits)) / rows
     assert seen[3] == 0.0
     np.testing.assert_allclose(seen, expected, atol=0.01)
+
+
+def test_a_conversation_is_fed_as_the_posts_before_oldest_first():
+    vocab = Vocab.build(["abc"])
+    ids, lens = encode_prompts(vocab, ["reply", "reply", "post"], ["", "c", ""], [("a", "b"), "a", None])
+    a, b, c = (vocab.encode(ch)[0] for ch in "abc")
+    assert ids[0, : lens[0]].tolist() == [EOS, POST, a, EOS, POST, b, EOS, REPLY]
+    assert ids[1, : lens[1]].tolist() == [EOS, POST, a, EOS, REPLY, c]
+    assert ids[2, : lens[2]].tolist() == [EOS, POST]

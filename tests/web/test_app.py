@@ -133,10 +133,13 @@ JSON = {"Content-Type": "application/json"}
     ({"json": {"n": 9}}, 422, ["n must be", "1 to 8", "got 9"]),
     ({"json": {"n": 0}}, 422, ["n must be", "1 to 8"]),
     ({"json": {"prompt": "x" * 501}}, 422, ["prompt is 501 characters", "most is 500"]),
+    ({"json": {"context": "x" * 501}}, 422, ["context is 501 characters", "most is 500"]),
+    ({"json": {"context": ["a", "b"]}}, 422, ["context must be text (or null)"]),
     ({"json": {"mode": "tweet"}}, 422, ["mode", "'post' or 'reply'", "tweet"]),
     ({"json": {"seed": -1}}, 422, ["seed"]),
     ({"json": {"temp": 0.5}}, 422, ["unknown field 'temp'"]),
     ({"json": {"prompt": "x" * 10_000}}, 413, ["over", "bytes"]),
+    ({"json": {"prompt": "x" * 500, "context": "y" * 500}}, 503, ["still learning"]),  # both at their most fit
 ])
 def test_bad_requests_get_a_4xx_with_one_readable_line(tmp_path, options, status, words):
     response = request(create_app(make_settings(tmp_path)), "POST", "/api/generate", **options)

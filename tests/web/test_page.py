@@ -137,6 +137,8 @@ def test_the_page_works_from_the_keyboard_alone(page, url):
         return page.evaluate("document.activeElement.id")
 
     page.keyboard.press("Tab")
+    assert focused() == "context"
+    page.keyboard.press("Tab")
     assert focused() == "prompt"
     page.keyboard.type("good")
     page.keyboard.press("Tab")
@@ -152,6 +154,46 @@ def test_the_page_works_from_the_keyboard_alone(page, url):
     page.keyboard.press("Enter")
     expect(page.locator("#output li")).to_have_count(3)
     assert focused() == "generate"  # still there for the next try
+
+
+CALLS = {"knock knock": "who is there", "ping": "pong", "good night": "sleep well", "how are you": "fine thanks"}
+
+
+@pytest.fixture(scope="module")
+def call_and_response_dir(tmp_path_factory):
+    """A model trained on call-and-response pairs: each call a post, its response the reply after it."""
+    import random
+
+    from tests.conftest import TINY_MODEL, fit, tiny_config
+    from trainer.corpus import Corpus, Record
+
+    order = random.Random(0)
+    pairs = [pair for pair in CALLS.items() for _ in range(60)]
+    order.shuffle(pairs)  # so that only the call, not the place in the stream, tells which response comes
+    records = [record for call, response in pairs for record in (Record("post", call), Record("reply", response))]
+    directory = tmp_path_factory.mktemp("calls")
+    fit(Corpus("test", records), TINY_MODEL, tiny_config(max_steps=400, eval_every=400), directory)
+    return directory
+
+
+def test_the_reply_field_primes_the_answer_with_the_call(browser, call_and_response_dir):
+    from playwright.sync_api import expect
+
+    with server(call_and_response_dir, temperature=0.2) as address:
+        page = browser.new_page()
+        page.set_default_timeout(60_000)
+        page.goto(address)
+        for call, response in CALLS.items():
+            page.locator("#context").fill(call)
+            expect(page.locator("#mode")).to_have_value("reply")  # something to reply to makes it a reply
+            with page.expect_request("**/api/generate") as sent:
+                page.locator("#generate").click()
+            assert sent.value.post_data_json["context"] == call
+            candidates = page.locator("#output li")
+            expect(candidates).to_have_count(3, timeout=60_000)  # the first compiles a batch shape
+            expect(candidates.first).to_have_text(response)
+            assert candidates.all_text_contents() == [response] * 3
+        page.close()
 
 
 def test_the_page_fits_a_phone(browser, url):

@@ -15,6 +15,13 @@ const STATUS_EVERY_MS = 30000; // how often the panel asks whether a newer model
 
 let busy = false;
 
+// Something to reply to makes the answer a reply, unless the visitor has picked the kind themself.
+let modePicked = false;
+$("mode").addEventListener("change", () => (modePicked = true));
+$("context").addEventListener("input", () => {
+  if (!modePicked) $("mode").value = $("context").value.trim() ? "reply" : "post";
+});
+
 function showTemperature() {
   $("temperature-value").textContent = Number(temperature.value).toFixed(2);
 }
@@ -34,6 +41,7 @@ async function generate(event) {
       body: JSON.stringify({
         mode: $("mode").value,
         prompt: $("prompt").value,
+        context: $("context").value.trim() || null,
         temperature: Number(temperature.value),
         n: Number($("n").value),
       }),
