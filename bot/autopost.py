@@ -18,35 +18,16 @@ and every skip is a log line.
 
 import datetime
 import logging
-import math
-import random
 
 import discord
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from apscheduler.triggers.interval import IntervalTrigger
 
-from bot.presence import PresenceError, interval_text, is_quiet
+from bot.presence import PresenceError
 from bot.text import NO_PINGS, clip
+from dann.schedule import GridTrigger, interval_text, is_quiet
 
 log = logging.getLogger("dann.discord")
 UTC = datetime.UTC
-
-
-class GridTrigger(IntervalTrigger):
-    """IntervalTrigger whose jitter does not carry over: each run is due at the next point of the
-    grid start_date + k * interval after the previous run, plus a fresh jitter. APScheduler's own
-    adds the interval to the jittered time, so a 6-hour schedule would drift later every day."""
-
-    def get_next_fire_time(self, previous_fire_time, now):
-        start = self.start_date.timestamp()
-        if previous_fire_time is None:
-            slot = max(0, math.ceil((now.timestamp() - start) / self.interval_length))
-        else:
-            slot = math.floor((previous_fire_time.timestamp() - start) / self.interval_length) + 1
-        due = start + slot * self.interval_length
-        if self.jitter:
-            due += random.uniform(0, self.jitter)
-        return datetime.datetime.fromtimestamp(due, tz=self.timezone)
 
 
 def posting_problem(channel, guild_id: int | None) -> str | None:

@@ -25,8 +25,9 @@ from discord.ext.commands import Bot
 
 from bot.autopost import posting_problem
 from bot.control import ControlError
-from bot.presence import PresenceError, interval_text, parse_chance, parse_interval, parse_quiet
+from bot.presence import parse_chance
 from bot.text import NO_PINGS, clip, prompt_text, quote, wait_notice
+from dann.schedule import ScheduleError, interval_text, parse_interval, parse_quiet
 from dann.serving.forget import MAX_PHRASE_CHARS, ForgetError
 from dann.serving.status import about
 
@@ -207,7 +208,7 @@ class DannCommands(app_commands.Group):
                 await tell(interaction, problem)
                 return
             first = self.bot.autopost.schedule(found.id, interaction.guild_id, seconds)
-        except PresenceError as error:
+        except ScheduleError as error:
             await tell(interaction, f"Could not schedule that: {error}")
             return
         note = f"dann posts in <#{found.id}> every {interval_text(seconds)}, the first at {at_text(first.timestamp())}."
@@ -251,10 +252,10 @@ class DannCommands(app_commands.Group):
                 await tell(interaction, "No more quiet hours here." if had else "There were no quiet hours here.")
                 return
             if start is None or end is None:
-                raise PresenceError("give both from and to (or neither, to end quiet hours)")
+                raise ScheduleError("give both from and to (or neither, to end quiet hours)")
             quiet = parse_quiet(start, end, zone.strip())
             self.bot.presence.set_quiet(interaction.guild_id, quiet)
-        except PresenceError as error:
+        except ScheduleError as error:
             await tell(interaction, f"Could not set quiet hours: {error}")
             return
         await tell(interaction, f"Quiet from {start}:00 to {end}:00 ({quiet['tz']}): no scheduled posts or "
@@ -277,7 +278,7 @@ class DannCommands(app_commands.Group):
                 await tell(interaction, problem)
                 return
             had = self.bot.presence.set_chime(found.id, interaction.guild_id, share)
-        except PresenceError as error:
+        except ScheduleError as error:
             await tell(interaction, f"Could not set chime-ins: {error}")
             return
         if share == 0:

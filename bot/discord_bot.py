@@ -39,9 +39,10 @@ from bot.commands import DannCommands, delete_and_forget
 from bot.control import Control, ControlError
 from bot.cooldown import Cooldown
 from bot.feedback import Feedback
-from bot.presence import Presence, is_quiet
+from bot.presence import Presence
 from bot.text import BUSY, NO_PINGS, SORRY, STILL_LEARNING, clip, discord_time, prompt_text, wait_notice
 from bot.thread import Chain, chain_above, parent_now
+from dann.schedule import is_quiet
 from dann.serving.forget import ForgetList
 from dann.serving.game import Votes, game_file, shown_tally
 from dann.serving.request import GenerationRequest

@@ -10,45 +10,26 @@ Times are Unix seconds. The bot is the only writer: the file is read once at sta
 through (atomically, dann/jsonfile.py) on every change. A file that cannot be read is left as it
 is and nothing is scheduled, so that nothing in it is lost by writing over it.
 
-The parsers below turn what an admin types ("6h", "2%", "Europe/Berlin") into values, or raise
-PresenceError with the one line the admin is shown.
+What an admin types ("6h", "Europe/Berlin") is parsed by dann/schedule.py, a chance ("2%") here;
+each raises a ScheduleError with the one line the admin is shown.
 """
 
-import datetime
 import json
 import logging
 import re
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from dann.jsonfile import write_json
-from dann.settings import time_zone
-from lstm.errors import DannError
+from dann.schedule import ScheduleError
 
 log = logging.getLogger("dann.discord")
 
 FILE_NAME = "bot-presence.json"
-MIN_INTERVAL_S = 10 * 60  # more often than this is spam, whatever the admin wants
-MAX_INTERVAL_S = 30 * 24 * 3600
 MAX_CHANCE = 0.5  # above this a chime-in is no longer a surprise but a reply to everything
-UNITS = {"m": 60, "min": 60, "h": 3600, "d": 86400}
 
 
-class PresenceError(DannError):
-    """A schedule, quiet hours or chance that cannot be used, or a presence file that cannot be read or written."""
-
-
-def parse_interval(text: str) -> float:
-    """"90m", "6h", "1.5d" -> seconds."""
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(m|min|h|d)\s*", text.lower())
-    if not match:
-        raise PresenceError(f"{text!r} is not an interval: write a number and m, h or d, such as 90m, 6h or 1d")
-    seconds = float(match[1]) * UNITS[match[2]]
-    if seconds < MIN_INTERVAL_S:
-        raise PresenceError(f"every {text.strip()} is too often: the shortest interval is 10 minutes (10m)")
-    if seconds > MAX_INTERVAL_S:
-        raise PresenceError(f"every {text.strip()} is too rare: the longest interval is 30 days (30d)")
-    return seconds
+class PresenceError(ScheduleError):
+    """A chance that cannot be used, or a presence file that cannot be read or written."""
 
 
 def parse_chance(text: str) -> float:
@@ -60,37 +41,6 @@ def parse_chance(text: str) -> float:
     if chance > MAX_CHANCE:
         raise PresenceError(f"a chance of {match[1]}% is too high: the most is 50%")
     return chance
-
-
-def parse_quiet(start: int, end: int, zone: str) -> dict:
-    """Quiet hours from `start` o'clock to `end` o'clock in `zone` (wrapping round midnight)."""
-    for hour in (start, end):
-        if not 0 <= hour <= 23:
-            raise PresenceError(f"{hour} is not an hour: quiet hours go from 0 to 23")
-    if start == end:
-        raise PresenceError("quiet hours need two different hours, such as from 23 to 8")
-    try:
-        time_zone(zone)
-    except ValueError as error:
-        raise PresenceError(str(error)) from None
-    return {"from": start, "to": end, "tz": zone}
-
-
-def is_quiet(quiet: dict | None, moment: datetime.datetime) -> bool:
-    """Whether `moment` (aware) falls inside these quiet hours: from the start hour up to, not
-    including, the end hour, in the hours' own time zone."""
-    if not quiet:
-        return False
-    hour = moment.astimezone(ZoneInfo(quiet["tz"])).hour
-    start, end = quiet["from"], quiet["to"]
-    return start <= hour < end if start < end else hour >= start or hour < end
-
-
-def interval_text(seconds: float) -> str:
-    for unit, size in (("d", 86400), ("h", 3600)):
-        if seconds >= size and seconds % size == 0:
-            return f"{seconds / size:g}{unit}"
-    return f"{seconds / 60:g}m"
 
 
 class Presence:

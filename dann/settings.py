@@ -7,12 +7,12 @@ import ipaddress
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.triggers.cron import CronTrigger
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from dann.schedule import ScheduleError, parse_interval, parse_quiet_hours, time_zone
 from lstm.errors import DannError
 
 
@@ -61,13 +61,6 @@ def cron_weekdays(field: str) -> str:
             raise ValueError(f"weekday step {step!r} is not a whole number above 0")
         days.update(d % 7 for d in range(low, high + 1, int(step or 1)))  # 7 is Sunday, as 0 is
     return ",".join(DAY_NAMES[d] for d in sorted(days))
-
-
-def time_zone(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"{name!r} is not a known time zone (e.g. UTC, Europe/Berlin)") from None
 
 
 def cron_trigger(expression: str, zone: str = "UTC") -> CronTrigger:
@@ -195,6 +188,36 @@ class Settings(BaseSettings):
     max_pending_rows: int = Field(1024, ge=1)
     request_deadline_s: float = Field(30.0, gt=0, le=840)  # under Discord's 15 minutes for an interaction
 
+    # The poster (`dann poster`): dann as an "ebooks" account on X, Mastodon and Bluesky. It posts
+    # every poster_every (a grid from its first start, each post up to poster_jitter_s late at
+    # random), not in poster_quiet hours ("23-8", in poster_timezone), and every poster_poll_s
+    # answers new mentions (poster_replies; on X also x_replies, as reading mentions costs more).
+    # Without poster_live it only prints what it would post (a dry run).
+    poster_live: bool = False
+    poster_every: str = "6h"
+    poster_jitter_s: float = Field(300.0, ge=0)
+    poster_timezone: str = "UTC"
+    poster_quiet: str = ""
+    poster_poll_s: float = Field(60.0, ge=1)
+    poster_replies: bool = True
+    # X (API v2, with OAuth 1.0a user keys from the developer portal: all four, or none).
+    x_api_key: SecretStr | None = None
+    x_api_secret: SecretStr | None = None
+    x_access_token: SecretStr | None = None
+    x_access_secret: SecretStr | None = None
+    x_replies: bool = False
+    x_api_url: str = "https://api.twitter.com"
+    # Mastodon: the server's address and an access token of the bot account (Preferences ->
+    # Development -> New application, scopes read and write); posts' visibility.
+    mastodon_url: str = ""
+    mastodon_token: SecretStr | None = None
+    mastodon_visibility: Literal["public", "unlisted", "private", "direct"] = "unlisted"
+    # Bluesky: the account's handle and an app password (Settings -> Privacy and security -> App
+    # passwords), and its PDS.
+    bluesky_handle: str = ""
+    bluesky_app_password: SecretStr | None = None
+    bluesky_url: str = "https://bsky.social"
+
     # The web playground.
     web_host: str = "127.0.0.1"
     web_port: int = Field(8000, ge=1, le=65535)
@@ -257,6 +280,31 @@ class Settings(BaseSettings):
     @classmethod
     def _time_zone(cls, value):
         time_zone(value)
+        return value
+
+
+    @field_validator("poster_every")
+    @classmethod
+    def _poster_every(cls, value):
+        try:
+            parse_interval(value)
+        except ScheduleError as error:
+            raise ValueError(str(error)) from None
+        return value
+
+    @field_validator("poster_timezone")
+    @classmethod
+    def _poster_time_zone(cls, value):
+        time_zone(value)
+        return value
+
+    @field_validator("poster_quiet")
+    @classmethod
+    def _poster_quiet(cls, value, info):
+        try:
+            parse_quiet_hours(value, info.data.get("poster_timezone", "UTC"))
+        except ScheduleError as error:
+            raise ValueError(str(error)) from None
         return value
 
 

@@ -14,7 +14,8 @@ import discord.ext.test as dpytest
 import pytest
 
 from bot.autopost import Autoposter
-from bot.presence import Presence, is_quiet
+from bot.presence import Presence
+from dann.schedule import is_quiet
 from tests.bot.test_control import said
 from tests.bot.test_discord_bot import connect, dann, interaction, settings_for
 

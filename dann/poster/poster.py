@@ -1,0 +1,184 @@
+"""`dann poster`: posts in the voice on a schedule to X, Mastodon and Bluesky, and answers mentions.
+
+One loop (`Poster.run`), a tick every DANN_POSTER_POLL_S; each tick, for each destination:
+1. The schedule: the grid since + k * DANN_POSTER_EVERY from the poster's first start. When a
+   grid point has passed (plus that slot's jitter) and was not posted yet, it posts once; after
+   downtime only the latest missed slot is posted, not one per slot. A slot in quiet hours
+   (DANN_POSTER_QUIET) is skipped.
+2. Mentions (where the destination answers them): each new one gets one reply, primed with its
+   thread, unless its author is marked as a bot or its thread already holds DANN_MAX_THREAD_DEPTH
+   of dann's posts.
+Every text is a generation of the same service and filters as the bot's (copies, blocklist,
+forget list), cut to the platform's length.
+
+Failures: a 429 waits until the platform's reset time and retries; a platform that does not
+answer is tried again next tick (the poster keeps running); wrong credentials or an account that
+is not marked as a bot stop the poster with one line. Until DANN_POSTER_LIVE=true (or with
+--dry-run) nothing is sent: what would be posted is printed, and the record stays in memory.
+"""
+
+import asyncio
+import datetime
+import logging
+import random
+import time
+
+from dann.poster.destination import Destination, Mention, PosterError, RateLimited, Refused, Unauthorized, Unreachable
+from dann.poster.record import PosterRecord
+from dann.schedule import is_quiet, parse_interval, parse_quiet_hours, slot_at
+from dann.serving.request import GenerationRequest
+from dann.serving.service import Busy, NotReady
+
+log = logging.getLogger("dann.poster")
+MAX_RATE_WAIT_S = 15 * 60  # X's windows are 15 minutes; a reset further off is waited out a tick at a time
+RATE_RETRIES = 3
+
+
+class PosterStopped(PosterError):
+    """The poster cannot go on (wrong credentials, an account that is not a bot's)."""
+
+
+class Poster:
+    def __init__(self, settings, destinations: list[Destination], service, *, live: bool,
+                 clock=time.time, sleep=asyncio.sleep, say=print):
+        self.settings = settings
+        self.destinations = destinations
+        self.service = service
+        self.live = live
+        self.record = PosterRecord(settings.checkpoint_dir, persist=live)
+        self.clock = clock
+        self.sleep = sleep
+        self.say = say  # where a dry run shows what it would send
+        self.every_s = parse_interval(settings.poster_every)
+        self.quiet = parse_quiet_hours(settings.poster_quiet, settings.poster_timezone)
+
+    # --- the loop ----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        for destination in self.destinations:
+            await self.call(destination, destination.check, self.live)
+            entry = self.record.of(destination.name)
+            if entry["since"] is None:  # the grid starts at the first start, the first post one interval later
+                self.record.change(destination.name, since=self.clock(), slot=0)
+            log.info("%s: posting every %s%s; %s", destination.name, self.settings.poster_every,
+                     "" if self.live else " (dry run: nothing is sent)",
+                     "answering mentions" if destination.replies else "not answering mentions")
+
+    async def tick(self) -> None:
+        for destination in self.destinations:
+            try:
+                await self.post_due(destination)
+                if destination.replies:
+                    await self.answer_mentions(destination)
+            except Unreachable as error:
+                log.warning("%s: %s; trying again in %g s", destination.name, error, self.settings.poster_poll_s)
+
+    async def run(self, once: bool = False) -> None:
+        await self.start()
+        while True:
+            await self.tick()
+            if once:
+                return
+            await self.sleep(self.settings.poster_poll_s)
+
+    # --- calls to a platform -----------------------------------------------------------------
+
+    async def call(self, destination: Destination, function, *args):
+        """`function(*args)` in a worker thread, waiting out rate limits. Unauthorized and Refused
+        stop the poster; Unreachable goes up to the tick, which tries again later."""
+        for attempt in range(RATE_RETRIES + 1):
+            try:
+                return await asyncio.to_thread(function, *args)
+            except RateLimited as error:
+                if attempt == RATE_RETRIES:
+                    raise Unreachable(f"still rate limited after {RATE_RETRIES} waits") from None
+                wait = 60.0 if error.reset_at is None else error.reset_at - self.clock()
+                wait = min(MAX_RATE_WAIT_S, max(1.0, wait))
+                log.warning("%s: rate limited (%s); waiting %.0f s", destination.name, error, wait)
+                await self.sleep(wait)
+            except (Unauthorized, Refused) as error:
+                raise PosterStopped(f"{destination.name}: {error}") from None
+
+    # --- the schedule ------------------------------------------------------------------------
+
+    def due(self, destination: Destination, now: float) -> int | None:
+        """The grid slot to post now, or None."""
+        entry = self.record.of(destination.name)
+        slot = slot_at(now, entry["since"], self.every_s)
+        if slot < 1 or slot <= (entry["slot"] or 0):
+            return None
+        # Each slot's own jitter, the same after a restart; at most a tenth of the interval.
+        jitter = random.Random(f"{destination.name}:{slot}").uniform(
+            0, min(self.settings.poster_jitter_s, self.every_s / 10))
+        return slot if now >= entry["since"] + slot * self.every_s + jitter else None
+
+    async def post_due(self, destination: Destination) -> None:
+        now = self.clock()
+        slot = self.due(destination, now)
+        if slot is None:
+            return
+        if is_quiet(self.quiet, datetime.datetime.fromtimestamp(now, datetime.UTC)):
+            log.info("%s: slot %d skipped: quiet hours", destination.name, slot)
+            self.record.change(destination.name, slot=slot)
+            return
+        text = await self.text(destination, "post")
+        if text is None:
+            return  # no model yet, or busy: the same slot is tried again next tick
+        if self.live:
+            post_id = await self.call(destination, destination.post, text)
+            log.info("%s: posted %s (slot %d)", destination.name, post_id, slot)
+        else:
+            self.say(f"[dry run] {destination.name} would post: {text}")
+        self.record.change(destination.name, slot=slot)
+
+    # --- mentions ----------------------------------------------------------------------------
+
+    async def answer_mentions(self, destination: Destination) -> None:
+        entry = self.record.of(destination.name)
+        mentions, cursor = await self.call(destination, destination.mentions, entry["cursor"],
+                                           self.settings.max_thread_depth)
+        for mention in mentions:
+            await self.answer(destination, mention)
+        if cursor != entry["cursor"]:
+            self.record.change(destination.name, cursor=cursor)
+
+    async def answer(self, destination: Destination, mention: Mention) -> None:
+        name = destination.name
+        if self.record.answered(name, mention.id):
+            return
+        if mention.author_is_bot or mention.dann_posts >= self.settings.max_thread_depth:
+            why = "its author is a bot" if mention.author_is_bot else "its thread is at DANN_MAX_THREAD_DEPTH"
+            log.info("%s: not answering %s from %s: %s", name, mention.id, mention.author, why)
+            self.record.mark_answered(name, mention.id)
+            return
+        context = mention.thread + ((mention.text,) if mention.text else ())
+        text = await self.text(destination, "reply", context or None)
+        if text is None:
+            return  # tried again next tick: the mention is not marked
+        if not self.live:
+            self.say(f"[dry run] {name} would answer {mention.author} ({mention.id}): {text}")
+            self.record.mark_answered(name, mention.id)
+            return
+        # Marked before it is sent, so that a crash or a lost answer never makes a second reply;
+        # unmarked when the platform surely did not take it.
+        self.record.mark_answered(name, mention.id)
+        try:
+            reply_id = await self.call(destination, destination.reply, mention, text)
+        except Unreachable:
+            self.record.unmark_answered(name, mention.id)
+            raise
+        log.info("%s: answered %s from %s with %s", name, mention.id, mention.author, reply_id)
+
+    # --- generation --------------------------------------------------------------------------
+
+    async def text(self, destination: Destination, mode: str, context=None) -> str | None:
+        max_chars = min(self.settings.max_chars, destination.max_chars)
+        try:
+            generation = await self.service.generate(GenerationRequest(
+                mode, context=context, temperature=self.settings.temperature, max_chars=max_chars),
+                client=f"poster:{destination.name}")
+        except (NotReady, Busy) as error:
+            log.info("%s: nothing to say yet (%s)", destination.name, type(error).__name__)
+            return None
+        text = generation.texts[0].strip()
+        return text[:max_chars] if text else None

@@ -1,0 +1,107 @@
+"""When dann speaks unprompted, for the Discord bot's autoposts (bot/autopost.py) and the poster
+(dann/poster/): intervals ("6h"), quiet hours ("from 23 to 8 in Europe/Berlin"), and the grid of
+due times with a jitter that never accumulates.
+
+What a person types is parsed here into values, or a ScheduleError with the one line they see.
+"""
+
+import datetime
+import math
+import random
+import re
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from apscheduler.triggers.interval import IntervalTrigger
+
+from lstm.errors import DannError
+
+MIN_INTERVAL_S = 10 * 60  # more often than this is spam, whatever the admin wants
+MAX_INTERVAL_S = 30 * 24 * 3600
+UNITS = {"m": 60, "min": 60, "h": 3600, "d": 86400}
+
+
+class ScheduleError(DannError):
+    """An interval or quiet hours that cannot be used."""
+
+
+def time_zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{name!r} is not a known time zone (e.g. UTC, Europe/Berlin)") from None
+
+
+def parse_interval(text: str) -> float:
+    """"90m", "6h", "1.5d" -> seconds."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(m|min|h|d)\s*", text.lower())
+    if not match:
+        raise ScheduleError(f"{text!r} is not an interval: write a number and m, h or d, such as 90m, 6h or 1d")
+    seconds = float(match[1]) * UNITS[match[2]]
+    if seconds < MIN_INTERVAL_S:
+        raise ScheduleError(f"every {text.strip()} is too often: the shortest interval is 10 minutes (10m)")
+    if seconds > MAX_INTERVAL_S:
+        raise ScheduleError(f"every {text.strip()} is too rare: the longest interval is 30 days (30d)")
+    return seconds
+
+
+def interval_text(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g}{unit}"
+    return f"{seconds / 60:g}m"
+
+
+def parse_quiet(start: int, end: int, zone: str) -> dict:
+    """Quiet hours from `start` o'clock to `end` o'clock in `zone` (wrapping round midnight)."""
+    for hour in (start, end):
+        if not 0 <= hour <= 23:
+            raise ScheduleError(f"{hour} is not an hour: quiet hours go from 0 to 23")
+    if start == end:
+        raise ScheduleError("quiet hours need two different hours, such as from 23 to 8")
+    try:
+        time_zone(zone)
+    except ValueError as error:
+        raise ScheduleError(str(error)) from None
+    return {"from": start, "to": end, "tz": zone}
+
+
+def parse_quiet_hours(text: str, zone: str) -> dict | None:
+    """A setting such as "23-8" (empty: none) as quiet hours in `zone`."""
+    if not text.strip():
+        return None
+    match = re.fullmatch(r"\s*(\d{1,2})\s*-\s*(\d{1,2})\s*", text)
+    if not match:
+        raise ScheduleError(f"{text!r} is not quiet hours: write the hours it starts and ends, such as 23-8")
+    return parse_quiet(int(match[1]), int(match[2]), zone)
+
+
+def is_quiet(quiet: dict | None, moment: datetime.datetime) -> bool:
+    """Whether `moment` (aware) falls inside these quiet hours: from the start hour up to, not
+    including, the end hour, in the hours' own time zone."""
+    if not quiet:
+        return False
+    hour = moment.astimezone(ZoneInfo(quiet["tz"])).hour
+    start, end = quiet["from"], quiet["to"]
+    return start <= hour < end if start < end else hour >= start or hour < end
+
+
+def slot_at(now: float, since: float, every_s: float) -> int:
+    """The number of the last grid point since + k * every_s at or before `now` (0: `since` itself)."""
+    return math.floor((now - since) / every_s)
+
+
+class GridTrigger(IntervalTrigger):
+    """IntervalTrigger whose jitter does not carry over: each run is due at the next point of the
+    grid start_date + k * interval after the previous run, plus a fresh jitter. APScheduler's own
+    adds the interval to the jittered time, so a 6-hour schedule would drift later every day."""
+
+    def get_next_fire_time(self, previous_fire_time, now):
+        start = self.start_date.timestamp()
+        if previous_fire_time is None:
+            slot = max(0, math.ceil((now.timestamp() - start) / self.interval_length))
+        else:
+            slot = slot_at(previous_fire_time.timestamp(), start, self.interval_length) + 1
+        due = start + slot * self.interval_length
+        if self.jitter:
+            due += random.uniform(0, self.jitter)
+        return datetime.datetime.fromtimestamp(due, tz=self.timezone)
