@@ -203,6 +203,13 @@ def build_parser() -> Parser:
     p.add_argument("--port", type=int, help="default: DANN_WEB_PORT, 8000")
     p.add_argument("--checkpoint-dir", type=Path, help="default: DANN_CHECKPOINT_DIR")
 
+    p = commands.add_parser("poster", help="post and answer mentions on X, Mastodon and Bluesky (DANN_X_*, "
+                                           "DANN_MASTODON_*, DANN_BLUESKY_*)")
+    p.add_argument("--dry-run", action="store_true", help="print what would be posted, send nothing (the default "
+                                                          "until DANN_POSTER_LIVE=true)")
+    p.add_argument("--once", action="store_true", help="one round (due posts, new mentions), then exit")
+    p.add_argument("--checkpoint-dir", type=Path, help="default: DANN_CHECKPOINT_DIR")
+
     p = commands.add_parser("demo", help="train on the bundled Shakespeare for a few minutes, sample, serve the page")
     p.add_argument("--minutes", type=positive(float), default=5.0)
     p.add_argument("--checkpoint-dir", type=Path, help="default: DANN_CHECKPOINT_DIR")
@@ -440,6 +447,14 @@ def cmd_bot(args, settings) -> None:
     run_bot(settings, sync=args.sync)
 
 
+def cmd_poster(args, settings) -> None:
+    from dann.poster.poster import run_poster
+
+    if args.checkpoint_dir:
+        settings = settings.model_copy(update={"checkpoint_dir": args.checkpoint_dir})
+    run_poster(settings, live=settings.poster_live and not args.dry_run, once=args.once)
+
+
 def cmd_web(args, settings) -> None:
     from web.app import run_web
 
@@ -495,7 +510,8 @@ def _device() -> str:
 
 COMMANDS = {"train": cmd_train, "corpus": cmd_corpus, "sample": cmd_sample, "eval": cmd_eval, "tune": cmd_tune,
             "forget": cmd_forget, "trainer": cmd_trainer,
-            "status": cmd_status, "bench": cmd_bench, "bot": cmd_bot, "web": cmd_web, "demo": cmd_demo}
+            "status": cmd_status, "bench": cmd_bench, "bot": cmd_bot, "web": cmd_web, "demo": cmd_demo,
+            "poster": cmd_poster}
 
 
 def use_compilation_cache(directory: str):

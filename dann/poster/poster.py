@@ -27,7 +27,7 @@ from dann.poster.destination import Destination, Mention, PosterError, RateLimit
 from dann.poster.record import PosterRecord
 from dann.schedule import is_quiet, parse_interval, parse_quiet_hours, slot_at
 from dann.serving.request import GenerationRequest
-from dann.serving.service import Busy, NotReady
+from dann.serving.service import Busy, NotReady, service_for
 
 log = logging.getLogger("dann.poster")
 MAX_RATE_WAIT_S = 15 * 60  # X's windows are 15 minutes; a reset further off is waited out a tick at a time
@@ -63,6 +63,12 @@ class Poster:
             log.info("%s: posting every %s%s; %s", destination.name, self.settings.poster_every,
                      "" if self.live else " (dry run: nothing is sent)",
                      "answering mentions" if destination.replies else "not answering mentions")
+            if not self.live:  # something to look at at once, not only when the first slot comes
+                entry = self.record.of(destination.name)
+                first = entry["since"] + ((entry["slot"] or 0) + 1) * self.every_s
+                when = datetime.datetime.fromtimestamp(first, datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+                self.say(f"[dry run] {destination.name} would post at {when}, for instance: "
+                         f"{await self.text(destination, 'post')}")
 
     async def tick(self) -> None:
         for destination in self.destinations:
@@ -72,9 +78,21 @@ class Poster:
                     await self.answer_mentions(destination)
             except Unreachable as error:
                 log.warning("%s: %s; trying again in %g s", destination.name, error, self.settings.poster_poll_s)
+            except PosterStopped:
+                raise
+            except PosterError as error:  # one request refused (a deleted post, a rejected text): the rest goes on
+                log.error("%s: %s", destination.name, error)
 
     async def run(self, once: bool = False) -> None:
-        await self.start()
+        while True:  # a platform down at start is waited for, as one down later is
+            try:
+                await self.start()
+                break
+            except Unreachable as error:
+                if once:
+                    raise
+                log.warning("%s; trying again in %g s", error, self.settings.poster_poll_s)
+                await self.sleep(self.settings.poster_poll_s)
         while True:
             await self.tick()
             if once:
@@ -151,8 +169,8 @@ class Poster:
             log.info("%s: not answering %s from %s: %s", name, mention.id, mention.author, why)
             self.record.mark_answered(name, mention.id)
             return
-        context = mention.thread + ((mention.text,) if mention.text else ())
-        text = await self.text(destination, "reply", context or None)
+        texts = mention.thread + ((mention.text,) if mention.text else ())
+        text = await self.text(destination, "reply", texts if len(texts) > 1 else (texts[0] if texts else None))
         if text is None:
             return  # tried again next tick: the mention is not marked
         if not self.live:
@@ -182,3 +200,44 @@ class Poster:
             return None
         text = generation.texts[0].strip()
         return text[:max_chars] if text else None
+
+
+def destinations_for(settings) -> list[Destination]:
+    """Each platform whose credentials are set, or a PosterError saying what to set."""
+    from dann.poster.bluesky import BlueskyDestination
+    from dann.poster.fediverse import MastodonDestination
+    from dann.poster.x import KEYS, XDestination
+
+    found = []
+    if any(getattr(settings, key) is not None for key in KEYS):
+        found.append(XDestination(settings))
+    if settings.mastodon_url or settings.mastodon_token is not None:
+        if not (settings.mastodon_url and settings.mastodon_token is not None):
+            raise PosterError("Mastodon needs both DANN_MASTODON_URL and DANN_MASTODON_TOKEN")
+        found.append(MastodonDestination(settings))
+    if settings.bluesky_handle or settings.bluesky_app_password is not None:
+        if not (settings.bluesky_handle and settings.bluesky_app_password is not None):
+            raise PosterError("Bluesky needs both DANN_BLUESKY_HANDLE and DANN_BLUESKY_APP_PASSWORD")
+        found.append(BlueskyDestination(settings))
+    if not found:
+        raise PosterError("no destination is set up: set the DANN_X_*, DANN_MASTODON_* or DANN_BLUESKY_* "
+                          "settings of at least one (see .env.example)")
+    return found
+
+
+def run_poster(settings, *, live: bool, once: bool = False) -> None:
+    """`dann poster`: until interrupted (or one round with `once`). Raises PosterError (one line)
+    for a setting or a platform that stops it."""
+    destinations = destinations_for(settings)
+
+    async def main():
+        service = service_for(settings)
+        await service.start()
+        try:
+            await Poster(settings, destinations, service, live=live).run(once=once)
+        finally:
+            await service.stop()
+
+    if not live:
+        log.info("dry run: nothing is sent (DANN_POSTER_LIVE=true posts for real)")
+    asyncio.run(main())

@@ -1,0 +1,143 @@
+"""The poster on X, against a fake of X's API v2 on 127.0.0.1."""
+
+import logging
+
+import pytest
+
+from dann.poster.poster import Poster, PosterStopped
+from dann.poster.x import XDestination, fit
+from tests.dann.poster.conftest import START, poster_settings
+from tests.dann.poster.fake_x import DANN_ID, FakeX
+
+HOUR = 3600.0
+KEYS = {"x_api_key": "k", "x_api_secret": "ks", "x_access_token": "t", "x_access_secret": "ts"}
+
+
+def x_poster(directory, server, service, fake_time, *, live=True, said=None, **overrides):
+    settings = poster_settings(directory, x_api_url=server.url, **KEYS, **overrides)
+    return Poster(settings, [XDestination(settings)], service, live=live, clock=fake_time, sleep=fake_time.sleep,
+                  say=(said if said is not None else []).append)
+
+
+async def at(poster, fake_time, *hours):
+    for hour in hours:
+        fake_time.now = START + hour * HOUR
+        await poster.tick()
+
+
+async def test_a_scheduled_run_posts_once_per_slot_within_280(tmp_path, fake_server, fake_time, service):
+    x = FakeX(fake_server)
+    poster = x_poster(tmp_path, fake_server, service, fake_time, max_chars=400)
+    await poster.start()
+    await at(poster, fake_time, 1, 5.9)
+    assert x.posted() == []  # the first post is one interval after the first start
+    await at(poster, fake_time, 6, 6.5, 11.9, 12.1, 12.2)
+    posted = x.posted()
+    assert len(posted) == 2  # one in slot 1, one in slot 2
+    assert all(0 < len(p["text"]) <= 280 and set(p) == {"text"} for p in posted)
+    assert fake_server.of("POST", "/2/tweets")[0].headers["authorization"].startswith("OAuth ")  # user keys
+
+
+def test_the_text_fits_xs_weighted_count():
+    assert fit("a" * 300) == "a" * 280
+    assert fit("字" * 200) == "字" * 140  # CJK counts 2
+    assert fit("é" * 280) == "é" * 280
+
+
+async def test_mentions_are_answered_once_even_after_a_restart_and_the_cap_holds(
+        tmp_path, fake_server, fake_time, service, monkeypatch):
+    x = FakeX(fake_server)
+    asked = []
+    real = service.generate
+
+    async def generate(request, **options):
+        asked.append(request)
+        return await real(request, **options)
+
+    monkeypatch.setattr(service, "generate", generate)
+    first = x.add("@dann_ebooks good morning", "7", username="sam")
+    poster = x_poster(tmp_path, fake_server, service, fake_time, x_replies=True, max_thread_depth=2)
+    await poster.start()
+    await at(poster, fake_time, 0.1, 0.2)
+    replies = [p for p in x.posted() if "reply" in p]
+    assert len(replies) == 1 and replies[0]["reply"]["in_reply_to_tweet_id"] == first
+    assert asked[-1].mode == "reply" and asked[-1].context == "good morning"
+
+    # A reply in the thread: primed with it. The thread then holds dann's second tweet: the cap.
+    dann_first = next(i for i, t in x.tweets.items() if t["author_id"] == DANN_ID)
+    second = x.add("@dann_ebooks and you?", "7", in_reply_to=dann_first)
+    await at(poster, fake_time, 0.3)
+    assert asked[-1].context == ("good morning", x.tweets[dann_first]["text"], "and you?")
+    dann_second = max(i for i, t in x.tweets.items() if t["author_id"] == DANN_ID)
+    x.add("@dann_ebooks one more", "7", in_reply_to=dann_second)
+    await at(poster, fake_time, 0.4)
+    assert len([p for p in x.posted() if "reply" in p]) == 2  # the third would make 3 of dann's in the thread
+    assert x.tweets[dann_second]["referenced_tweets"][0]["id"] == second
+
+    restarted = x_poster(tmp_path, fake_server, service, fake_time, x_replies=True, max_thread_depth=2)
+    await restarted.start()
+    fake_server.requests.clear()
+    await at(restarted, fake_time, 0.5)
+    assert x.posted() == []  # nothing answered twice
+    assert fake_server.of("GET", f"/2/users/{DANN_ID}/mentions")[0].query["since_id"] == max(x.tweets, key=int)
+
+
+async def test_mentions_are_not_read_unless_asked_for(tmp_path, fake_server, fake_time, service):
+    x = FakeX(fake_server)
+    x.add("@dann_ebooks hello", "7")
+    poster = x_poster(tmp_path, fake_server, service, fake_time)
+    await poster.start()
+    await at(poster, fake_time, 0.1)
+    assert fake_server.of("GET", f"/2/users/{DANN_ID}/mentions") == [] and x.posted() == []
+
+
+async def test_a_429_waits_for_the_reset_and_retries(tmp_path, fake_server, fake_time, service):
+    x = FakeX(fake_server)
+    poster = x_poster(tmp_path, fake_server, service, fake_time)
+    await poster.start()
+    reset = START + 6 * HOUR + 90
+    fake_server.script("POST", "/2/tweets", (429, {"title": "Too Many Requests"}, {"x-rate-limit-reset": str(int(reset))}))
+    await at(poster, fake_time, 6)
+    assert fake_time.slept == [90.0]
+    assert len(fake_server.of("POST", "/2/tweets")) == 2 and len(x.posted()) == 2  # the refused one, then the post
+    assert len(x.tweets) == 1
+
+
+async def test_a_401_stops_the_poster_with_one_line(tmp_path, fake_server, fake_time, service):
+    FakeX(fake_server)
+    fake_server.script("GET", "/2/users/me", (401, {"title": "Unauthorized"}))
+    poster = x_poster(tmp_path, fake_server, service, fake_time)
+    with pytest.raises(PosterStopped) as stopped:
+        await poster.start()
+    message = str(stopped.value)
+    assert message.startswith("x: X refused the keys (401)") and "DANN_X_API_KEY" in message
+    assert "\n" not in message and "ks" not in message.split()  # one line, and no secret in it
+
+
+async def test_a_dry_run_makes_no_post_at_all(tmp_path, fake_server, fake_time, service):
+    x = FakeX(fake_server)
+    x.add("@dann_ebooks hello", "7", username="sam")
+    said = []
+    poster = x_poster(tmp_path, fake_server, service, fake_time, live=False, said=said, x_replies=True)
+    await poster.start()
+    await at(poster, fake_time, 0.1, 6, 6.1)
+    assert [r.method for r in fake_server.requests if r.method != "GET"] == []
+    assert [line.split(":")[0] for line in said] == [
+        "[dry run] x would post at 2026-05-29 02", "[dry run] x would answer sam (1000)", "[dry run] x would post"]
+    assert not (tmp_path / "poster.json").exists()  # a dry run leaves no record behind
+
+
+async def test_it_survives_x_disappearing_for_a_minute(tmp_path, fake_server, fake_time, service, caplog):
+    x = FakeX(fake_server)
+    poster = x_poster(tmp_path, fake_server, service, fake_time)
+    await poster.start()
+    fake_server.stop()
+    with caplog.at_level(logging.WARNING, logger="dann.poster"):
+        for minute in range(6 * 60, 6 * 60 + 2):
+            await at(poster, fake_time, minute / 60)
+    assert "cannot reach X" in caplog.text
+    fake_server.start()
+    await at(poster, fake_time, 6 + 2 / 60)
+    assert len(x.posted()) == 1  # the slot's post, once it is back
+    await at(poster, fake_time, 6.5)
+    assert len(x.posted()) == 1
