@@ -31,7 +31,7 @@ RUN /opt/dann/bin/pip install . \
         "jax${JAX_EXTRA:+[$JAX_EXTRA]}==0.10.2" jaxlib==0.10.2 flax==0.12.8 optax==0.2.8 \
         orbax-checkpoint==0.12.8 pydantic-settings==2.16.3 discord.py==2.7.1 apscheduler==3.11.3 \
         tqdm==4.70.1 matplotlib==3.11.2 fastapi==0.165.0 uvicorn==0.54.0 limits==5.8.0 wordfilter==0.2.7 \
-        scikit-learn==1.9.1 markovify==0.9.4 tokenizers==0.23.3
+        scikit-learn==1.9.1 markovify==0.9.4 tokenizers==0.23.3 tweepy==4.17.0 Mastodon.py==2.3.3 atproto==0.0.73
 
 # --- runtime: the environment only; no source, no caches, not root --------------------------------
 FROM ${PYTHON_IMAGE}

@@ -561,6 +561,7 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
     logging.getLogger("dann").setLevel(logging.INFO)
     logging.getLogger("absl").setLevel(logging.ERROR)  # orbax's notes about read-only managers
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request of the Bluesky client
 
     from dann.settings import load_settings
     from lstm.errors import DannError

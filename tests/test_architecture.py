@@ -77,6 +77,7 @@ def test_the_cycle_check_finds_a_cycle(tmp_path, monkeypatch):
     ("lstm", ("discord", "fastapi", "uvicorn", "starlette", "apscheduler", "pydantic_settings", "pydantic", "dann",
               "trainer", "bot", "web")),
     ("dann/serving", ("discord", "fastapi", "uvicorn", "starlette", "bot", "web")),
+    ("dann/poster", ("discord", "fastapi", "uvicorn", "starlette", "bot", "web")),
     ("trainer", ("discord", "fastapi", "uvicorn", "bot", "web")),
     ("web", ("discord", "bot")),
 ])

@@ -29,7 +29,8 @@ TOKEN = "the-bots-token.not-a-real-one"
 
 
 def compose_config(tmp_path: Path, *names: str, dot_env: str = "",
-                   bot_env: str = f"DANN_DISCORD_TOKEN={TOKEN}\n") -> dict:
+                   bot_env: str = f"DANN_DISCORD_TOKEN={TOKEN}\n", poster_env: str = "",
+                   profiles: tuple[str, ...] = ()) -> dict:
     """`docker-compose -f NAME [-f NAME…] config`, run on copies beside .env.example as .env (plus the
     lines `dot_env`) and a bot.env holding `bot_env`, the token as the deployment docs have it: the
     developer's own .env and bot.env are never read, and nothing depends on them existing."""
@@ -37,12 +38,16 @@ def compose_config(tmp_path: Path, *names: str, dot_env: str = "",
         shutil.copy(ROOT / file, tmp_path / file)
     (tmp_path / ".env").write_text((ROOT / ".env.example").read_text() + "\n" + dot_env)
     (tmp_path / "bot.env").write_text(bot_env)
+    (tmp_path / "poster.env").write_text(poster_env)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DANN_", "COMPOSE_"))}
     files = [option for name in names for option in ("-f", name)]
+    files += [option for profile in profiles for option in ("--profile", profile)]
     result = subprocess.run([COMPOSE, *files, "config"], check=False, cwd=tmp_path, env=env, capture_output=True,
                             text=True, timeout=60)
     assert result.returncode == 0, result.stderr
-    return yaml.safe_load(result.stdout)["services"]
+    # What `up` starts: a service with profiles only when one of them is asked for.
+    return {name: service for name, service in yaml.safe_load(result.stdout)["services"].items()
+            if not service.get("profiles") or set(service["profiles"]) & set(profiles)}
 
 
 def gpus(service: dict) -> list:
@@ -126,6 +131,24 @@ def test_only_the_bot_has_the_discord_token(tmp_path, names, in_dot_env, in_bot_
         environment = services[name]["environment"]
         assert environment.get("DANN_DISCORD_TOKEN", "") == "", name  # empty: the settings read it as no token
         assert "token" not in json.dumps(services[name]), name  # nor under another name, nor the old one
+
+
+POSTER_KEY = "the-posters-mastodon-token"
+
+
+@needs_compose
+def test_the_poster_runs_only_when_asked_for_and_alone_holds_its_keys(tmp_path):
+    poster_env = f"DANN_MASTODON_TOKEN={POSTER_KEY}\nDANN_POSTER_LIVE=true\n"
+    assert "poster" not in compose_config(tmp_path, "docker-compose.yml", poster_env=poster_env)  # off by default
+    services = compose_config(tmp_path, "docker-compose.yml", poster_env=poster_env, profiles=("poster",))
+    poster = services["poster"]
+    assert poster["profiles"] == ["poster"]  # what keeps it off unless asked for
+    assert poster["command"] == ["dann", "poster"] and poster["image"] == "dann:cpu" and gpus(poster) == []
+    assert poster["environment"]["DANN_MASTODON_TOKEN"] == POSTER_KEY and poster["environment"]["DANN_POSTER_LIVE"] == "true"
+    assert poster["environment"].get("DANN_DISCORD_TOKEN", "") == ""
+    assert "checkpoints:/data/checkpoints:rw" in poster["volumes"]  # poster.json: what was posted and answered
+    for name in ("trainer", "bot", "web"):
+        assert POSTER_KEY not in json.dumps(services[name]), name
 
 
 # --- the healthchecks, run for real -------------------------------------------------------------
@@ -216,4 +239,4 @@ def test_the_build_context_holds_every_package_and_never_the_env_file():
     allowed = {rule[1:].rstrip("/") for rule in rules if rule.startswith("!")}
     packages = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]
     assert {pattern.rstrip("*") for pattern in packages["include"]} <= allowed
-    assert {"pyproject.toml", "README.md"} <= allowed and not {".env", "bot.env"} & allowed
+    assert {"pyproject.toml", "README.md"} <= allowed and not {".env", "bot.env", "poster.env"} & allowed
