@@ -88,3 +88,17 @@ async def service(trained_dir, tmp_path):
     await service.start()
     yield service
     await service.stop()
+
+
+@pytest.fixture
+def asked(service, monkeypatch):
+    """Every GenerationRequest made of `service`, in order."""
+    requests = []
+    real = service.generate
+
+    async def generate(request, **options):
+        requests.append(request)
+        return await real(request, **options)
+
+    monkeypatch.setattr(service, "generate", generate)
+    return requests

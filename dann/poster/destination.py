@@ -66,3 +66,11 @@ class Destination(Protocol):
 
     def reply(self, mention: Mention, text: str) -> str:
         """Answer a mention; returns the reply's id."""
+
+
+def without_handles(text: str) -> str:
+    """A post's words without the @handles a reply starts with (X and Mastodon put them there)."""
+    words = text.split()
+    while words and words[0].startswith("@"):
+        words.pop(0)
+    return " ".join(words)

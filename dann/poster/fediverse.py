@@ -16,7 +16,15 @@ from html.parser import HTMLParser
 import mastodon
 import requests
 
-from dann.poster.destination import Mention, PosterError, RateLimited, Refused, Unauthorized, Unreachable
+from dann.poster.destination import (
+    Mention,
+    PosterError,
+    RateLimited,
+    Refused,
+    Unauthorized,
+    Unreachable,
+    without_handles,
+)
 
 log = logging.getLogger("dann.poster")
 MAX_CHARS = 500  # Mastodon's default limit; a server may allow more, never less
@@ -157,14 +165,6 @@ def plain(html: str | None) -> str:
     parser.feed(html or "")
     parser.close()
     return "".join(parser.parts)
-
-
-def without_handles(text: str) -> str:
-    """The words without the @handles a reply starts with."""
-    words = text.split()
-    while words and words[0].startswith("@"):
-        words.pop(0)
-    return " ".join(words)
 
 
 def more_private(ours: str, theirs: str | None) -> str:

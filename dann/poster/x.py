@@ -17,7 +17,7 @@ import logging
 import requests
 import tweepy
 
-from dann.poster.destination import Mention, PosterError, RateLimited, Unauthorized, Unreachable
+from dann.poster.destination import Mention, PosterError, RateLimited, Unauthorized, Unreachable, without_handles
 
 log = logging.getLogger("dann.poster")
 X_HOST = "https://api.twitter.com"
@@ -139,14 +139,6 @@ class XDestination:
 
     def reply(self, mention: Mention, text: str) -> str:
         return str(self.call(self.client.create_tweet, text=fit(text), in_reply_to_tweet_id=mention.reply_to).data["id"])
-
-
-def without_handles(text: str) -> str:
-    """A tweet's words without the @handles X puts at the start of a reply."""
-    words = text.split()
-    while words and words[0].startswith("@"):
-        words.pop(0)
-    return " ".join(words)
 
 
 def one_line(error: tweepy.HTTPException) -> str:

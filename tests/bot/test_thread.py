@@ -2,24 +2,9 @@
 a chain holding DANN_MAX_THREAD_DEPTH of dann's messages is answered no more."""
 
 import discord.ext.test as dpytest
-import pytest
 
 from tests.bot.conftest import reply
 from tests.bot.test_discord_bot import connect, mention, settings_for
-
-
-@pytest.fixture
-def asked(service, monkeypatch):
-    """Every request the bot makes of the generation service."""
-    requests = []
-    real = service.generate
-
-    async def generate(request, **options):
-        requests.append(request)
-        return await real(request, **options)
-
-    monkeypatch.setattr(service, "generate", generate)
-    return requests
 
 
 async def test_a_reply_to_dann_without_a_mention_is_answered_primed_with_the_chain(service, asked, sent, threaded):

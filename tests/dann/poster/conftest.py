@@ -41,3 +41,10 @@ def poster_settings(checkpoint_dir, **overrides):
     options = {"checkpoint_dir": checkpoint_dir, "temperature": 0.05, "max_chars": 60, "poster_every": "6h",
                "poster_jitter_s": 0, "poster_poll_s": 60, "reload_poll_s": 0.05}
     return Settings(_env_file=None, **{**options, **overrides})
+
+
+async def at(poster, fake_time, *hours, origin=START):
+    """Tick the poster at each of these hours after `origin` on the fake clock."""
+    for hour in hours:
+        fake_time.now = origin + hour * 3600.0
+        await poster.tick()

@@ -6,7 +6,7 @@ import pytest
 
 from dann.poster.bluesky import BlueskyDestination
 from dann.poster.poster import Poster, PosterStopped
-from tests.dann.poster.conftest import START, poster_settings
+from tests.dann.poster.conftest import START, at, poster_settings
 from tests.dann.poster.fake_bluesky import FakeBluesky
 
 HOUR = 3600.0
@@ -26,12 +26,6 @@ def bluesky_poster(directory, server, service, fake_time, *, live=True, said=Non
                                bluesky_url=server.url, **overrides)
     return Poster(settings, [BlueskyDestination(settings)], service, live=live, clock=fake_time, sleep=fake_time.sleep,
                   say=(said if said is not None else []).append)
-
-
-async def at(poster, fake_time, *hours):
-    for hour in hours:
-        fake_time.now = START + hour * HOUR
-        await poster.tick()
 
 
 def replies(bluesky) -> list[dict]:
@@ -76,15 +70,7 @@ async def test_a_scheduled_run_posts_once_per_slot_labelled_as_a_bots(
 
 
 async def test_mentions_are_answered_once_even_after_a_restart_and_the_cap_holds(
-        tmp_path, fake_server, fake_time, service, bluesky, monkeypatch):
-    asked = []
-    real = service.generate
-
-    async def generate(request, **options):
-        asked.append(request)
-        return await real(request, **options)
-
-    monkeypatch.setattr(service, "generate", generate)
+        tmp_path, fake_server, fake_time, service, bluesky, asked):
     root = bluesky.post("sam.test", "what a day")
     first = bluesky.mention("sam.test", "@dann.test and you?", parent=root)
     bluesky.mention("beep.test", "@dann.test BEEP", bot=True)

@@ -8,7 +8,7 @@ import pytest
 
 from dann.poster.fediverse import MastodonDestination, plain, without_handles
 from dann.poster.poster import Poster, PosterStopped
-from tests.dann.poster.conftest import START, poster_settings
+from tests.dann.poster.conftest import at, poster_settings
 from tests.dann.poster.fake_mastodon import FakeMastodon
 
 HOUR = 3600.0
@@ -18,25 +18,6 @@ def mastodon_poster(directory, server, service, fake_time, *, live=True, said=No
     settings = poster_settings(directory, mastodon_url=server.url, mastodon_token="t0ken", **overrides)
     return Poster(settings, [MastodonDestination(settings)], service, live=live, clock=fake_time,
                   sleep=fake_time.sleep, say=(said if said is not None else []).append)
-
-
-async def at(poster, fake_time, *hours, origin=START):
-    for hour in hours:
-        fake_time.now = origin + hour * HOUR
-        await poster.tick()
-
-
-def asking(service, monkeypatch) -> list:
-    """The GenerationRequests the poster makes of `service`, in order."""
-    asked = []
-    real = service.generate
-
-    async def generate(request, **options):
-        asked.append(request)
-        return await real(request, **options)
-
-    monkeypatch.setattr(service, "generate", generate)
-    return asked
 
 
 def texts_of(context) -> tuple:
@@ -91,9 +72,8 @@ async def test_the_poster_stops_when_it_may_not_set_the_bot_flag(tmp_path, fake_
 
 
 async def test_mentions_are_answered_once_even_after_a_restart(tmp_path, fake_server, fake_time, service,
-                                                              monkeypatch):
+                                                              asked):
     mastodon = FakeMastodon(fake_server)
-    asked = asking(service, monkeypatch)
     first = mastodon.mention("alice", "good morning")
     poster = mastodon_poster(tmp_path, fake_server, service, fake_time)
     await poster.start()
@@ -113,9 +93,8 @@ async def test_mentions_are_answered_once_even_after_a_restart(tmp_path, fake_se
 
 
 async def test_a_reply_is_primed_with_its_thread_and_no_more_public_than_the_mention(
-        tmp_path, fake_server, fake_time, service, monkeypatch):
+        tmp_path, fake_server, fake_time, service, asked):
     mastodon = FakeMastodon(fake_server)
-    asked = asking(service, monkeypatch)
     root = mastodon.status("carol", "too far up")
     above = mastodon.status("carol", "fish & chips\nat noon", in_reply_to=root)
     nearer = mastodon.status("dann", "lol same", in_reply_to=above)
@@ -134,9 +113,8 @@ async def test_a_reply_is_primed_with_its_thread_and_no_more_public_than_the_men
     assert [(r["in_reply_to_id"], r["visibility"]) for r in replies(mastodon)][1:] == [(public, "unlisted")]
 
 
-async def test_the_thread_is_bounded_by_its_characters(tmp_path, fake_server, fake_time, service, monkeypatch):
+async def test_the_thread_is_bounded_by_its_characters(tmp_path, fake_server, fake_time, service, asked):
     mastodon = FakeMastodon(fake_server)
-    asked = asking(service, monkeypatch)
     above = mastodon.status("carol", "a" * 30)
     nearer = mastodon.status("carol", "b" * 20, in_reply_to=above)
     mastodon.mention("alice", "hm", in_reply_to=nearer)

@@ -6,7 +6,7 @@ import pytest
 
 from dann.poster.poster import Poster, PosterStopped
 from dann.poster.x import XDestination, fit
-from tests.dann.poster.conftest import START, poster_settings
+from tests.dann.poster.conftest import START, at, poster_settings
 from tests.dann.poster.fake_x import DANN_ID, FakeX
 
 HOUR = 3600.0
@@ -17,12 +17,6 @@ def x_poster(directory, server, service, fake_time, *, live=True, said=None, **o
     settings = poster_settings(directory, x_api_url=server.url, **KEYS, **overrides)
     return Poster(settings, [XDestination(settings)], service, live=live, clock=fake_time, sleep=fake_time.sleep,
                   say=(said if said is not None else []).append)
-
-
-async def at(poster, fake_time, *hours):
-    for hour in hours:
-        fake_time.now = START + hour * HOUR
-        await poster.tick()
 
 
 async def test_a_scheduled_run_posts_once_per_slot_within_280(tmp_path, fake_server, fake_time, service):
@@ -45,16 +39,8 @@ def test_the_text_fits_xs_weighted_count():
 
 
 async def test_mentions_are_answered_once_even_after_a_restart_and_the_cap_holds(
-        tmp_path, fake_server, fake_time, service, monkeypatch):
+        tmp_path, fake_server, fake_time, service, asked):
     x = FakeX(fake_server)
-    asked = []
-    real = service.generate
-
-    async def generate(request, **options):
-        asked.append(request)
-        return await real(request, **options)
-
-    monkeypatch.setattr(service, "generate", generate)
     first = x.add("@dann_ebooks good morning", "7", username="sam")
     poster = x_poster(tmp_path, fake_server, service, fake_time, x_replies=True, max_thread_depth=2)
     await poster.start()

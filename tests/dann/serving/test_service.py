@@ -8,9 +8,9 @@ import time
 
 import pytest
 
+from dann.serving import service as service_module
 from dann.serving.request import GenerationRequest as R
 from dann.serving.request import RequestError
-from dann.serving import service as service_module
 from dann.serving.service import GenerationService, NotReady
 from tests.dann.serving import MAX_CHARS, eventually, publish, publish_damaged
 
