@@ -212,9 +212,7 @@ def destinations_for(settings) -> list[Destination]:
     if any(getattr(settings, key) is not None for key in KEYS):
         found.append(XDestination(settings))
     if settings.mastodon_url or settings.mastodon_token is not None:
-        if not (settings.mastodon_url and settings.mastodon_token is not None):
-            raise PosterError("Mastodon needs both DANN_MASTODON_URL and DANN_MASTODON_TOKEN")
-        found.append(MastodonDestination(settings))
+        found.append(MastodonDestination(settings))  # which says what is missing, if anything
     if settings.bluesky_handle or settings.bluesky_app_password is not None:
         if not (settings.bluesky_handle and settings.bluesky_app_password is not None):
             raise PosterError("Bluesky needs both DANN_BLUESKY_HANDLE and DANN_BLUESKY_APP_PASSWORD")
