@@ -152,7 +152,8 @@ def test_the_page_works_from_the_keyboard_alone(page, url):
     page.keyboard.press("Tab")
     assert focused() == "generate"
     page.keyboard.press("Enter")
-    expect(page.locator("#output li")).to_have_count(3)
+    # The first 3-text request may compile its batch shape: seconds on a busy 2-core machine.
+    expect(page.locator("#output li")).to_have_count(3, timeout=60_000)
     assert focused() == "generate"  # still there for the next try
 
 
