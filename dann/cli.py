@@ -75,6 +75,8 @@ def add_training_options(p: argparse.ArgumentParser):
                                                                   "trained on the export")
     train.add_argument("--bpe-vocab", type=positive(int), help="subwords in a BPE vocabulary (default 1024)")
     train.add_argument("--seed", type=int)
+    train.add_argument("--ngram-mix", action=argparse.BooleanOptionalAction, default=None,
+                       help="serve the LSTM mixed with the export's n-gram (default: on)")
     add_speed_options(p.add_argument_group("speed (how fast a step runs, not what it learns)"))
 
 
@@ -187,6 +189,8 @@ def build_parser() -> Parser:
     b.add_argument("--candidates", type=positive(int), default=8)
     b.add_argument("--repeats", type=positive(int), default=20)
     b.add_argument("--no-reference", action="store_true", help="skip PyTorch even if installed")
+    b.add_argument("--served", type=Path, metavar="CHECKPOINT_DIR",
+                   help="time the newest model there as served (lexicon on), with its n-gram mixture and without")
     b = which.add_parser("x-archive", help="write a realistic-size X archive built from public-domain text")
     b.add_argument("out", type=Path, help="the archive directory to create")
     b.add_argument("--source", type=Path, action="append",
@@ -219,7 +223,7 @@ def build_parser() -> Parser:
 
 MODEL_FLAGS = ("hidden", "layers", "cell", "residual", "dropout", "weight_drop")
 TRAIN_FLAGS = ("batch_size", "seq_len", "learning_rate", "warmup_steps", "weight_decay", "eval_every", "stateful",
-               "min_char_count", "rare_chars", "tokens", "bpe_vocab", "seed")
+               "min_char_count", "rare_chars", "tokens", "bpe_vocab", "seed", "ngram_mix")
 
 
 def given(args, names) -> dict:
@@ -414,6 +418,8 @@ def cmd_bench(args, settings) -> None:
     elif args.bench == "train":
         result = bench.bench_train(args.batch, args.seq, args.hidden, args.layers, args.steps, args.repeats,
                                    reference=not args.no_reference, unroll=args.unroll, bf16=bool(args.bf16))
+    elif args.served:
+        result = bench.bench_served(args.served, args.chars, args.candidates, args.repeats)
     else:
         result = bench.bench_sample(args.hidden, args.layers, args.chars, args.candidates, args.repeats,
                                     reference=not args.no_reference)

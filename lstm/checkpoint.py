@@ -1,6 +1,6 @@
 """Self-describing checkpoints: numbered versions in one orbax directory.
 
-Each version holds up to four items:
+Each version holds up to six items:
 - `params`: the model's parameters (an nnx.State),
 - `meta`: JSON with the model config, the vocabulary and what the trainer knows about the run
   (data hash, steps, val loss, timestamp),
@@ -8,6 +8,8 @@ Each version holds up to four items:
   in `meta`; versions written before it existed have none and are served without the filter,
 - `lexicon`: the words of the training posts (lstm/lexicon.py), which the sampler keeps to; versions
   written before it existed have none and spell freely,
+- `ngram`: the n-gram table the sampler mixes in (lstm/ngram.py), with its order and weight in
+  `meta`; versions without one serve the LSTM alone,
 - `opt`: the optimizer state, only in versions written by a trainer that may resume.
 
 Loading needs nothing but the directory: read `meta`, rebuild the abstract model from its config,
@@ -31,6 +33,7 @@ from lstm.copyindex import CopyIndex
 from lstm.errors import DannError
 from lstm.lexicon import Lexicon
 from lstm.model import CharRNN, ModelConfig
+from lstm.ngram import NGramTable
 from lstm.vocab import Vocab
 
 log = logging.getLogger("dann.checkpoint")
@@ -49,6 +52,7 @@ class Checkpoint:
     opt_state: object = None
     copy_index: CopyIndex | None = None
     lexicon: Lexicon | None = None
+    ngram: NGramTable | None = None
 
     @property
     def info(self) -> dict:
@@ -86,7 +90,7 @@ def _on_this_device(abstract):
 
 
 def save(directory, version: int, model: CharRNN, vocab: Vocab, info: dict, opt_state=None, keep: int = 3,
-         copy_index: CopyIndex | None = None, lexicon: Lexicon | None = None):
+         copy_index: CopyIndex | None = None, lexicon: Lexicon | None = None, ngram: NGramTable | None = None):
     """Write `version` and return when it is complete on disk. Keeps the newest `keep` versions."""
     meta = {"model": dataclasses.asdict(model.config), "vocab": vocab.to_json(), "info": info,
             "has_opt": opt_state is not None}
@@ -97,6 +101,9 @@ def save(directory, version: int, model: CharRNN, vocab: Vocab, info: dict, opt_
     if lexicon is not None:
         meta["lexicon"] = len(lexicon.words)
         items["lexicon"] = ocp.args.JsonSave(lexicon.to_json())
+    if ngram is not None:
+        meta["ngram"] = ngram.settings()
+        items["ngram"] = ocp.args.StandardSave(ngram.arrays())
     items["meta"] = ocp.args.JsonSave(meta)
     if opt_state is not None:
         items["opt"] = ocp.args.StandardSave(opt_state)
@@ -143,6 +150,8 @@ def load_version(directory, version: int, opt_target=None) -> Checkpoint:
         items["copy"] = ocp.args.StandardRestore()  # numpy arrays, as saved
     if "lexicon" in meta:
         items["lexicon"] = ocp.args.JsonRestore()
+    if "ngram" in meta:
+        items["ngram"] = ocp.args.StandardRestore()
     with _manager(directory, read_only=True) as manager:
         restored = manager.restore(version, args=ocp.args.Composite(**items))
     model = nnx.merge(graphdef, restored["params"])
@@ -151,8 +160,9 @@ def load_version(directory, version: int, opt_target=None) -> Checkpoint:
         raise ValueError(f"vocabulary has {len(vocab)} symbols but the model expects {config.vocab_size}")
     copy_index = CopyIndex.from_arrays(restored["copy"], meta["copy"]) if "copy" in meta else None
     lexicon = Lexicon.of_words(restored["lexicon"], vocab) if "lexicon" in meta else None
+    ngram = NGramTable.from_arrays(restored["ngram"], meta["ngram"]) if "ngram" in meta else None
     return Checkpoint(version, model, vocab, meta, restored.get("opt") if opt_target is not None else None,
-                      copy_index, lexicon)
+                      copy_index, lexicon, ngram)
 
 
 def load_latest(directory, opt_target=None, newer_than: int = -1) -> Checkpoint:

@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from lstm import ngram as ngram_table
 from lstm.vocab import EOS, KIND_IDS, POST, REPLY, UNK, Vocab
 
 PROMPT_BUCKET = 32  # prompt arrays are padded to a multiple of this, so jit compiles rarely
@@ -49,9 +50,17 @@ def pick(logits, uniform, temperature, top_k, top_p, *, filtered: bool):
     return jnp.where(temperature > 0, sampled, jnp.argmax(logits, axis=-1).astype(jnp.int32))
 
 
+def mixed_logits(logits, ngram: dict, history, known):
+    """The served distribution as logits (B, V): ln((1 - w) softmax(logits) + w p_ngram), w the
+    table's weight; the model's logits themselves, unchanged, at w = 0."""
+    w = ngram["weight"]
+    mixed = (1.0 - w) * jax.nn.softmax(logits) + w * ngram_table.probs(ngram, history, known)  # (B, V)
+    return jnp.where(w > 0, jnp.log(mixed), logits)
+
+
 @functools.partial(jax.jit, static_argnames=("graphdef", "max_new", "filtered"))
-def sample_tokens(graphdef, params, prompts, prompt_lens, keys, temperature, top_k, top_p, lexicon=None, *,
-                  max_new, filtered=False):
+def sample_tokens(graphdef, params, prompts, prompt_lens, keys, temperature, top_k, top_p, lexicon=None, ngram=None,
+                  *, max_new, filtered=False):
     """prompts (B, P) int32, prompt_lens (B,) -> tokens (B, max_new) padded with <eos>, and the
     mean log-probability (B,) of each row's generated characters under the untempered model.
 
@@ -67,7 +76,12 @@ def sample_tokens(graphdef, params, prompts, prompt_lens, keys, temperature, top
 
     `lexicon` is a Lexicon's arrays (lstm/lexicon.py) or None: with it, each row tracks its trie
     node, and a sampled character that would spell a word the person never wrote is banned. The
-    log-probability stays the model's own, so best-of-n judges candidates as the model sees them."""
+    log-probability stays the model's own, so best-of-n judges candidates as the model sees them.
+
+    `ngram` is an NGramTable's arrays (lstm/ngram.py) or None: with it, each step's distribution is
+    (1 - w) softmax(logits) + w p_ngram(the row's last order - 1 tokens), w the table's weight, and
+    the temperature, the bans and the lexicon apply to that. The mixture is the served model, so
+    the log-probability is the mixture's. At w = 0 the logits are the model's own, bit for bit."""
     model = nnx.merge(graphdef, params)
     batch, width = prompts.shape
     steps = width + max_new
@@ -75,13 +89,17 @@ def sample_tokens(graphdef, params, prompts, prompt_lens, keys, temperature, top
     uniforms = jax.vmap(lambda key: jax.random.uniform(key, (padded,)))(keys).T  # (padded, B)
     banned = jnp.zeros(model.config.vocab_size, bool).at[jnp.array([UNK, POST, REPLY])].set(True)
 
+    context = 0 if ngram is None else ngram["levels"].shape[0] - 1  # n-gram context length
+
     def cond(s):
-        t, _, _, done, _, _, _ = s
+        t, _, _, done, _, _, _, _, _ = s
         return (t < steps) & ~jnp.all(done)
 
     def step(_, s):
-        t, token, carry, done, out, logp, node = s
+        t, token, carry, done, out, logp, node, history, known = s
         logits, carry = model.step(token, carry)  # (B, V)
+        if ngram is not None:
+            logits = mixed_logits(logits, ngram, history, known)
         logits = jnp.where(banned, -jnp.inf, logits)
         allowed = logits
         if lexicon is not None:
@@ -103,7 +121,8 @@ def sample_tokens(graphdef, params, prompts, prompt_lens, keys, temperature, top
         token_logp = jnp.take_along_axis(logits, token[:, None], axis=-1)[:, 0] - jax.nn.logsumexp(logits, axis=-1)
         logp = logp + jnp.where(write, token_logp, 0.0)
         done = done | (write & ((token == EOS) | (t + 2 - prompt_lens >= max_new)))
-        return t + 1, token, carry, done, out, logp, node
+        history = jnp.concatenate([history[:, 1:], token[:, None]], axis=1) if context else history
+        return t + 1, token, carry, done, out, logp, node, history, jnp.minimum(known + 1, context)
 
     def body(s):
         return jax.lax.fori_loop(0, CHUNK, step, s, unroll=True)
@@ -116,8 +135,12 @@ def sample_tokens(graphdef, params, prompts, prompt_lens, keys, temperature, top
         jnp.full((batch, padded), EOS, jnp.int32),
         jnp.zeros(batch),
         jnp.zeros(batch, jnp.int32),  # the lexicon's node: outside any word
+        # The n-gram's context: the tokens fed so far, newest last, and how many of them are real.
+        jnp.zeros((batch, context), jnp.int32).at[:, -1:].set(prompts[:, :1]) if context else
+        jnp.zeros((batch, 0), jnp.int32),
+        jnp.full(batch, min(context, 1), jnp.int32),
     )
-    _, _, _, _, out, logp, _ = jax.lax.while_loop(cond, body, start)
+    _, _, _, _, out, logp, _, _, _ = jax.lax.while_loop(cond, body, start)
     # Row b's generated characters follow its prompt: columns prompt_len - 1 onwards.
     out = jnp.take_along_axis(out, prompt_lens[:, None] - 1 + jnp.arange(max_new), axis=1)
     out = jnp.where(jnp.cumsum(out == EOS, axis=1) - (out == EOS) > 0, EOS, out)  # nothing after the first <eos>
@@ -155,11 +178,13 @@ def generate(
     max_chars: int = 280,
     seed: int | list[int] = 0,
     lexicon=None,
+    ngram=None,
 ) -> list[tuple[str, float]]:
     """One completion per prompt, as (prompt + continuation, mean log-probability).
 
     Every setting is one value for all rows or a list with one per row. An int seed gives row i
     the seed `seed + i`. With a `lexicon` (lstm/lexicon.py), only the person's words are spelled.
+    With an `ngram` (lstm/ngram.py's NGramTable), its counts are mixed in at the table's weight.
     """
     rows = len(prompts)
     modes = mode if isinstance(mode, list) else [mode] * rows
@@ -186,6 +211,7 @@ def generate(
         jnp.asarray(top_k),
         jnp.asarray(top_p),
         None if lexicon is None else lexicon.on_device,
+        None if ngram is None else ngram.on_device,
         max_new=vocab.steps_for(max_chars),
         filtered=bool((top_k > 0).any() or (top_p < 1.0).any()),
     )

@@ -194,3 +194,28 @@ def _ids(ids, vocab_size: int) -> np.ndarray:
     if len(ids) and (ids.min() < 0 or ids.max() >= vocab_size):
         raise ValueError(f"token ids must be in [0, {vocab_size})")
     return ids
+
+
+def table_levels(model: NGramModel, min_total: int = 1) -> list[dict]:
+    """The model's levels as lstm/ngram.py's NGramTable.build takes them: per context length j,
+    the contexts as token rows (oldest first), and per context its entries (token, a(h, w)) and
+    b(h). Contexts of 2 or more tokens whose counts sum to less than `min_total` are left out
+    (pruned): the lower orders answer for them, as for a context never seen."""
+    v = model.vocab_size
+    out = []
+    for j, level in enumerate(model.levels):
+        owner = np.searchsorted(level.contexts, level.grams // v)  # each gram's context index
+        keep = level.totals >= (min_total if j >= 2 else 1)
+        kept_grams = keep[owner]
+        contexts = level.contexts[keep]
+        digits = (contexts[:, None] // v ** np.arange(j - 1, -1, -1)) % v if j else np.zeros((len(contexts), 0))
+        counts = level.counts[kept_grams]
+        totals = level.totals[owner[kept_grams]]
+        out.append({
+            "contexts": digits.astype(np.int32),
+            "offsets": np.concatenate([[0], np.cumsum(np.bincount(owner[kept_grams], minlength=len(keep))[keep])]),
+            "tokens": (level.grams[kept_grams] % v).astype(np.int32),
+            "values": (counts - level.discounts[np.minimum(counts, 3)]) / totals,
+            "backoff": level.backoff[keep] / level.totals[keep],
+        })
+    return out

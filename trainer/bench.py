@@ -14,6 +14,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from lstm.checkpoint import load_latest
+from lstm.errors import DannError
 from lstm.model import CharRNN
 from lstm.sample import generate
 from lstm.vocab import EOS, Vocab
@@ -175,6 +177,30 @@ def bench_sample(hidden=256, layers=2, chars=280, candidates=8, repeats=20, refe
         result |= {"torch_ms": round(seconds["torch"] * 1000, 2),
                    "speedup_vs_torch": round(seconds["torch"] / seconds["jax"], 1)}
     return result
+
+
+def bench_served(directory, chars=280, candidates=8, repeats=20) -> dict:
+    """ms per text as served from the newest model in `directory` (its own size, the lexicon on),
+    with the n-gram mixture and without it, timed in alternating rounds. Every candidate runs the
+    full `chars` (<eos> is made impossible), so the two do the same number of steps."""
+    found = load_latest(directory)
+    if found.ngram is None:
+        raise DannError(f"version {found.version} in {directory} has no n-gram mixture to measure")
+    model = nnx.merge(*nnx.split(found.model))  # a copy: the bias change stays here
+    model.head.bias[...] = model.head.bias[...].at[EOS].set(-1e9)
+    run = lambda ngram: lambda: generate(model, found.vocab, [""] * candidates, temperature=0.7, max_chars=chars,
+                                         lexicon=found.lexicon, ngram=ngram)
+    contenders = {"served": run(found.ngram), "lstm_only": run(None)}
+    for contender in contenders.values():
+        contender()  # compile / warm up
+    seconds = {name: statistics.median(t) for name, t in rounds(contenders, repeats).items()}
+    return {"bench": "sample", "device": jax.devices()[0].platform, "served": str(directory),
+            "version": found.version, "hidden": found.model.config.hidden, "layers": found.model.config.layers,
+            "chars": chars, "candidates": candidates, "lexicon": found.lexicon is not None,
+            "ngram_order": found.ngram.order, "ngram_mb": round(found.ngram.nbytes / 1e6, 1),
+            "ms_per_text": round(seconds["served"] * 1000, 2),
+            "ms_without_mixture": round(seconds["lstm_only"] * 1000, 2),
+            "mixture_cost": round(seconds["served"] / seconds["lstm_only"], 3)}
 
 
 def torch_sample_round(hidden: int, layers: int, chars: int, candidates: int):

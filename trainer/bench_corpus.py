@@ -11,8 +11,9 @@ posts) is drawn from the same mix as the rest.
 Sources are plain-text files:
 - a play in the layout of trainer/data/shakespeare.txt (a speaker line, then the speech, then a
   blank line): a short speech that follows another becomes a reply to the speaker before;
-- anything else, one or two lines per text, with a leading verse reference ("Prv1:1 ") dropped: the form
-  `bible -f` (Debian's bible-kjv) prints the King James Version in.
+- anything else, one or two lines per text, with a leading verse reference dropped: "Prv1:1 " as
+  `bible -f` (Debian's bible-kjv) prints the King James Version, or "Genesis 1:1: " as `diatheke -f
+  plain` (Debian's diatheke and sword-text-web) prints the World English Bible.
 
 The same sources and seed always give the same archive (docs/fidelity.md has the command).
 """
@@ -24,7 +25,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 SPEAKER = re.compile(r"^[A-Z][A-Za-z .'-]{0,30}\.$")  # "MENENIUS.", "First Citizen.", "Glou."
-REFERENCE = re.compile(r"^\S*\d+:\d+\s+")
+# "Prv1:1 " as `bible -f` prints a verse, "1 Kings 2:3: " as SWORD's `diatheke -f plain` does
+REFERENCE = re.compile(r"^(?:[1-3]?\s?[A-Z][A-Za-z]*(?: [a-zA-Z]+){0,3}\s)?\S*\d+:\d+:?\s+")
 EMOJI = ("😂", "🙏", "❤️", "😭", "🔥", "✨", "👀", "😅", "🙄", "💀", "🥲", "👏", "😤", "🤔", "☕")
 TAGS = ("#tbt", "#mood", "#poetry", "#MondayMotivation", "#amwriting", "#theatre", "#wisdom")
 DOMAINS = ("youtube.com", "nytimes.com", "theguardian.com", "github.com", "substack.com", "bbc.co.uk",

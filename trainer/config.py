@@ -8,8 +8,8 @@ Three frozen sections, saved inside every checkpoint:
 
 `resolve` builds a `RunConfig` from layers, each over the one before:
 
-    default -> size (a small export) or device (a GPU) -> setting (DANN_TRAIN_MINUTES)
-            -> file (a JSON file such as `dann tune` writes) -> flag
+    default -> size (a small export) or device (a GPU) -> budget (many epochs in the budget)
+            -> setting (DANN_TRAIN_MINUTES) -> file (a JSON file such as `dann tune` writes) -> flag
 
 and records which layer set each field. `dann train`, `dann tune`, the trainer, `dann eval` and
 `dann bench` all get their hyperparameters here.
@@ -109,6 +109,9 @@ class TrainConfig:
     # or this many characters, found verbatim in the corpus. Its index is built at training time.
     copy_words: int = 7
     copy_chars: int = 40
+    # Serve the LSTM mixed with the n-gram of the training posts (trainer/mixture.py), the weight
+    # fitted on the validation posts: docs/training.md has what it does to val loss and fidelity.
+    ngram_mix: bool = True
 
     def __post_init__(self):
         check_kinds(self)
@@ -166,6 +169,13 @@ SMALL_EXPORT = {"model": {"dropout": 0.5, "weight_drop": 0.8},
 # On a GPU the plain defaults (chosen for a 2-core CPU) leave it idle (docs/measurements.md).
 GPU = {"model": {"hidden": 512, "layers": 2}, "train": {"learning_rate": 3e-3, "batch_size": 64, "seq_len": 128}}
 GPU_SPEED = {"speed": {"unroll": 16}}
+# Characters per second the size or device layer's model trains at, roughly (docs/training.md):
+# with the export's size and the budget they say how many epochs a run will see.
+CPU_CHARS_PER_S = 45_000  # 1 x 256, batch 32 x 64, on 2 cores
+GPU_CHARS_PER_S = 1_000_000  # 2 x 512, batch 64 x 128, on one H100
+# A run that will see many epochs overfits before its budget ends, and then more minutes make it
+# worse: dropout before the head lets them keep helping. (epochs at least, dropout), largest first.
+BUDGET_DROPOUT = ((60, 0.25), (25, 0.15))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -240,12 +250,31 @@ def _build(layers: list[tuple[str, dict]], base: RunConfig | None = None) -> Run
     return RunConfig(**built, sources=sources)
 
 
+def budget_layer(chars: int | None, minutes: float | None, max_steps: int | None, gpu: bool,
+                 base: "RunConfig") -> dict | None:
+    """What the budget sets for an export of `chars` characters: dropout, by how many epochs the
+    run will see (its model at the device's rate for `minutes`, or `max_steps` batches of `base`).
+    None when the run sees too few for it to matter, or the size layer regularises already."""
+    if chars is None or chars < SMALL_EXPORT_CHARS:
+        return None
+    train_chars = chars * (1 - base.train.val_fraction)
+    by_time = (GPU_CHARS_PER_S if gpu else CPU_CHARS_PER_S) * minutes * 60 if minutes else float("inf")
+    by_steps = max_steps * base.train.batch_size * base.train.seq_len if max_steps else float("inf")
+    epochs = min(by_time, by_steps) / train_chars
+    for at_least, dropout in BUDGET_DROPOUT:
+        if epochs >= at_least:
+            log.info("about %.0f epochs in the budget: unless set otherwise, dropout %s", epochs, dropout)
+            return {"model": {"dropout": dropout}}
+    return None
+
+
 def resolve(*, chars: int | None, platform: str | None = None, minutes: float | None = None, file=None,
             flags: dict | None = None) -> RunConfig:
     """The hyperparameters for an export of `chars` characters (None: no export, as in `dann
     bench`) on `platform` (default: JAX's backend): the defaults, then the export's size or the
-    device, then `minutes` (the DANN_TRAIN_MINUTES setting), then `file`, then `flags`
-    ({section: {field: value}})."""
+    device, then the budget (what the run's minutes or steps will see of the export), then
+    `minutes` (the DANN_TRAIN_MINUTES setting), then `file`, then `flags` ({section: {field:
+    value}})."""
     if platform is None:
         import jax
 
@@ -260,14 +289,19 @@ def resolve(*, chars: int | None, platform: str | None = None, minutes: float | 
         log.info("a GPU: unless set otherwise, %s", _flat(GPU))
     if gpu:
         layers.append(("device", GPU_SPEED))
+    above = []
     if minutes is not None:
-        layers.append(("setting", {"train": {"minutes": minutes}}))
+        above.append(("setting", {"train": {"minutes": minutes}}))
     if file is not None:
-        layers.append(("file", read_file(file)))
+        above.append(("file", read_file(file)))
     if flags:
-        layers.append(("flag", flags))
+        above.append(("flag", flags))
     try:
-        return _build(layers)
+        # The budget in force is known only once every layer is read: the run's own minutes or
+        # steps decide what the budget layer sets, under the layers above it.
+        found = _build(layers + above)
+        budget = budget_layer(chars, found.train.minutes, found.train.max_steps, gpu, found)
+        return _build(layers + [("budget", budget)] + above) if budget else found
     except ConfigError as error:
         where = f"train config {file}: " if file is not None else ""
         raise ConfigError(f"{where}{error}") from None

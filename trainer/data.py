@@ -14,11 +14,13 @@ from lstm.bpe import BpeVocab
 from lstm.copyindex import CopyIndex
 from lstm.errors import DannError
 from lstm.lexicon import Lexicon
+from lstm.ngram import NGramTable
 from lstm.vocab import Vocab
 from trainer.baselines import baselines
 from trainer.batches import encode_records, split_records, tokens_per_char
 from trainer.config import TrainConfig
 from trainer.corpus import Corpus, Record
+from trainer.mixture import build_table
 
 
 class TrainingError(DannError):
@@ -57,6 +59,19 @@ class PreparedData:
         for name in ("unigram_val_loss", "ngram_val_loss"):
             found[name] = round(found[name] * self.val_scale, 4)
         return Baselines(**found)
+
+    @functools.cached_property
+    def ngram(self) -> NGramTable | None:
+        """The n-gram the served model mixes in (trainer/mixture.py), its weight not yet fitted;
+        None when the config turns the mixture off."""
+        if not self.config.ngram_mix:
+            return None
+        return build_table(self.train, len(self.vocab), self.baselines.ngram_order)
+
+    @functools.cached_property
+    def ngram_val_log_probs(self) -> np.ndarray | None:
+        """ln p of each validation token from the second on under `ngram`, as the sampler sees it."""
+        return None if self.ngram is None else self.ngram.log_probs(self.val)
 
     @functools.cached_property
     def copy_index(self) -> CopyIndex:

@@ -20,9 +20,7 @@ so the model is never scored on posts it learned from, provided the export is th
 import dataclasses
 import math
 
-import jax.numpy as jnp
 import numpy as np
-from flax import nnx
 
 from dann.serving.bestof import WORD, Tally, Voice, answer
 from dann.serving.filters import Filters
@@ -33,7 +31,7 @@ from trainer.corpus import Corpus
 from trainer.data import PreparedData, prepare
 from trainer.fidelity import auc_text
 from trainer.fidelity import report as fidelity_report
-from trainer.train import evaluate
+from trainer.train import served_scores
 
 CHUNK = 16  # requests per sampler call: best_of * CHUNK rows
 
@@ -77,9 +75,8 @@ def evaluate_voice(voice: Voice, data: PreparedData, *, samples: int = 100, best
     """The numbers above for `voice` on `data`'s validation posts. `val_scores` is (val loss,
     accuracy) when already measured on this data (the trainer's); otherwise they are measured."""
     if val_scores is None:
-        graphdef, params = nnx.split(voice.model)
-        loss, accuracy = evaluate(graphdef, params, jnp.asarray(data.val))
-        val_scores = loss * data.val_scale, accuracy
+        found = served_scores(voice.model, data, voice.ngram)
+        val_scores = found.served, found.accuracy
     val_loss, val_acc = val_scores
     # A checkpoint from before the copy filter has no index: use one built as the trainer would.
     index = voice.copy_index or data.copy_index

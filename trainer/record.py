@@ -22,7 +22,7 @@ class RunRecord:
     config: RunConfig
     baselines: Baselines | None
     steps: int  # optimizer steps the model has had, over every run it was warm-started through
-    val_loss: float
+    val_loss: float  # served: the LSTM mixed with the n-gram when ngram_weight is set, else the LSTM alone
     val_acc: float
     trained_at: str  # ISO-8601, UTC: when this model was evaluated as the run's best
     until: str | None = None  # ISO-8601: the newest post it was trained on, when the export has times
@@ -32,6 +32,9 @@ class RunRecord:
     # {"post": [...], "reply": [...]}: the 0th, 5th, ..., 100th percentile of the training posts'
     # lengths in characters. Best-of-n draws each text's target length from them.
     lengths: dict = dataclasses.field(default_factory=dict)
+    lstm_val_loss: float | None = None  # the LSTM alone (None in versions from before the mixture: val_loss)
+    ngram_weight: float | None = None  # the n-gram's weight in the served mixture; None: not mixed
+    train_seconds: float = 0.0  # training time, over every run it was warm-started through
     # Set when the trainer publishes it:
     served_val_loss_before: float | None = None  # the model it replaced, on the same validation posts
     report: str | None = None  # the run's report folder, relative to the checkpoint directory

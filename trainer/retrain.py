@@ -92,11 +92,16 @@ def retrain(settings: Settings, config: RunConfig | None = None, progress: bool 
         served = None
     served_record = RunRecord.of(served) if served else None
 
-    if (served and served_record.data_hash == data_hash and served_record.config.signature() == config.signature()
-            and served_record.forget_digest == corpus.forget_digest):
-        reason = f"the export is unchanged (hash {data_hash}) since version {served.version}; nothing to do"
+    unchanged = bool(served and served_record.data_hash == data_hash
+                     and served_record.config.signature() == config.signature()
+                     and served_record.forget_digest == corpus.forget_digest)
+    if unchanged and (since := converged_since(serving, served.version)) is not None:
+        reason = f"converged on this export since version {since}: the last run improved val loss by less than " \
+                 f"{PLATEAU_NATS}; a changed export, forget list or config trains again"
         log.info("skipping: %s", reason)
         return RunResult("skipped", reason, served.version)
+    if unchanged:
+        log.info("the export is unchanged since version %d: continuing to train the served model", served.version)
     if corpus.dropped.get("forgotten"):
         log.info("left out %d record(s) holding a forgotten phrase", corpus.dropped["forgotten"])
 
@@ -115,16 +120,21 @@ def retrain(settings: Settings, config: RunConfig | None = None, progress: bool 
         return RunResult("rejected", str(error), served.version if served else None)
 
     new_loss = result.record.val_loss
-    old_loss = model_loss(served.model, served.vocab, data) if served else math.inf
+    old_loss = model_loss(served.model, served.vocab, data, served.ngram) if served else math.inf
+    if unchanged and not new_loss < old_loss - PLATEAU_NATS:
+        mark_converged(serving, served.version, old_loss - new_loss)
     header = f"run {run_id}: val loss {new_loss:.4f}, served model {old_loss:.4f}"
     report = write_report(serving / "reports" / run_id, result.metrics, result.model, result.vocab, header,
                           lexicon=data.lexicon if settings.known_words else None)
     retuned = settings.auto_retune and served is not None and not new_loss < old_loss - PLATEAU_NATS
     if retuned:
         retune(settings, corpus, config, new_loss, old_loss)
-    if not math.isfinite(new_loss) or new_loss > old_loss + settings.promote_tolerance:
+    # On the same export the served model is the one to beat outright; on a new one (other
+    # validation posts) a model no worse within the tolerance is the newer voice.
+    tolerance = 0.0 if unchanged else settings.promote_tolerance
+    if not math.isfinite(new_loss) or new_loss > old_loss + tolerance or (unchanged and new_loss >= old_loss):
         reason = (f"new val loss {new_loss:.4f} is worse than the served model's {old_loss:.4f} on the same "
-                  f"validation posts (tolerance {settings.promote_tolerance}); keeping version {served.version}")
+                  f"validation posts (tolerance {tolerance}); keeping version {served.version}")
         log.warning("not publishing: %s", reason)
         return RunResult("rejected", reason, served.version, result, retuned)
     quality = measure(settings, result, data, report)
@@ -139,10 +149,36 @@ def retrain(settings: Settings, config: RunConfig | None = None, progress: bool 
                                  report=str(report.relative_to(serving)), eval=quality)
     version = checkpoint.next_version(serving)
     checkpoint.save(serving, version, result.model, result.vocab, record.to_json(), keep=settings.keep_versions,
-                    copy_index=data.copy_index, lexicon=data.lexicon)
+                    copy_index=data.copy_index, lexicon=data.lexicon, ngram=result.ngram)
     reason = f"val loss {new_loss:.4f}" + (f" (served model: {old_loss:.4f})" if served else " (first model)")
     log.info("published version %d: %s; report in %s", version, reason, report)
     return RunResult("published", reason, version, result, retuned)
+
+
+def converged_path(checkpoint_dir) -> Path:
+    return Path(checkpoint_dir) / "converged.json"
+
+
+def mark_converged(checkpoint_dir, version: int, improvement: float) -> None:
+    """Remember that training version `version` on its own export further improved it by less than
+    PLATEAU_NATS, so the next runs skip until the export, the forget list or the config changes
+    (the published version's record carries those). Written atomically."""
+    path = converged_path(checkpoint_dir)
+    partial = path.with_name(path.name + ".tmp")
+    partial.write_text(json.dumps({"version": version, "improvement": round(improvement, 5)}) + "\n")
+    partial.replace(path)
+    log.info("val loss improved by %.4f (< %s) on an unchanged export: converged since version %d", improvement,
+             PLATEAU_NATS, version)
+
+
+def converged_since(checkpoint_dir, served_version: int) -> int | None:
+    """The served version, if training it on its unchanged export stopped improving it; else None.
+    A mark about another version (a newer one was published since) does not count."""
+    try:
+        found = json.loads(converged_path(checkpoint_dir).read_text())
+    except (OSError, ValueError):
+        return None
+    return served_version if isinstance(found, dict) and found.get("version") == served_version else None
 
 
 def measure(settings: Settings, result: TrainResult, data: PreparedData, report: Path) -> dict | None:
@@ -151,7 +187,7 @@ def measure(settings: Settings, result: TrainResult, data: PreparedData, report:
     if not settings.publish_eval_samples:
         return None
     voice = Voice(result.model, result.vocab, data.copy_index, result.record,
-                  lexicon=data.lexicon if settings.known_words else None)
+                  lexicon=data.lexicon if settings.known_words else None, ngram=result.ngram)
     quality = evaluate_voice(voice, data, samples=settings.publish_eval_samples, best_of=settings.best_of,
                              temperature=settings.temperature, max_chars=settings.max_chars,
                              val_scores=(result.record.val_loss, result.record.val_acc),

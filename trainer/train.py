@@ -27,17 +27,24 @@ from tqdm import tqdm
 
 from lstm import checkpoint
 from lstm.model import CharRNN
-from lstm.vocab import Vocab
-from trainer.batches import encode_records, post_starts, random_windows, tokens_per_char, track_count, track_windows
+from lstm.ngram import NGramTable
+from lstm.vocab import EOS, Vocab
+from trainer.batches import encode_records, post_starts, random_windows, track_count, track_windows
 from trainer.budget import Budget
 from trainer.config import RunConfig, SpeedConfig, TrainConfig
 from trainer.data import PreparedData, TrainingError
 from trainer.mesh import batch_split, data_mesh, replicated
+from trainer.mixture import Scores, mix
 from trainer.record import RunRecord
 
 log = logging.getLogger("dann.train")
 
-PATIENCE = 10  # evaluations without a better val loss before a run stops early
+# A run whose val loss has not improved in PATIENCE evaluations, and whose last PATIENCE are no
+# better on average than the PATIENCE before them, has stopped learning at this learning rate: it
+# cools down (the rate falls linearly to its floor over COOLDOWN of the steps so far, at least two
+# evaluations' worth) and then stops. Cooling down is where a run at a high rate finds its best.
+PATIENCE = 6
+COOLDOWN = 0.1
 DEFAULT_SPEED = SpeedConfig()
 
 
@@ -56,9 +63,19 @@ def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
 
 
 def learning_rate(config: TrainConfig, step: int, progress: float) -> float:
+    """Linear warmup over the run's first `warmup_steps`, then cosine decay to `min_lr_ratio` of the
+    peak as the budget's progress goes from 0 to 1: the floor comes at the end of the budget,
+    whatever number of steps that is."""
     warmup = min(1.0, (step + 1) / max(1, config.warmup_steps))
     cosine = 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
     return config.learning_rate * warmup * (config.min_lr_ratio + (1.0 - config.min_lr_ratio) * cosine)
+
+
+def stopped_learning(losses: list[float], stale: int) -> bool:
+    """No better val loss in PATIENCE evaluations, and none better on average either (see PATIENCE)."""
+    if stale < PATIENCE or len(losses) < 2 * PATIENCE:
+        return False
+    return np.mean(losses[-PATIENCE:]) >= np.mean(losses[-2 * PATIENCE:-PATIENCE])
 
 
 def loss_fn(params, graphdef, x, y, carry, dropout_key=None, speed: SpeedConfig = DEFAULT_SPEED):
@@ -103,34 +120,78 @@ train_step = jax.jit(step_fn, static_argnames=("graphdef", "tx", "batch", "seq",
 
 @partial(jax.jit, static_argnames=("graphdef", "batch", "seq", "speed"))
 def eval_step(graphdef, params, carry, data, window, *, batch, seq, speed=DEFAULT_SPEED):
+    """ln p of each target of one window (B, T), whether the argmax was right (B, T), and the carry."""
     x, y = track_windows(data, window, batch, seq)
-    loss, (carry, accuracy) = loss_fn(params, graphdef, x, y, carry, None, speed)
-    return loss, accuracy, carry
+    model = nnx.merge(graphdef, params)
+    logits, carry = model(x, carry, unroll=speed.unroll, matmul_dtype=speed.matmul_dtype)  # (B, T, V)
+    logp = jnp.take_along_axis(jax.nn.log_softmax(logits), y[..., None], axis=-1)[..., 0]
+    return logp, jnp.argmax(logits, -1) == y, carry
 
 
-def evaluate(graphdef, params, data, speed: SpeedConfig = DEFAULT_SPEED) -> tuple[float, float]:
-    """Loss (nats/char) and next-char accuracy over the whole stream, read in order with the state
-    carried across windows, as a reader of the text would."""
+def stream_log_probs(graphdef, params, data, speed: SpeedConfig = DEFAULT_SPEED) -> tuple[np.ndarray, np.ndarray, float]:
+    """The stream read in order with the state carried across windows, as a reader of the text
+    would: the positions predicted (M,), ln p of the token at each (M,), and the accuracy."""
     n = data.shape[0]
     batch = max(1, min(64, n // 512))
     seq = min(256, n // batch - 1)
-    windows = track_count(n, batch, seq)
+    # Tracks of windows * seq + 1 tokens, the stream padded at its end to fill them, so that every
+    # position but each track's first is predicted: the n-gram's loss covers them all.
+    windows = -(-(-(-n // batch) - 1) // seq)
+    per_track = windows * seq + 1
+    padded = jnp.pad(data, (0, batch * per_track - n), constant_values=EOS)
     model = nnx.merge(graphdef, params)
     carry = model.init_carry(batch)
-    losses, accuracies = [], []
+    logps, hits = [], []
     for w in range(windows):
-        loss, accuracy, carry = eval_step(graphdef, params, carry, data, w, batch=batch, seq=seq, speed=speed)
-        losses.append(loss)
-        accuracies.append(accuracy)
-    return float(np.mean(losses)), float(np.mean(accuracies))
+        logp, hit, carry = eval_step(graphdef, params, carry, padded, w, batch=batch, seq=seq, speed=speed)
+        logps.append(logp)
+        hits.append(hit)
+    # Row b of window w predicts positions b * per_track + w * seq + 1 ... + seq.
+    positions = (np.arange(batch)[:, None, None] * per_track + np.arange(windows)[None, :, None] * seq
+                 + np.arange(1, seq + 1)).reshape(-1)
+    real = positions < n
+    logp = np.stack([np.asarray(x) for x in logps], 1).reshape(-1)[real]  # (B, W, T) as positions
+    accuracy = float(np.stack([np.asarray(x) for x in hits], 1).reshape(-1)[real].mean())
+    return positions[real], logp, accuracy
 
 
-def model_loss(model: CharRNN, vocab: Vocab, data: PreparedData) -> float:
-    """A trained model's loss on this data's validation posts, encoded in the model's own vocabulary,
-    in nats per character (so a character model and a subword one compare)."""
+def evaluate(graphdef, params, data, speed: SpeedConfig = DEFAULT_SPEED) -> tuple[float, float]:
+    """Loss (nats per token) and next-token accuracy of the LSTM alone over the whole stream."""
+    _, logp, accuracy = stream_log_probs(graphdef, params, data, speed)
+    return float(-np.mean(logp)), accuracy
+
+
+def scores(model: CharRNN, data: PreparedData, ngram: NGramTable | None = None, *, stream=None,
+           speed: SpeedConfig = DEFAULT_SPEED, fit: bool = True) -> Scores:
+    """The model on `data`'s validation posts, in nats per character: alone, and served with `ngram`
+    mixed in (its weight refitted here when `fit`, else its own). `ngram` defaults to the data's own
+    table (None when the config turns the mixture off). `stream` is the validation stream already
+    on the device, if it is."""
     graphdef, params = nnx.split(model)
-    loss = evaluate(graphdef, params, jnp.asarray(encode_records(data.val_records, vocab)))[0]
-    return loss * tokens_per_char(data.val_records, vocab)
+    stream = jnp.asarray(data.val) if stream is None else stream
+    positions, logp, accuracy = stream_log_probs(graphdef, params, stream, speed)
+    if ngram is None:
+        ngram, ngram_logp = data.ngram, data.ngram_val_log_probs
+    else:
+        ngram_logp = ngram.log_probs(data.val)
+    return mix(logp, positions, accuracy, ngram_logp, data.val_scale,
+               weight=None if fit or ngram is None else ngram.weight)
+
+
+def model_loss(model: CharRNN, vocab: Vocab, data: PreparedData, ngram: NGramTable | None = None) -> float:
+    """A trained model's served loss on this data's validation posts, encoded in the model's own
+    vocabulary, in nats per character (so a character model and a subword one compare): mixed with
+    its own n-gram table at its own weight when it has one, else the LSTM alone."""
+    if vocab != data.vocab:
+        data = dataclasses.replace(data, vocab=vocab, val=encode_records(data.val_records, vocab))
+    return served_scores(model, data, ngram).served
+
+
+def served_scores(model: CharRNN, data: PreparedData, ngram: NGramTable | None) -> Scores:
+    """A trained model as it is served: with its own n-gram table at its own weight, or alone."""
+    if ngram is None:
+        data = dataclasses.replace(data, config=dataclasses.replace(data.config, ngram_mix=False))
+    return scores(model, data, ngram, fit=False)
 
 
 # --- where a run starts ------------------------------------------------------------------------
@@ -144,6 +205,7 @@ class Start:
     opt_state: object
     steps: int
     version: int
+    seconds: float = 0.0  # training time so far, over every run it went through
 
 
 def continue_from(found: checkpoint.Checkpoint | None, data: PreparedData, config: RunConfig,
@@ -160,7 +222,8 @@ def continue_from(found: checkpoint.Checkpoint | None, data: PreparedData, confi
     if found.has_opt and directory is not None:  # published (serving) versions carry no optimizer state
         abstract_opt = jax.eval_shape(lambda: opt_state)
         opt_state = checkpoint.load_version(directory, found.version, abstract_opt).opt_state
-    return Start(found.model, opt_state, RunRecord.of(found).steps, found.version)
+    record = RunRecord.of(found)
+    return Start(found.model, opt_state, record.steps, found.version, record.train_seconds)
 
 
 def latest_start(directory, data: PreparedData, config: RunConfig) -> Start | None:
@@ -184,13 +247,17 @@ class TrainResult:
     steps: int  # at the end of the run (the best model may be from an earlier step)
     chars_per_s: int | None  # training throughput, the compiling first step left out
     version: int | None  # the last version saved into the output directory, if it saves
+    ngram: NGramTable | None = None  # the n-gram served with the model, at its fitted weight
 
     def summary(self) -> dict:
-        """What `dann train` prints as its last line."""
+        """What `dann train` prints as its last line: the served val loss (the mixture's, when
+        there is one), the LSTM's alone and the n-gram's alone."""
         r, b = self.record, self.record.baselines
         return {"val_loss": round(r.val_loss, 4), "bpc": round(r.val_loss / math.log(2), 4),
-                "val_acc": round(r.val_acc, 4), "ngram_val_loss": b.ngram_val_loss,
-                "unigram_val_loss": b.unigram_val_loss, "steps": self.steps, "chars_per_s": self.chars_per_s}
+                "lstm_val_loss": round(r.lstm_val_loss, 4), "ngram_val_loss": b.ngram_val_loss,
+                "ngram_weight": None if r.ngram_weight is None else round(r.ngram_weight, 4),
+                "val_acc": round(r.val_acc, 4), "unigram_val_loss": b.unigram_val_loss, "steps": self.steps,
+                "chars_per_s": self.chars_per_s}
 
 
 class MetricsLog:
@@ -273,17 +340,22 @@ def train(data: PreparedData, config: RunConfig, out_dir, *, start: Start | None
         baselines=baselines, until=stats["until"], forget_digest=data.corpus.forget_digest,
         tokens_per_char=round(data.val_scale, 6), lengths=data.length_quantiles)
     # By default at least once an epoch (but not more often than every 10 steps), so that a small
-    # export, overfit long before 500 steps, is caught near its best; and a run stops once PATIENCE
-    # evaluations in a row bring nothing better.
+    # export, overfit long before 500 steps, is caught near its best; and a run that has stopped
+    # learning cools down and stops (see PATIENCE).
     epoch = len(data.train) // (cfg.batch_size * cfg.seq_len)
     eval_every = cfg.eval_every or max(10, min(500, epoch))
-    best, best_params, stale, version = None, None, 0, None
+    best, best_params, best_ngram, stale, version = None, None, None, 0, None
+    losses, cooling = [], None  # val losses so far; (first step, its rate, steps) once cooling down
+    seconds_before = start.seconds if start else 0.0
     window_losses, window_norms, first_train_loss = [], [], None
     step_time, step_chars = 0.0, 0
     bar = progress_bar(cfg, progress)
     budget = Budget(seconds=cfg.budget_s, max_steps=cfg.max_steps)
     for done in budget:
-        lr = learning_rate(cfg, step, budget.progress)
+        lr = learning_rate(cfg, done, budget.progress)
+        if cooling:
+            began, rate, length = cooling
+            lr = rate + (cfg.learning_rate * cfg.min_lr_ratio - rate) * min(1.0, (done - began) / length)
         t0 = time.monotonic()
         params, opt_state, carry, loss, grad_norm = train_step(
             graphdef, tx, params, opt_state, carry, device_data, starts, key, step, lr,
@@ -302,18 +374,20 @@ def train(data: PreparedData, config: RunConfig, out_dir, *, start: Start | None
         bar.update(1 if cfg.max_steps else min(round(budget.seconds), round(budget.elapsed)) - bar.n)
         if step % 10 == 0:
             bar.set_postfix(loss=f"{loss:.3f}", val=f"{best.val_loss:.3f}" if best else "-")
-        finished = budget.last
+        finished = budget.last or bool(cooling and done + 1 >= cooling[0] + cooling[2])
         if (done + 1) % eval_every and not finished:
             continue
 
-        val_loss, val_acc = evaluate(graphdef, params, val, config.speed)
-        val_loss *= data.val_scale  # nats per character, whichever the vocabulary
+        found = scores(nnx.merge(graphdef, params), data, stream=val, speed=config.speed)
+        val_loss, val_acc = found.served, found.accuracy  # nats per character, whichever the vocabulary
         train_loss = float(np.mean(window_losses))
         row = {
             "time": datetime.now(UTC).isoformat(timespec="seconds"),
             "step": step,
             "train_loss": round(train_loss, 4),
-            "val_loss": round(val_loss, 4),
+            "val_loss": round(val_loss, 4),  # served: the mixture when there is one
+            "lstm_val_loss": round(found.lstm, 4),
+            "ngram_weight": None if found.weight is None else round(found.weight, 4),
             "bpc": round(val_loss / math.log(2), 4),
             "val_acc": round(val_acc, 4),
             "grad_norm": round(float(np.mean(window_norms)), 4),
@@ -329,19 +403,24 @@ def train(data: PreparedData, config: RunConfig, out_dir, *, start: Start | None
         window_losses, window_norms = [], []
         if best is None or val_loss < best.val_loss:
             stale = 0
-            best = record(steps=step, val_loss=val_loss, val_acc=val_acc, trained_at=row["time"])
+            best = record(steps=step, val_loss=val_loss, val_acc=val_acc, trained_at=row["time"],
+                          lstm_val_loss=found.lstm, ngram_weight=found.weight,
+                          train_seconds=round(seconds_before + budget.elapsed, 1))
             best_params = jax.device_put(jax.tree.map(jnp.copy, params), device)  # the step donates `params`
+            best_ngram = None if found.weight is None else data.ngram.with_weight(found.weight)
             if save:
                 version = checkpoint.next_version(out_dir)
                 checkpoint.save(out_dir, version, nnx.merge(graphdef, params), data.vocab, best.to_json(), opt_state,
-                                copy_index=data.copy_index, lexicon=data.lexicon)
+                                copy_index=data.copy_index, lexicon=data.lexicon, ngram=best_ngram)
         else:
             stale += 1
-            if stale >= PATIENCE:
-                log.info("stopping at step %d: %d evaluations without a better val loss", step, PATIENCE)
-                break
+        losses.append(val_loss)
+        if not cooling and not finished and stopped_learning(losses, stale):
+            cooling = (done + 1, lr, max(2 * eval_every, round(COOLDOWN * (done + 1))))
+            log.info("val loss has not improved in %d evaluations, nor on average: cooling the learning rate "
+                     "down to its floor over %d steps, then stopping", stale, cooling[2])
         if finished:
             break
     bar.close()
     return TrainResult(nnx.merge(graphdef, best_params), data.vocab, best, metrics.rows, step,
-                       round(step_chars / step_time) if step_time else None, version)
+                       round(step_chars / step_time) if step_time else None, version, best_ngram)

@@ -39,6 +39,7 @@ from lstm.checkpoint import Checkpoint
 from lstm.copyindex import CopyIndex
 from lstm.lexicon import Lexicon
 from lstm.model import CharRNN
+from lstm.ngram import NGramTable
 from lstm.sample import generate
 from lstm.vocab import Vocab
 from trainer.record import RunRecord
@@ -186,7 +187,8 @@ def generate_best(model, vocab, prompts: list[str], *, n: int, index: CopyIndex 
                   max_chars: int, cut: list[int] | None = None, typical_chars: dict | None = None,
                   lengths: dict | None = None, sampler: Callable = generate,
                   top_k: list[int] | None = None, top_p: list[float] | None = None,
-                  filters: Filters | None = None, lexicon: Lexicon | None = None) -> tuple[list[str], Tally]:
+                  filters: Filters | None = None, lexicon: Lexicon | None = None,
+                  ngram: NGramTable | None = None) -> tuple[list[str], Tally]:
     """For each prompt, the best of `n` candidates (prompt + continuation), all sampled in one call,
     at temperatures spread from the asked one upwards (see `spread`); prompts with nothing that may
     be served are drawn once more, hotter, in a second call, and then get SAFE_LINE.
@@ -194,7 +196,8 @@ def generate_best(model, vocab, prompts: list[str], *, n: int, index: CopyIndex 
     Settings are per prompt. Candidate j of prompt i is seeded `seed[i] * n + j`, so a prompt's
     answer depends on its own seed only, not on what it was batched with. Each continuation is cut
     to `cut[i]` characters (default `max_chars`) before it is checked, so the check sees exactly
-    what is served. With a `lexicon`, candidates spell only the person's words. `lengths` maps a
+    what is served. With a `lexicon`, candidates spell only the person's words; with an `ngram`,
+    they are drawn from the LSTM mixed with it (lstm/ngram.py). `lengths` maps a
     mode to the percentiles of the person's lengths (the run record's), from which each text's
     target length is drawn with its seed; without them `typical_chars`, the median length of that
     kind (the record's median_chars), is every text's target."""
@@ -215,6 +218,7 @@ def generate_best(model, vocab, prompts: list[str], *, n: int, index: CopyIndex 
             top_p=[top_p[i] for i, _ in rows] if top_p else 1.0,
             max_chars=max_chars,
             lexicon=lexicon,
+            ngram=ngram,
         )
         picked = {}
         for k, i in enumerate(which):
@@ -250,6 +254,7 @@ class Voice:
     record: RunRecord
     version: int | None = None  # the checkpoint version, once published
     lexicon: Lexicon | None = None  # None: spelled freely (DANN_KNOWN_WORDS=false, or an older version)
+    ngram: NGramTable | None = None  # None: the LSTM alone (a version trained without the mixture)
     # What draws the candidates: lstm.sample.generate, or a stand-in with its signature (a lever
     # that trainer/levers.py measures).
     sampler: Callable = generate
@@ -257,7 +262,7 @@ class Voice:
     @classmethod
     def of(cls, checkpoint: Checkpoint, known_words: bool = True) -> "Voice":
         return cls(checkpoint.model, checkpoint.vocab, checkpoint.copy_index, RunRecord.of(checkpoint),
-                   checkpoint.version, checkpoint.lexicon if known_words else None)
+                   checkpoint.version, checkpoint.lexicon if known_words else None, ngram=checkpoint.ngram)
 
 
 def answer(voice: Voice, requests: list[GenerationRequest], *, best_of: int, max_chars: int,
@@ -274,7 +279,7 @@ def answer(voice: Voice, requests: list[GenerationRequest], *, best_of: int, max
         # Candidates' log-probabilities are per token: so is the loss they are compared with.
         val_loss=voice.record.val_loss / voice.record.tokens_per_char if math.isfinite(voice.record.val_loss) else None,
         typical_chars=voice.record.median_chars, lengths=voice.record.lengths, lexicon=voice.lexicon,
-        sampler=voice.sampler,
+        ngram=voice.ngram, sampler=voice.sampler,
         mode=[r.mode for r, _ in rows], context=[r.context for r, _ in rows],
         temperature=[r.temperature for r, _ in rows], seed=[(r.seed or 0) + i for r, i in rows],
         top_k=[r.top_k for r, _ in rows], top_p=[r.top_p for r, _ in rows], max_chars=max_chars,

@@ -150,7 +150,7 @@ class GenerationService:
                 fresh = Voice.of(checkpoint.load_version(self.checkpoint_dir, version), self.known_words)
                 # Compile (and try) the shape of one request before serving it.
                 generate(fresh.model, fresh.vocab, [""] * self.best_of, max_chars=self.max_chars,
-                         lexicon=fresh.lexicon)
+                         lexicon=fresh.lexicon, ngram=fresh.ngram)
             except Exception as error:  # noqa: BLE001 - any damage: missing item, bad JSON, wrong shapes, a model that cannot run
                 failures = self._failed.get(version, (0, 0.0))[0] + 1
                 retry_s = min(RETRY_FIRST_S * 2 ** (failures - 1), RETRY_MAX_S)
