@@ -144,6 +144,8 @@ def build_parser() -> Parser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--known-words", action=argparse.BooleanOptionalAction,
                    help="spell only the person's words (default: DANN_KNOWN_WORDS, true)")
+    p.add_argument("--ngram-mix", action=argparse.BooleanOptionalAction, default=True,
+                   help="serve the model with its n-gram mixture, if it has one (default: yes)")
     p.add_argument("--json", action="store_true", help="one JSON object instead of a table")
 
     p = commands.add_parser("tune", help="try configs around the current one briefly each, write the best")
@@ -316,6 +318,7 @@ def cmd_eval(args, settings) -> None:
         best_of=args.best_of or settings.best_of, temperature=settings.temperature if args.temp is None else args.temp,
         max_chars=settings.max_chars, seed=args.seed, filters=filters_for(settings, checkpoint_dir),
         known_words=settings.known_words if args.known_words is None else args.known_words,
+        ngram_mix=args.ngram_mix,
     )
     print(json.dumps(result) if args.json else table(result))
 
@@ -393,6 +396,7 @@ def cmd_status(args, settings) -> None:
     from dann.serving.game import Votes, game_file, shown_tally
     from dann.serving.status import render_text, summary
     from lstm.checkpoint import NoCheckpoint, load_latest
+    from trainer.retrain import converged_since
     from trainer.schedule import next_run
 
     checkpoint_dir = args.checkpoint_dir or settings.checkpoint_dir
@@ -400,6 +404,8 @@ def cmd_status(args, settings) -> None:
         status = summary(Voice.of(load_latest(checkpoint_dir)))
     except NoCheckpoint:
         status = {"version": None}
+    if status["version"] is not None:
+        status["converged_since"] = converged_since(checkpoint_dir, status["version"])
     if status["version"] is not None and (game := shown_tally(settings, Votes(game_file(settings)), status["version"])):
         status["game"] = game
     upcoming = next_run(settings)

@@ -57,10 +57,15 @@ def sample_many(voice: Voice, requests: list[GenerationRequest], *, best_of: int
     return texts, tally
 
 
-def evaluate_checkpoint(ckpt: Checkpoint, corpus: Corpus, *, known_words: bool = True, **options) -> dict:
+def evaluate_checkpoint(ckpt: Checkpoint, corpus: Corpus, *, known_words: bool = True, ngram_mix: bool = True,
+                        **options) -> dict:
     """`dann eval`: a saved model on the export it was trained on, split as it was trained. A
-    version saved before lexicons gets one built from the training posts, as the trainer would."""
+    version saved before lexicons gets one built from the training posts, as the trainer would.
+    Without `ngram_mix` the LSTM is served alone, judged by its own val loss."""
     voice = Voice.of(ckpt, known_words)
+    if not ngram_mix and voice.ngram is not None:
+        voice = dataclasses.replace(voice, ngram=None, record=dataclasses.replace(
+            voice.record, val_loss=voice.record.lstm_val_loss, ngram_weight=None))
     data = prepare(corpus, voice.record.config.train, vocab=ckpt.vocab)
     if voice.record.baselines and voice.record.data_hash == data.data_hash:
         data.baselines = voice.record.baselines  # training counted them on this very data
@@ -78,6 +83,7 @@ def evaluate_voice(voice: Voice, data: PreparedData, *, samples: int = 100, best
         found = served_scores(voice.model, data, voice.ngram)
         val_scores = found.served, found.accuracy
     val_loss, val_acc = val_scores
+    lstm_val_loss = voice.record.lstm_val_loss if voice.ngram is not None else val_loss
     # A checkpoint from before the copy filter has no index: use one built as the trainer would.
     index = voice.copy_index or data.copy_index
     record = voice.record
@@ -114,8 +120,10 @@ def evaluate_voice(voice: Voice, data: PreparedData, *, samples: int = 100, best
                               data.vocab, seed=seed, max_chars=max_chars)
     return {
         "model_version": voice.version,
-        "val_loss": round(val_loss, 4),
+        "val_loss": round(val_loss, 4),  # as served: the mixture when the n-gram is mixed in
         "bpc": round(val_loss / math.log(2), 4),
+        "lstm_val_loss": None if lstm_val_loss is None else round(lstm_val_loss, 4),
+        "ngram_weight": None if voice.ngram is None else round(voice.ngram.weight, 4),
         "val_acc": round(val_acc, 4),
         **dataclasses.asdict(data.baselines),
         "copy_rate": round(tally.all_copied / tally.texts, 4),
@@ -147,7 +155,9 @@ def table(result: dict) -> str:
     r = result
     seen = r["candidates"]
     rows = [
-        ("validation loss", f"{r['val_loss']:.4f} nats/char ({r['bpc']:.3f} bits), accuracy {r['val_acc']:.1%}"),
+        ("validation loss", f"{r['val_loss']:.4f} nats/char ({r['bpc']:.3f} bits), accuracy {r['val_acc']:.1%}"
+                            + (f"; the LSTM alone {r['lstm_val_loss']:.4f}, mixed with the n-gram at weight "
+                               f"{r['ngram_weight']:.2f}" if r.get("ngram_weight") is not None else "")),
         (f"{r['ngram_order']}-gram baseline", f"{r['ngram_val_loss']:.4f} nats/char"),
         ("unigram baseline", f"{r['unigram_val_loss']:.4f} nats/char"),
         ("copy rate", f"{r['copy_rate']:.1%} of texts had only copies to offer (best of {r['best_of']}); "

@@ -20,8 +20,11 @@ def summary(voice: Voice) -> dict:
         "version": voice.version,
         "trained_at": record.trained_at or None,
         "until": record.until,  # the newest post it learned from
-        "val_loss": record.val_loss,
+        "val_loss": record.val_loss,  # served: the mixture when the n-gram is mixed in
+        "lstm_val_loss": record.lstm_val_loss,
+        "ngram_weight": record.ngram_weight,
         "steps": record.steps,
+        "train_seconds": record.train_seconds,
         "posts": record.posts,
         "replies": record.replies,
         "export_hash": record.data_hash,
@@ -54,12 +57,16 @@ def render_text(status: dict | None, *, where: str | None = None, bold: Callable
         lines.append(f"Trained {when(trained_at)}.")
     if status.get("val_loss") is not None:
         loss = f"Validation loss {status['val_loss']:.3f} nats per character"
+        if status.get("ngram_weight") is not None:
+            loss += (f" as served, the LSTM ({status['lstm_val_loss']:.3f} alone) mixed with the n-gram at weight "
+                     f"{status['ngram_weight']:.2f}")
         if status.get("ngram_val_loss") is not None:
             loss += (f"; baselines {status['ngram_val_loss']:.3f} ({status.get('ngram_order')}-gram) and "
                      f"{status['unigram_val_loss']:.3f} (unigram)")
         lines.append(loss + ".")
     if status.get("steps") is not None:
-        lines.append(f"{status['steps']} training steps on {status.get('posts') or 0} posts and "
+        minutes = f" ({status['train_seconds'] / 60:.0f} minutes)" if status.get("train_seconds") else ""
+        lines.append(f"{status['steps']} training steps{minutes} on {status.get('posts') or 0} posts and "
                      f"{status.get('replies') or 0} replies" +
                      (f" (export {status['export_hash']})." if status.get("export_hash") else "."))
     copy = status.get("copy_filter")
@@ -83,6 +90,9 @@ def render_text(status: dict | None, *, where: str | None = None, bold: Callable
                          f"{quality['made_up_words_real']:.1%}).")
     if status.get("game"):
         lines.append(game.render(status["game"]))
+    if status.get("converged_since") is not None:
+        lines.append(f"Converged on this export since version {status['converged_since']}: scheduled runs skip "
+                     f"until the export, the forget list or the training config changes.")
     if next_run:
         lines.append(f"Next scheduled retrain: {next_run}.")
     return "\n".join(lines)

@@ -71,7 +71,7 @@ def served(settings, first_version):
     return settings
 
 
-def test_first_run_publishes_and_an_unchanged_export_is_skipped(settings):
+def test_first_run_publishes_with_its_report(settings):
     first = run(settings)
     assert (first.outcome, first.version) == ("published", 1)
     report = Path(settings.checkpoint_dir) / record(settings.checkpoint_dir).report
@@ -81,9 +81,27 @@ def test_first_run_publishes_and_an_unchanged_export_is_skipped(settings):
     assert quality["candidates"]["candidates"] == 2 * EVAL_SAMPLES * 8  # posts and replies, best of 8 each
     assert record(settings.checkpoint_dir).eval == quality
     assert "temperature 0.25" in (report / "samples.md").read_text()
-    again = run(settings)
-    assert (again.outcome, again.version) == ("skipped", 1)
-    assert checkpoint.versions(settings.checkpoint_dir) == [1]
+
+
+def test_an_unchanged_export_trains_the_served_model_on_until_it_converges(served, capsys):
+    settings = served
+    before = record(settings.checkpoint_dir)
+    again = run(settings)  # the same export, config and forget list
+    assert (again.outcome, again.version) == ("published", 2)
+    after = record(settings.checkpoint_dir)
+    assert after.steps == before.steps + 120  # continued from version 1 ...
+    assert after.val_loss < before.val_loss  # ... into a better model
+    assert after.train_seconds > before.train_seconds > 0
+    # One step cannot lower the loss by PLATEAU_NATS: converged, and the next run skips and says so.
+    run(settings, max_steps=1)
+    since = checkpoint.versions(settings.checkpoint_dir)[0]
+    skipped = run(settings)
+    assert skipped.outcome == "skipped" and f"converged on this export since version {since}" in skipped.reason
+    main(["status", "--checkpoint-dir", str(settings.checkpoint_dir)])
+    assert f"Converged on this export since version {since}" in capsys.readouterr().out
+    # A changed export trains again.
+    write_export(settings.export_path, "\nbrand new post here")
+    assert run(settings, max_steps=40).outcome == "published"
 
 
 def test_a_changed_training_setting_retrains_on_the_same_export(served):

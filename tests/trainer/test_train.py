@@ -10,11 +10,11 @@ from lstm import checkpoint
 from lstm.model import CharRNN, ModelConfig
 from lstm.sample import generate
 from tests.conftest import TINY_MODEL, fit, repeated_corpus, tiny_config
-from trainer.config import GPU, SMALL_EXPORT, SMALL_EXPORT_CHARS, resolve
+from trainer.config import BUDGET_DROPOUT, CPU_CHARS_PER_S, GPU, SMALL_EXPORT, SMALL_EXPORT_CHARS, resolve
 from trainer.corpus import Corpus, Record
 from trainer.data import TrainingError
 from trainer.record import RunRecord
-from trainer.train import make_optimizer, train_step
+from trainer.train import PATIENCE, make_optimizer, train_step
 
 
 def test_one_train_step_changes_every_parameter():
@@ -111,23 +111,65 @@ def test_baselines_are_measured_on_the_same_validation_text_and_logged(tmp_path)
     assert RunRecord.of(checkpoint.load_latest(tmp_path)).baselines.ngram_val_loss == summary["ngram_val_loss"]
 
 
-def test_a_small_export_is_evaluated_every_epoch_and_stops_once_it_stops_improving(tmp_path):
+def test_a_small_export_is_evaluated_every_epoch_and_cools_down_once_it_stops_improving(tmp_path, caplog):
     # Random letters: nothing to learn past their frequencies, so the model soon only overfits.
     rng = np.random.default_rng(0)
     records = [Record("post", "".join(rng.choice(list("abcdefgh"), 30))) for _ in range(40)]
-    result = fit(Corpus("test", records), TINY_MODEL, tiny_config(eval_every=None, max_steps=2000), tmp_path)
+    config = tiny_config(eval_every=None, max_steps=2000)
+    with caplog.at_level("INFO", logger="dann.train"):
+        result = fit(Corpus("test", records), TINY_MODEL, config, tmp_path)
     summary = result.summary()
     rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [row["step"] for row in rows[:3]] == [10, 20, 30]  # an epoch here is under 10 steps
     assert result.steps < 2000  # stopped early ...
     assert min(row["val_loss"] for row in rows) == summary["val_loss"]  # ... keeping the best model
-    assert len(rows) - 1 - [row["val_loss"] for row in rows].index(summary["val_loss"]) == 10  # after 10 stale
+    assert "cooling the learning rate down" in caplog.text
+    # It stopped only once the last PATIENCE evaluations were no better on average than those before,
+    # then the rate fell to its floor before the end.
+    losses = [row["val_loss"] for row in rows]
+    cooling = next(i for i in range(len(rows)) if i >= 2 * PATIENCE - 1 and rows[i + 1]["lr"] < rows[i]["lr"] * 0.9)
+    assert np.mean(losses[cooling - PATIENCE + 1:cooling + 1]) >= np.mean(losses[cooling - 2 * PATIENCE + 1:
+                                                                              cooling - PATIENCE + 1])
+    assert rows[-1]["lr"] == pytest.approx(config.learning_rate * config.min_lr_ratio, rel=0.05)
 
 
-def default_options(corpus, given=None, platform="cpu") -> dict:
-    """What the layers above the plain defaults set, for the model and training sections."""
-    set_fields = resolve(chars=corpus.chars, platform=platform, flags=given).given()
-    return {"model": set_fields["model"], "train": set_fields["train"]}
+def test_a_run_still_improving_on_average_is_not_stopped():
+    from trainer.train import stopped_learning
+
+    noisy_but_falling = [3.0 - 0.01 * i + (0.05 if i % 2 else 0) for i in range(30)]
+    assert not stopped_learning(noisy_but_falling, stale=PATIENCE)
+    assert stopped_learning([2.0] * 6 + [2.1] * 12, stale=12)
+    assert not stopped_learning([2.0] * 6 + [2.1] * 12, stale=PATIENCE - 1)
+
+
+def default_options(corpus, given=None, platform="cpu", minutes=0.3) -> dict:
+    """What the layers above the plain defaults set, for the model and training sections. The
+    budget is short enough (DANN_TRAIN_MINUTES 0.3) for the budget layer to stay out."""
+    set_fields = resolve(chars=corpus.chars, platform=platform, minutes=minutes, flags=given).given()
+    return {"model": set_fields["model"], "train": {k: v for k, v in set_fields["train"].items() if k != "minutes"}}
+
+
+def test_the_budget_sets_dropout_by_the_epochs_the_run_will_see():
+    big = Corpus("test", [Record("post", "x" * 1000)] * (4 * SMALL_EXPORT_CHARS // 1000))
+    epoch_minutes = big.chars * 0.9 / CPU_CHARS_PER_S / 60
+    (many, most), (some, more) = BUDGET_DROPOUT
+    assert default_options(big, minutes=epoch_minutes * (some - 1)) == {"model": {}, "train": {}}
+    assert default_options(big, minutes=epoch_minutes * (some + 1)) == {"model": {"dropout": more}, "train": {}}
+    assert default_options(big, minutes=epoch_minutes * (many + 1)) == {"model": {"dropout": most}, "train": {}}
+    config = resolve(chars=big.chars, platform="cpu", minutes=epoch_minutes * (many + 1))
+    assert config.source("model", "dropout") == "budget"
+    # The run's own budget decides, even when a flag sets it over the setting ...
+    assert default_options(big, {"train": {"minutes": epoch_minutes}}, minutes=epoch_minutes * (many + 1)) == \
+        {"model": {}, "train": {}}
+    steps = round(epoch_minutes * 60 * CPU_CHARS_PER_S * (many + 1) / (32 * 64))
+    assert default_options(big, {"train": {"max_steps": steps, "minutes": None}}, minutes=None)["model"] == \
+        {"dropout": most}
+    # ... and whatever a flag or a file sets wins over it.
+    assert default_options(big, {"model": {"dropout": 0.0}}, minutes=epoch_minutes * (many + 1))["model"] == \
+        {"dropout": 0.0}
+    # A small export is regularised by its size already.
+    small = Corpus("test", [Record("post", "a few words")] * 10)
+    assert default_options(small, minutes=60) == SMALL_EXPORT
 
 
 def test_the_defaults_follow_the_export_size_and_the_device_under_what_was_given():
@@ -164,8 +206,9 @@ def test_a_subword_model_trains_reports_nats_per_character_and_speaks(tmp_path):
     data = prepare(Corpus("test", records), config, vocab=ckpt.vocab)
     graphdef, params = nnx.split(ckpt.model)
     per_token = evaluate(graphdef, params, jnp.asarray(data.val))[0]
-    assert record.val_loss == pytest.approx(per_token * record.tokens_per_char, rel=1e-3)
-    assert model_loss(ckpt.model, ckpt.vocab, data) == pytest.approx(record.val_loss, rel=1e-3)
+    assert record.lstm_val_loss == pytest.approx(per_token * record.tokens_per_char, rel=1e-3)
+    assert model_loss(ckpt.model, ckpt.vocab, data) == pytest.approx(record.lstm_val_loss, rel=1e-3)
+    assert model_loss(ckpt.model, ckpt.vocab, data, ckpt.ngram) == pytest.approx(record.val_loss, rel=1e-3)
     assert record.baselines.unigram_val_loss < 3.0  # per character too, not per 300-way token
     (texts,), tally = answer(Voice.of(ckpt), [GenerationRequest("post", temperature=0.05, seed=1, n=2)], best_of=2,
                              max_chars=40)
