@@ -13,7 +13,8 @@ Interpolated Kneser-Ney is a recursion over context lengths j = 0 .. order - 1:
 
 where a(h, w) = (c(hw) - D) / c(h) for the tokens seen after h, b(h) = (discounted mass) / c(h),
 and h' is h without its oldest token; below j = 0 is uniform. The table stores, per seen context,
-its entries (token, a) contiguously and b. Contexts are found by hashing their tokens, newest
+its entries (token, a) and b: the entries of a context followed by many tokens as a dense row,
+the others (nearly all) contiguously, read at a fixed width. Contexts are found by hashing their tokens, newest
 first, into two independent 32-bit hashes: one picks a slot of an open-addressing table (linear
 probing, at most PROBES slots), the other is the fingerprint stored per context. A context the
 table does not find uses the lower orders, as an unseen one does, so what `probs` returns is
@@ -33,6 +34,7 @@ import numpy as np
 
 log = logging.getLogger("dann.ngram")
 
+SPARSE = 8  # a context with more entries than this gets a dense row
 PROBES = 16  # slots a lookup checks; the build places every context within them (or drops it, logged)
 SEEDS = (0x811C9DC5, 0x9747B28C)
 PRIMES = (0x01000193, 0x5BD1E995)
@@ -66,11 +68,13 @@ class NGramTable:
     weight: float  # of the n-gram in the mixture, fitted on the validation posts
     slots: np.ndarray  # (T,) int32: context index, -1 for an empty slot; T a power of two
     fingerprints: np.ndarray  # (C,) uint32
-    offsets: np.ndarray  # (C + 1,) int32: context i's entries are [offsets[i], offsets[i + 1])
+    offsets: np.ndarray  # (C + 1,) int32: context i's sparse entries are [offsets[i], offsets[i + 1])
     backoff: np.ndarray  # (C,) float32: b(h)
-    tokens: np.ndarray  # (E + width,) int32: the entries' tokens, padded for the fixed-width read
+    tokens: np.ndarray  # (E + width,) int32: the sparse entries' tokens, padded for the fixed-width read
     values: np.ndarray  # (E + width,) float32: a(h, w)
-    width: int  # the most entries any context has
+    width: int  # the most sparse entries any context has (at most SPARSE)
+    dense_rows: np.ndarray  # (C,) int32: the context's row of `dense`, 0 for a sparse context
+    dense: np.ndarray  # (R + 1, V) float32: a(h, .) of the contexts with more than SPARSE entries
 
     @classmethod
     def build(cls, levels: list[dict], vocab_size: int, weight: float = 0.0) -> "NGramTable":
@@ -91,17 +95,29 @@ class NGramTable:
             values.append(level["values"])
             base += len(level["tokens"])
         slot_hash, fingerprints = np.concatenate(slot_hashes), np.concatenate(fingerprints)
-        offsets = np.concatenate([*offsets, [base]]).astype(np.int32)
+        offsets = np.concatenate([*offsets, [base]]).astype(np.int64)
+        tokens, values = np.concatenate(tokens).astype(np.int32), np.concatenate(values).astype(np.float32)
+        # Contexts followed by many different tokens (a space, "the ") are few: their entries go
+        # into dense rows; the rest keep at most SPARSE entries each, read at a fixed width.
         counts = np.diff(offsets)
-        width = int(counts.max()) if len(counts) else 1
+        owner = np.repeat(np.arange(len(counts)), counts)
+        wide = counts > SPARSE
+        dense_rows = np.zeros(len(counts), np.int32)
+        dense_rows[wide] = np.arange(1, wide.sum() + 1)  # row 0 is all zeros: a sparse context's
+        dense = np.zeros((wide.sum() + 1, vocab_size), np.float32)
+        in_dense = wide[owner]
+        dense[dense_rows[owner[in_dense]], tokens[in_dense]] = values[in_dense]
+        kept = np.where(wide, 0, counts)
+        offsets = np.concatenate([[0], np.cumsum(kept)]).astype(np.int32)
+        width = int(kept.max()) if len(kept) else 1
         slots, dropped = _place(slot_hash)
         if dropped:
             log.info("n-gram table: %d of %d contexts found no slot and are served by their lower orders",
                      dropped, len(slot_hash))
         return cls(order, vocab_size, float(weight), slots, fingerprints.astype(np.uint32), offsets,
                    np.concatenate(backoff).astype(np.float32),
-                   np.concatenate([*tokens, np.zeros(width)]).astype(np.int32),
-                   np.concatenate([*values, np.zeros(width)]).astype(np.float32), width)
+                   np.concatenate([tokens[~in_dense], np.zeros(width, np.int32)]),
+                   np.concatenate([values[~in_dense], np.zeros(width, np.float32)]), width, dense_rows, dense)
 
     def with_weight(self, weight: float) -> "NGramTable":
         return dataclasses.replace(self, weight=float(weight))
@@ -112,15 +128,20 @@ class NGramTable:
 
     def arrays(self) -> dict[str, np.ndarray]:
         return {"slots": self.slots, "fingerprints": self.fingerprints, "offsets": self.offsets,
-                "backoff": self.backoff, "tokens": self.tokens, "values": self.values}
+                "backoff": self.backoff, "tokens": self.tokens, "values": self.values,
+                "dense_rows": self.dense_rows, "dense": self.dense}
 
     def settings(self) -> dict:
         return {"order": self.order, "vocab_size": self.vocab_size, "weight": self.weight, "width": self.width,
-                "contexts": len(self.fingerprints), "entries": len(self.tokens) - self.width}
+                "contexts": len(self.fingerprints), "entries": len(self.tokens) - self.width,
+                "dense_contexts": len(self.dense) - 1}
 
     @classmethod
     def from_arrays(cls, arrays: dict, settings: dict) -> "NGramTable":
         arrays = {k: np.asarray(v) for k, v in arrays.items()}
+        if "dense" not in arrays:  # every context sparse, as the first tables were written
+            arrays |= {"dense_rows": np.zeros(len(arrays["fingerprints"]), np.int32),
+                       "dense": np.zeros((1, settings["vocab_size"]), np.float32)}
         return cls(settings["order"], settings["vocab_size"], settings["weight"], width=settings["width"], **arrays)
 
     @functools.cached_property
@@ -129,7 +150,7 @@ class NGramTable:
         return {**{k: jnp.asarray(v) for k, v in self.arrays().items()},
                 # Shapes the lookup needs as static numbers ride along as empty-valued arrays.
                 "weight": jnp.float32(self.weight), "width": jnp.zeros(self.width, bool),
-                "vocab": jnp.zeros(self.vocab_size, bool), "levels": jnp.zeros(self.order, bool)}
+                "levels": jnp.zeros(self.order, bool)}
 
     def contexts_of(self, stream: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """For each position t >= 1 of a token stream: its order - 1 tokens before (newest last,
@@ -185,22 +206,18 @@ def probs(table: dict, history, known):
     context = jnp.max(jnp.where(match, found, -1), axis=-1)  # (B, L)
     usable = (context >= 0) & (jnp.arange(k + 1) <= known[:, None])
     context = jnp.maximum(context, 0)
+    # p_top = sum_j w_j a_j + w_u / V, unrolling the recursion: w_j is the product of the b(h) of
+    # the usable levels above j (0 where j is unusable), w_u that of all of them.
+    back = jnp.where(usable, table["backoff"][context], 1.0)  # (B, L)
+    from_j = jnp.cumprod(back[:, ::-1], axis=1)[:, ::-1]  # product over levels >= j
+    w = jnp.where(usable, jnp.concatenate([from_j[:, 1:], jnp.ones((batch, 1))], axis=1), 0.0)
+    p = jnp.einsum("bl,blv->bv", w, table["dense"][table["dense_rows"][context]])  # (B, V)
+    p = p + from_j[:, :1] / p.shape[1]
     start = table["offsets"][context]
     count = table["offsets"][context + 1] - start
     index = start[..., None] + jnp.arange(width)  # (B, L, W)
-    tokens = table["tokens"][index]
-    values = jnp.where(jnp.arange(width) < count[..., None], table["values"][index], 0.0)
-    return _interpolate(tokens, values, table["backoff"][context], usable, table["vocab"].shape[0])
-
-
-def _interpolate(tokens, values, backoff, usable, vocab_size: int):
-    """The Kneser-Ney recursion from the empty context up, on (B, L, W) entries -> (B, V)."""
-    batch, levels, _ = tokens.shape
-    dense = jnp.zeros((batch, levels, vocab_size)).at[
-        jnp.arange(batch)[:, None, None], jnp.arange(levels)[None, :, None], tokens].add(values)  # (B, L, V)
-    p = jnp.full((batch, vocab_size), 1.0 / vocab_size)
-    for j in range(levels):
-        p = jnp.where(usable[:, j, None], dense[:, j] + backoff[:, j, None] * p, p)
+    values = jnp.where(jnp.arange(width) < count[..., None], table["values"][index], 0.0) * w[..., None]
+    p = p.at[jnp.arange(batch)[:, None, None], table["tokens"][index]].add(values)
     return p / jnp.sum(p, axis=-1, keepdims=True)
 
 

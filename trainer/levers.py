@@ -5,98 +5,22 @@
 
 prints auc_dann and its neighbours for the newest model with one lever changed: spelling freely,
 every text aimed at the median length, another length weight, a score that prefers word pairs the
-person wrote, or the n-gram mixed into sampling.
-
-`--ngram-mix` draws every candidate from a mixture of the LSTM's next-character distribution and
-the Kneser-Ney n-gram's (trainer/baselines.py), p = (1 - w) p_lstm + w p_ngram, then applies the
-temperature, the banned ids and the lexicon as lstm/sample.py does, behind the same best-of-n and
-copy filter. The n-gram lives in numpy, so this sampler steps on the host, one jitted LSTM step at
-a time: fine for a measurement, too slow to serve. docs/fidelity.md has what it measured, and
-why it is not served.
+person wrote, or another weight for the n-gram the model is served with (lstm/ngram.py; the model
+must have been trained with the mixture).
 """
 
 import argparse
 import dataclasses
-import functools
 import itertools
 import json
 import sys
 
-import jax
-import numpy as np
-from flax import nnx
-
 from dann.serving import bestof
 from dann.serving.bestof import Voice
 from lstm.checkpoint import load_latest
-from lstm.sample import encode_prompts
-from lstm.vocab import EOS, POST, REPLY, UNK
-from trainer.baselines import NGramModel
 from trainer.data import prepare
 from trainer.evaluation import evaluate_voice
 from trainer.retrain import read_export
-
-
-@functools.partial(jax.jit, static_argnums=0)
-def _step(graphdef, params, token, carry):
-    return nnx.merge(graphdef, params).step(token, carry)
-
-
-@dataclasses.dataclass
-class NGramMix:
-    """A sampler with lstm.sample.generate's signature that mixes in the n-gram."""
-
-    ngram: NGramModel
-    weight: float
-
-    def __call__(self, model, vocab, prompts, *, mode, context, temperature, seed, max_chars, lexicon=None,
-                 top_k=0, top_p=1.0):
-        rows = len(prompts)
-        each = [(c if isinstance(c, list) else [c] * rows) for c in (mode, context, temperature, seed)]
-        modes, contexts, temperatures, seeds = each
-        ids, lens = encode_prompts(vocab, modes, prompts, contexts)
-        width, steps = ids.shape[1], ids.shape[1] + max_chars
-        graphdef, params = nnx.split(model)
-        rngs = [np.random.default_rng(s) for s in seeds]
-        order = self.ngram.order
-        stream = np.full((rows, order - 1 + steps + 1), EOS, np.int64)  # left-padded with <eos> for the n-gram
-        stream[:, order - 1] = ids[:, 0]
-        token, carry = jax.numpy.asarray(ids[:, 0]), model.init_carry(rows)
-        out = [[] for _ in range(rows)]
-        logp, done = np.zeros(rows), np.zeros(rows, bool)
-        node = np.zeros(rows, np.int64)
-        temps = np.maximum(np.asarray(temperatures, float), 1e-6)[:, None]
-        for t in range(steps - 1):
-            logits, carry = _step(graphdef, params, token, carry)
-            logits = np.asarray(logits, np.float64)
-            logits[:, [UNK, POST, REPLY]] = -np.inf
-            model_p = np.exp(logits - logits.max(axis=1, keepdims=True))
-            model_p /= model_p.sum(axis=1, keepdims=True)
-            mixed = (1 - self.weight) * model_p + self.weight * self.ngram.prob_rows(stream[:, t + 1:t + order])
-            mixed[:, [UNK, POST, REPLY]] = 0.0
-            scaled = np.exp(np.log(np.maximum(mixed, 1e-300)) / temps) * (mixed > 0)
-            if lexicon is not None:
-                following = lexicon.next[node]
-                spells = following[:, np.maximum(lexicon.column, 0)] >= 0
-                scaled *= np.where(lexicon.column >= 0, spells, lexicon.complete[node][:, None])
-            chosen = np.array([rngs[b].choice(len(scaled[b]), p=scaled[b] / scaled[b].sum()) for b in range(rows)])
-            in_prompt = t + 1 < lens
-            nxt = np.where(in_prompt, ids[:, min(t + 1, width - 1)], chosen)
-            write = ~in_prompt & ~done
-            logp += np.where(write, np.log(np.maximum(model_p[np.arange(rows), nxt], 1e-300)), 0.0)
-            for b in np.flatnonzero(write):
-                out[b].append(int(nxt[b]))
-            done |= write & ((nxt == EOS) | (np.array([len(o) for o in out]) >= max_chars))
-            if lexicon is not None:
-                letter = lexicon.column[nxt]
-                after = lexicon.next[node, np.maximum(letter, 0)]
-                node = np.where(letter >= 0, np.where(after >= 0, after, lexicon.unknown), 0)
-            stream[:, order + t] = nxt
-            token = jax.numpy.asarray(nxt.astype(np.int32))
-            if done.all():
-                break
-        return [(p + vocab.decode(o)[:max_chars], float(lp / max(len(o), 1)))
-                for p, o, lp in zip(prompts, out, logp)]
 
 
 def pair_score(weight: float, train_texts: list[str]):
@@ -128,7 +52,7 @@ def main(argv=None) -> int:
     parser.add_argument("--median-length", action="store_true", help="aim every text at the median length")
     parser.add_argument("--length-weight", type=float, help=f"default {bestof.LENGTH_WEIGHT}")
     parser.add_argument("--pair-score", type=float, help="add this times the share of known word pairs")
-    parser.add_argument("--ngram-mix", type=float, help="mix the n-gram in with this weight")
+    parser.add_argument("--ngram-mix", type=float, help="serve the model's n-gram at this weight")
     args = parser.parse_args(argv)
     ckpt = load_latest(args.checkpoint_dir)
     voice = Voice.of(ckpt)
@@ -139,8 +63,9 @@ def main(argv=None) -> int:
                                                       for kind, median in record.median_chars.items() if median})
     voice = dataclasses.replace(voice, record=record, lexicon=None if args.free_spelling else voice.lexicon or data.lexicon)
     if args.ngram_mix is not None:
-        ngram = NGramModel(data.train, len(data.vocab), data.baselines.ngram_order)
-        voice = dataclasses.replace(voice, sampler=NGramMix(ngram, args.ngram_mix))
+        if voice.ngram is None:
+            parser.error("this model was trained without the n-gram mixture")
+        voice = dataclasses.replace(voice, ngram=voice.ngram.with_weight(args.ngram_mix))
     # Measurement only: the module's own score and weight, swapped for this one run.
     if args.length_weight is not None:
         bestof.LENGTH_WEIGHT = args.length_weight

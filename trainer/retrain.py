@@ -121,8 +121,8 @@ def retrain(settings: Settings, config: RunConfig | None = None, progress: bool 
 
     new_loss = result.record.val_loss
     old_loss = model_loss(served.model, served.vocab, data, served.ngram) if served else math.inf
-    if unchanged and not new_loss < old_loss - PLATEAU_NATS:
-        mark_converged(serving, served.version, old_loss - new_loss)
+    # Training on has stopped paying: whichever version is served after this run is where it converged.
+    converged = unchanged and not new_loss < old_loss - PLATEAU_NATS
     header = f"run {run_id}: val loss {new_loss:.4f}, served model {old_loss:.4f}"
     report = write_report(serving / "reports" / run_id, result.metrics, result.model, result.vocab, header,
                           lexicon=data.lexicon if settings.known_words else None)
@@ -136,6 +136,8 @@ def retrain(settings: Settings, config: RunConfig | None = None, progress: bool 
         reason = (f"new val loss {new_loss:.4f} is worse than the served model's {old_loss:.4f} on the same "
                   f"validation posts (tolerance {tolerance}); keeping version {served.version}")
         log.warning("not publishing: %s", reason)
+        if converged:
+            mark_converged(serving, served.version, old_loss - new_loss)
         return RunResult("rejected", reason, served.version, result, retuned)
     quality = measure(settings, result, data, report)
     if quality is not None and quality["copy_rate"] > settings.max_copy_rate:
@@ -150,6 +152,8 @@ def retrain(settings: Settings, config: RunConfig | None = None, progress: bool 
     version = checkpoint.next_version(serving)
     checkpoint.save(serving, version, result.model, result.vocab, record.to_json(), keep=settings.keep_versions,
                     copy_index=data.copy_index, lexicon=data.lexicon, ngram=result.ngram)
+    if converged:
+        mark_converged(serving, version, old_loss - new_loss)
     reason = f"val loss {new_loss:.4f}" + (f" (served model: {old_loss:.4f})" if served else " (first model)")
     log.info("published version %d: %s; report in %s", version, reason, report)
     return RunResult("published", reason, version, result, retuned)

@@ -355,7 +355,7 @@ def train(data: PreparedData, config: RunConfig, out_dir, *, start: Start | None
         lr = learning_rate(cfg, done, budget.progress)
         if cooling:
             began, rate, length = cooling
-            lr = rate + (cfg.learning_rate * cfg.min_lr_ratio - rate) * min(1.0, (done - began) / length)
+            lr = rate + (cfg.learning_rate * cfg.min_lr_ratio - rate) * min(1.0, (done + 1 - began) / length)
         t0 = time.monotonic()
         params, opt_state, carry, loss, grad_norm = train_step(
             graphdef, tx, params, opt_state, carry, device_data, starts, key, step, lr,

@@ -255,9 +255,6 @@ class Voice:
     version: int | None = None  # the checkpoint version, once published
     lexicon: Lexicon | None = None  # None: spelled freely (DANN_KNOWN_WORDS=false, or an older version)
     ngram: NGramTable | None = None  # None: the LSTM alone (a version trained without the mixture)
-    # What draws the candidates: lstm.sample.generate, or a stand-in with its signature (a lever
-    # that trainer/levers.py measures).
-    sampler: Callable = generate
 
     @classmethod
     def of(cls, checkpoint: Checkpoint, known_words: bool = True) -> "Voice":
@@ -279,7 +276,7 @@ def answer(voice: Voice, requests: list[GenerationRequest], *, best_of: int, max
         # Candidates' log-probabilities are per token: so is the loss they are compared with.
         val_loss=voice.record.val_loss / voice.record.tokens_per_char if math.isfinite(voice.record.val_loss) else None,
         typical_chars=voice.record.median_chars, lengths=voice.record.lengths, lexicon=voice.lexicon,
-        ngram=voice.ngram, sampler=voice.sampler,
+        ngram=voice.ngram,
         mode=[r.mode for r, _ in rows], context=[r.context for r, _ in rows],
         temperature=[r.temperature for r, _ in rows], seed=[(r.seed or 0) + i for r, i in rows],
         top_k=[r.top_k for r, _ in rows], top_p=[r.top_p for r, _ in rows], max_chars=max_chars,

@@ -21,7 +21,7 @@ from tests.conftest import run_config, tiny_config
 from trainer.config import SMALL_EXPORT
 from trainer.exports import read_corpus
 from trainer.record import RunRecord
-from trainer.retrain import configured, retrain, state_dir
+from trainer.retrain import configured, converged_since, retrain, state_dir
 
 TINY = {"hidden": 32}
 EVAL_SAMPLES = 6  # posts and replies the trainer samples to measure what it publishes (50 by default)
@@ -83,25 +83,32 @@ def test_first_run_publishes_with_its_report(settings):
     assert "temperature 0.25" in (report / "samples.md").read_text()
 
 
-def test_an_unchanged_export_trains_the_served_model_on_until_it_converges(served, capsys):
-    settings = served
+def test_an_unchanged_export_trains_the_served_model_on_until_it_converges(settings, capsys):
+    # The LSTM alone: on this export the n-gram is near perfect from the first run, and this test
+    # is about training on, not about the mixture. A first run too short to converge:
+    lstm = {"ngram_mix": False}
+    assert run(settings, max_steps=30, **lstm).outcome == "published"
     before = record(settings.checkpoint_dir)
-    again = run(settings)  # the same export, config and forget list
+    again = run(settings, **lstm)  # the same export, config and forget list; only the budget differs
     assert (again.outcome, again.version) == ("published", 2)
     after = record(settings.checkpoint_dir)
     assert after.steps == before.steps + 120  # continued from version 1 ...
-    assert after.val_loss < before.val_loss  # ... into a better model
+    assert after.val_loss < before.val_loss - 0.1  # ... into a better model
     assert after.train_seconds > before.train_seconds > 0
-    # One step cannot lower the loss by PLATEAU_NATS: converged, and the next run skips and says so.
-    run(settings, max_steps=1)
-    since = checkpoint.versions(settings.checkpoint_dir)[0]
-    skipped = run(settings)
+    # Runs of one step soon lower the loss by less than PLATEAU_NATS: converged, and the next run
+    # skips and says so.
+    for _ in range(5):
+        run(settings, max_steps=1, **lstm)
+        if (since := converged_since(settings.checkpoint_dir, checkpoint.versions(settings.checkpoint_dir)[0])):
+            break
+    assert since
+    skipped = run(settings, **lstm)
     assert skipped.outcome == "skipped" and f"converged on this export since version {since}" in skipped.reason
     main(["status", "--checkpoint-dir", str(settings.checkpoint_dir)])
     assert f"Converged on this export since version {since}" in capsys.readouterr().out
     # A changed export trains again.
     write_export(settings.export_path, "\nbrand new post here")
-    assert run(settings, max_steps=40).outcome == "published"
+    assert run(settings, max_steps=40, **lstm).outcome == "published"
 
 
 def test_a_changed_training_setting_retrains_on_the_same_export(served):
@@ -122,8 +129,9 @@ def test_a_changed_export_is_retrained_warm_and_published(served):
 def test_a_worse_model_is_not_published(served):
     settings = served
     write_export(settings.export_path, "\nbrand new post here")
-    # Another architecture cannot warm-start, and 2 steps from scratch is far worse.
-    result = retrain(settings, run_config({"hidden": 16}, tiny_config(max_steps=2)))
+    # Another architecture cannot warm-start, and 2 steps from scratch is far worse (served alone:
+    # with the n-gram mixed in, even a 2-step LSTM is about as good as the counts).
+    result = retrain(settings, run_config({"hidden": 16}, tiny_config(max_steps=2, ngram_mix=False)))
     assert result.outcome == "rejected" and "worse than the served model" in result.reason
     assert checkpoint.versions(settings.checkpoint_dir) == [1]
 

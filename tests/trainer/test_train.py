@@ -142,9 +142,9 @@ def test_a_run_still_improving_on_average_is_not_stopped():
     assert not stopped_learning([2.0] * 6 + [2.1] * 12, stale=PATIENCE - 1)
 
 
-def default_options(corpus, given=None, platform="cpu", minutes=0.3) -> dict:
+def default_options(corpus, given=None, platform="cpu", minutes=0.01) -> dict:
     """What the layers above the plain defaults set, for the model and training sections. The
-    budget is short enough (DANN_TRAIN_MINUTES 0.3) for the budget layer to stay out."""
+    budget is short enough (DANN_TRAIN_MINUTES 0.01) for the budget layer to stay out."""
     set_fields = resolve(chars=corpus.chars, platform=platform, minutes=minutes, flags=given).given()
     return {"model": set_fields["model"], "train": {k: v for k, v in set_fields["train"].items() if k != "minutes"}}
 
