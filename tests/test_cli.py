@@ -92,7 +92,10 @@ def test_train_then_sample_in_fresh_processes(tmp_path):
     )
     assert trained.returncode == 0, trained.stderr
     summary = json.loads(trained.stdout.strip().splitlines()[-1])
-    assert set(summary) == {"val_loss", "bpc", "val_acc", "ngram_val_loss", "unigram_val_loss", "steps", "chars_per_s"}
+    assert set(summary) == {"val_loss", "bpc", "lstm_val_loss", "ngram_val_loss", "ngram_weight", "val_acc",
+                            "unigram_val_loss", "steps", "chars_per_s"}
+    # Served: the mixture, no worse than either of its parts on the validation posts.
+    assert summary["val_loss"] <= min(summary["lstm_val_loss"], summary["ngram_val_loss"]) + 0.02
     assert summary["steps"] == 60
 
     def sample():
