@@ -174,8 +174,9 @@ GPU_SPEED = {"speed": {"unroll": 16}}
 CPU_CHARS_PER_S = 45_000  # 1 x 256, batch 32 x 64, on 2 cores
 GPU_CHARS_PER_S = 1_000_000  # 2 x 512, batch 64 x 128, on one H100
 # A run that will see many epochs overfits before its budget ends, and then more minutes make it
-# worse: dropout before the head lets them keep helping. (epochs at least, dropout), largest first.
-BUDGET_DROPOUT = ((60, 0.25), (25, 0.15))
+# worse: dropout before the head, and past 80 epochs weight drop on W_hh too, let them keep
+# helping (docs/training.md). (epochs at least, model fields), largest first.
+BUDGET_REGULARISATION = ((80, {"dropout": 0.3, "weight_drop": 0.5}), (40, {"dropout": 0.25}), (25, {"dropout": 0.15}))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -252,8 +253,8 @@ def _build(layers: list[tuple[str, dict]], base: RunConfig | None = None) -> Run
 
 def budget_layer(chars: int | None, minutes: float | None, max_steps: int | None, gpu: bool,
                  base: "RunConfig") -> dict | None:
-    """What the budget sets for an export of `chars` characters: dropout, by how many epochs the
-    run will see (its model at the device's rate for `minutes`, or `max_steps` batches of `base`).
+    """What the budget sets for an export of `chars` characters: dropout and weight drop, by how many
+    epochs the run will see (its model at the device's rate for `minutes`, or `max_steps` batches of `base`).
     None when the run sees too few for it to matter, or the size layer regularises already."""
     if chars is None or chars < SMALL_EXPORT_CHARS:
         return None
@@ -261,10 +262,10 @@ def budget_layer(chars: int | None, minutes: float | None, max_steps: int | None
     by_time = (GPU_CHARS_PER_S if gpu else CPU_CHARS_PER_S) * minutes * 60 if minutes else float("inf")
     by_steps = max_steps * base.train.batch_size * base.train.seq_len if max_steps else float("inf")
     epochs = min(by_time, by_steps) / train_chars
-    for at_least, dropout in BUDGET_DROPOUT:
+    for at_least, model in BUDGET_REGULARISATION:
         if epochs >= at_least:
-            log.info("about %.0f epochs in the budget: unless set otherwise, dropout %s", epochs, dropout)
-            return {"model": {"dropout": dropout}}
+            log.info("about %.0f epochs in the budget: unless set otherwise, %s", epochs, _flat({"model": model}))
+            return {"model": model}
     return None
 
 

@@ -10,7 +10,7 @@ from lstm import checkpoint
 from lstm.model import CharRNN, ModelConfig
 from lstm.sample import generate
 from tests.conftest import TINY_MODEL, fit, repeated_corpus, tiny_config
-from trainer.config import BUDGET_DROPOUT, CPU_CHARS_PER_S, GPU, SMALL_EXPORT, SMALL_EXPORT_CHARS, resolve
+from trainer.config import BUDGET_REGULARISATION, CPU_CHARS_PER_S, GPU, SMALL_EXPORT, SMALL_EXPORT_CHARS, resolve
 from trainer.corpus import Corpus, Record
 from trainer.data import TrainingError
 from trainer.record import RunRecord
@@ -152,21 +152,21 @@ def default_options(corpus, given=None, platform="cpu", minutes=0.01) -> dict:
 def test_the_budget_sets_dropout_by_the_epochs_the_run_will_see():
     big = Corpus("test", [Record("post", "x" * 1000)] * (4 * SMALL_EXPORT_CHARS // 1000))
     epoch_minutes = big.chars * 0.9 / CPU_CHARS_PER_S / 60
-    (many, most), (some, more) = BUDGET_DROPOUT
+    (many, most), (more, middle), (some, least) = BUDGET_REGULARISATION
     assert default_options(big, minutes=epoch_minutes * (some - 1)) == {"model": {}, "train": {}}
-    assert default_options(big, minutes=epoch_minutes * (some + 1)) == {"model": {"dropout": more}, "train": {}}
-    assert default_options(big, minutes=epoch_minutes * (many + 1)) == {"model": {"dropout": most}, "train": {}}
+    assert default_options(big, minutes=epoch_minutes * (some + 1)) == {"model": least, "train": {}}
+    assert default_options(big, minutes=epoch_minutes * (more + 1)) == {"model": middle, "train": {}}
+    assert default_options(big, minutes=epoch_minutes * (many + 1)) == {"model": most, "train": {}}
     config = resolve(chars=big.chars, platform="cpu", minutes=epoch_minutes * (many + 1))
     assert config.source("model", "dropout") == "budget"
     # The run's own budget decides, even when a flag sets it over the setting ...
     assert default_options(big, {"train": {"minutes": epoch_minutes}}, minutes=epoch_minutes * (many + 1)) == \
         {"model": {}, "train": {}}
     steps = round(epoch_minutes * 60 * CPU_CHARS_PER_S * (many + 1) / (32 * 64))
-    assert default_options(big, {"train": {"max_steps": steps, "minutes": None}}, minutes=None)["model"] == \
-        {"dropout": most}
+    assert default_options(big, {"train": {"max_steps": steps, "minutes": None}}, minutes=None)["model"] == most
     # ... and whatever a flag or a file sets wins over it.
     assert default_options(big, {"model": {"dropout": 0.0}}, minutes=epoch_minutes * (many + 1))["model"] == \
-        {"dropout": 0.0}
+        {**most, "dropout": 0.0}
     # A small export is regularised by its size already.
     small = Corpus("test", [Record("post", "a few words")] * 10)
     assert default_options(small, minutes=60) == SMALL_EXPORT
