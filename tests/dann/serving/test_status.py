@@ -22,3 +22,14 @@ def test_about_says_bot_whose_voice_up_to_when_and_who_runs_it():
     assert "It is run by <@1>" in text
     nameless = about(None, voice="", owner=None)
     assert "one person's posts" in nameless and "not been trained yet" in nameless and "Nobody is set" in nameless
+
+
+def test_status_shows_the_served_mixture_its_parts_and_convergence():
+    text = render_text({**PUBLISHED, "val_loss": 1.3396, "lstm_val_loss": 1.4265, "ngram_weight": 0.51,
+                        "ngram_val_loss": 1.3974, "ngram_order": 8, "unigram_val_loss": 3.1231, "steps": 6158,
+                        "train_seconds": 300.0, "converged_since": 3})
+    assert ("Validation loss 1.340 nats per character as served, the LSTM (1.427 alone) mixed with the n-gram at "
+            "weight 0.51; baselines 1.397 (8-gram)") in text
+    assert "6158 training steps (5 minutes)" in text
+    assert "Converged on this export since version 3" in text
+    assert "Converged" not in render_text({**PUBLISHED, "converged_since": None})
