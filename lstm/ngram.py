@@ -187,7 +187,7 @@ def _target_probs(table, history, known, targets):
 
 
 def probs(table: dict, history, known):
-    """p(next token | context) for each row -> (B, V) float32, summing to 1.
+    """p(next token | context) for each row -> (B, V) float32, summing to 1 (within 1e-6).
 
     table: NGramTable.on_device; history (B, order - 1) int32, the newest token last; known (B,)
     int32: how many of the newest history tokens are real (the rest is padding)."""
@@ -207,18 +207,22 @@ def probs(table: dict, history, known):
     usable = (context >= 0) & (jnp.arange(k + 1) <= known[:, None])
     context = jnp.maximum(context, 0)
     # p_top = sum_j w_j a_j + w_u / V, unrolling the recursion: w_j is the product of the b(h) of
-    # the usable levels above j (0 where j is unusable), w_u that of all of them.
+    # the usable levels above j (0 where j is unusable), w_u that of all of them. Written out level
+    # by level, not as a cumprod, so that it fuses into one kernel: at batch 8 a sampler step's time
+    # is the number of kernels it runs (docs/measurements.md).
     back = jnp.where(usable, table["backoff"][context], 1.0)  # (B, L)
-    from_j = jnp.cumprod(back[:, ::-1], axis=1)[:, ::-1]  # product over levels >= j
-    w = jnp.where(usable, jnp.concatenate([from_j[:, 1:], jnp.ones((batch, 1))], axis=1), 0.0)
-    p = jnp.einsum("bl,blv->bv", w, table["dense"][table["dense_rows"][context]])  # (B, V)
-    p = p + from_j[:, :1] / p.shape[1]
-    start = table["offsets"][context]
-    count = table["offsets"][context + 1] - start
-    index = start[..., None] + jnp.arange(width)  # (B, L, W)
-    values = jnp.where(jnp.arange(width) < count[..., None], table["values"][index], 0.0) * w[..., None]
-    p = p.at[jnp.arange(batch)[:, None, None], table["tokens"][index]].add(values)
-    return p / jnp.sum(p, axis=-1, keepdims=True)
+    above = [jnp.ones(batch)]
+    for j in range(k, 0, -1):
+        above.append(above[-1] * back[:, j])
+    above = jnp.stack(above[::-1], axis=1)  # (B, L): the product over the levels above j
+    w = jnp.where(usable, above, 0.0)
+    p = jnp.sum(w[..., None] * table["dense"][table["dense_rows"][context]], axis=1)  # (B, V), one fusion
+    p = p + (above[:, 0] * back[:, 0])[:, None] / p.shape[1]
+    span = table["offsets"][context[..., None] + jnp.arange(2)]  # (B, L, 2): start and end
+    index = span[..., :1] + jnp.arange(width)  # (B, L, W)
+    values = jnp.where(index < span[..., 1:], table["values"][index], 0.0) * w[..., None]
+    # Every b(h) is exactly the mass its a(h, .) leave, so p sums to 1 but for float rounding.
+    return p.at[jnp.arange(batch)[:, None, None], table["tokens"][index]].add(values)
 
 
 def _place(slot_hash: np.ndarray) -> tuple[np.ndarray, int]:
