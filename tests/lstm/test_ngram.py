@@ -85,7 +85,7 @@ def untrained():
 def test_the_sampler_at_weight_zero_gives_exactly_the_plain_sampler(counted, untrained):
     _, table = counted
     prompts = ["", "ba", "cafe f"]
-    options = dict(temperature=[0.4, 0.7, 1.0], seed=3, max_chars=40)
+    options = {"temperature": [0.4, 0.7, 1.0], "seed": 3, "max_chars": 40}
     assert generate(untrained, VOCAB, prompts, ngram=table.with_weight(0.0), **options) == \
         generate(untrained, VOCAB, prompts, **options)
 
