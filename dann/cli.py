@@ -499,7 +499,7 @@ def cmd_demo(args, settings) -> None:
     lexicon = data.lexicon if settings.known_words else None  # spelling only the plays' words, as served
     for temp in (0.25, 0.4, 0.7, 1.0):
         text, _ = generate(result.model, result.vocab, [""], temperature=temp, max_chars=300, seed=1,
-                           lexicon=lexicon)[0]
+                           lexicon=lexicon, ngram=result.ngram)[0]
         print(f"\n=== temperature {temp} ===\n{text}")
     print(f"\nThe model is saved in {checkpoint_dir}/ (version {result.version}). Next:\n"
           f"  dann sample -n 3                         more posts (DANN_TEMPERATURE, 0.7)\n"

@@ -9,14 +9,14 @@ from lstm.sample import generate
 REPORT_TEMPERATURES = (0.25, 0.4, 0.7, 1.0)
 
 
-def write_report(report_dir, rows: list[dict], model, vocab, header: str, lexicon=None) -> Path:
+def write_report(report_dir, rows: list[dict], model, vocab, header: str, lexicon=None, ngram=None) -> Path:
     """metrics.jsonl, loss.png and samples.md in `report_dir`; the samples spell from `lexicon`
-    (lstm/lexicon.py) when given, as the served texts do."""
+    (lstm/lexicon.py) and mix in `ngram` (lstm/ngram.py) when given, as the served texts do."""
     report_dir = Path(report_dir)
     report_dir.mkdir(parents=True, exist_ok=True)
     (report_dir / "metrics.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
     plot_losses(rows, report_dir / "loss.png", header)
-    write_samples(model, vocab, report_dir / "samples.md", header, lexicon=lexicon)
+    write_samples(model, vocab, report_dir / "samples.md", header, lexicon=lexicon, ngram=ngram)
     return report_dir
 
 
@@ -43,13 +43,14 @@ def plot_losses(rows: list[dict], path: Path, title: str) -> None:
     plt.close(fig)
 
 
-def write_samples(model, vocab, path: Path, header: str, per_temperature: int = 3, lexicon=None) -> None:
+def write_samples(model, vocab, path: Path, header: str, per_temperature: int = 3, lexicon=None,
+                  ngram=None) -> None:
     lines = [f"# Samples: {header}", ""]
     for temperature in REPORT_TEMPERATURES:
         lines += [f"## temperature {temperature}", ""]
         for mode in ("post", "reply"):
             texts = generate(model, vocab, [""] * per_temperature, mode=mode, temperature=temperature, seed=0,
-                             lexicon=lexicon)
+                             lexicon=lexicon, ngram=ngram)
             lines += [f"- **{mode}**: {text!r}" for text, _ in texts]
         lines.append("")
     path.write_text("\n".join(lines))

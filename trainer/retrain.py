@@ -125,7 +125,7 @@ def retrain(settings: Settings, config: RunConfig | None = None, progress: bool 
     converged = unchanged and not new_loss < old_loss - PLATEAU_NATS
     header = f"run {run_id}: val loss {new_loss:.4f}, served model {old_loss:.4f}"
     report = write_report(serving / "reports" / run_id, result.metrics, result.model, result.vocab, header,
-                          lexicon=data.lexicon if settings.known_words else None)
+                          lexicon=data.lexicon if settings.known_words else None, ngram=result.ngram)
     retuned = settings.auto_retune and served is not None and not new_loss < old_loss - PLATEAU_NATS
     if retuned:
         retune(settings, corpus, config, new_loss, old_loss)
