@@ -31,7 +31,7 @@ from trainer.corpus import Corpus
 from trainer.data import PreparedData, prepare
 from trainer.fidelity import auc_text
 from trainer.fidelity import report as fidelity_report
-from trainer.train import served_scores
+from trainer.train import scores
 
 CHUNK = 16  # requests per sampler call: best_of * CHUNK rows
 
@@ -80,7 +80,7 @@ def evaluate_voice(voice: Voice, data: PreparedData, *, samples: int = 100, best
     """The numbers above for `voice` on `data`'s validation posts. `val_scores` is (val loss,
     accuracy) when already measured on this data (the trainer's); otherwise they are measured."""
     if val_scores is None:
-        found = served_scores(voice.model, data, voice.ngram)
+        found = scores(voice.model, data, voice.ngram, fit=False)
         val_scores = found.served, found.accuracy
     val_loss, val_acc = val_scores
     lstm_val_loss = voice.record.lstm_val_loss if voice.ngram is not None else val_loss

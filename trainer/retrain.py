@@ -121,18 +121,20 @@ def retrain(settings: Settings, config: RunConfig | None = None, progress: bool 
 
     new_loss = result.record.val_loss
     old_loss = model_loss(served.model, served.vocab, data, served.ngram) if served else math.inf
+    plateau = not new_loss < old_loss - PLATEAU_NATS
     # Training on has stopped paying: whichever version is served after this run is where it converged.
-    converged = unchanged and not new_loss < old_loss - PLATEAU_NATS
+    converged = unchanged and plateau
     header = f"run {run_id}: val loss {new_loss:.4f}, served model {old_loss:.4f}"
     report = write_report(serving / "reports" / run_id, result.metrics, result.model, result.vocab, header,
                           lexicon=data.lexicon if settings.known_words else None, ngram=result.ngram)
-    retuned = settings.auto_retune and served is not None and not new_loss < old_loss - PLATEAU_NATS
+    retuned = settings.auto_retune and served is not None and plateau
     if retuned:
         retune(settings, corpus, config, new_loss, old_loss)
     # On the same export the served model is the one to beat outright; on a new one (other
     # validation posts) a model no worse within the tolerance is the newer voice.
     tolerance = 0.0 if unchanged else settings.promote_tolerance
-    if not math.isfinite(new_loss) or new_loss > old_loss + tolerance or (unchanged and new_loss >= old_loss):
+    worse = new_loss >= old_loss if unchanged else new_loss > old_loss + tolerance
+    if not math.isfinite(new_loss) or worse:
         reason = (f"new val loss {new_loss:.4f} is worse than the served model's {old_loss:.4f} on the same "
                   f"validation posts (tolerance {tolerance}); keeping version {served.version}")
         log.warning("not publishing: %s", reason)

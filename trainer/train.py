@@ -161,17 +161,18 @@ def evaluate(graphdef, params, data, speed: SpeedConfig = DEFAULT_SPEED) -> tupl
     return float(-np.mean(logp)), accuracy
 
 
-def scores(model: CharRNN, data: PreparedData, ngram: NGramTable | None = None, *, stream=None,
-           speed: SpeedConfig = DEFAULT_SPEED, fit: bool = True) -> Scores:
-    """The model on `data`'s validation posts, in nats per character: alone, and served with `ngram`
-    mixed in (its weight refitted here when `fit`, else its own). `ngram` defaults to the data's own
-    table (None when the config turns the mixture off). `stream` is the validation stream already
-    on the device, if it is."""
+def scores(model: CharRNN, data: PreparedData, ngram: NGramTable | None, *, fit: bool, stream=None,
+           speed: SpeedConfig = DEFAULT_SPEED) -> Scores:
+    """The model on `data`'s validation posts, in nats per character: alone, and mixed with `ngram`
+    (None: the LSTM alone) at a weight refitted here when `fit`, else at the table's own. `stream`
+    is the validation stream already on the device, if it is."""
     graphdef, params = nnx.split(model)
     stream = jnp.asarray(data.val) if stream is None else stream
     positions, logp, accuracy = stream_log_probs(graphdef, params, stream, speed)
     if ngram is None:
-        ngram, ngram_logp = data.ngram, data.ngram_val_log_probs
+        ngram_logp = None
+    elif ngram is data.ngram:
+        ngram_logp = data.ngram_val_log_probs  # counted once per run
     else:
         ngram_logp = ngram.log_probs(data.val)
     return mix(logp, positions, accuracy, ngram_logp, data.val_scale,
@@ -184,14 +185,7 @@ def model_loss(model: CharRNN, vocab: Vocab, data: PreparedData, ngram: NGramTab
     its own n-gram table at its own weight when it has one, else the LSTM alone."""
     if vocab != data.vocab:
         data = dataclasses.replace(data, vocab=vocab, val=encode_records(data.val_records, vocab))
-    return served_scores(model, data, ngram).served
-
-
-def served_scores(model: CharRNN, data: PreparedData, ngram: NGramTable | None) -> Scores:
-    """A trained model as it is served: with its own n-gram table at its own weight, or alone."""
-    if ngram is None:
-        data = dataclasses.replace(data, config=dataclasses.replace(data.config, ngram_mix=False))
-    return scores(model, data, ngram, fit=False)
+    return scores(model, data, ngram, fit=False).served
 
 
 # --- where a run starts ------------------------------------------------------------------------
@@ -378,7 +372,7 @@ def train(data: PreparedData, config: RunConfig, out_dir, *, start: Start | None
         if (done + 1) % eval_every and not finished:
             continue
 
-        found = scores(nnx.merge(graphdef, params), data, stream=val, speed=config.speed)
+        found = scores(nnx.merge(graphdef, params), data, data.ngram, fit=True, stream=val, speed=config.speed)
         val_loss, val_acc = found.served, found.accuracy  # nats per character, whichever the vocabulary
         train_loss = float(np.mean(window_losses))
         row = {
