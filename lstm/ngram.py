@@ -146,8 +146,20 @@ class NGramTable:
 
     @functools.cached_property
     def on_device(self) -> dict:
-        """The arrays the sampler reads, as device arrays (the width and order are in their shapes)."""
-        return {**{k: jnp.asarray(v) for k, v in self.arrays().items()},
+        """The arrays the sampler reads, as device arrays (the width and order are in their shapes).
+
+        Laid out for the lookup's few random reads: each slot holds its context's fingerprint
+        beside its index, so the 16 probes of a level are one or two cache lines; each context's
+        back-off, dense row and span are one record; each entry's token and value sit together."""
+        bits = lambda a: np.asarray(a, np.float32).view(np.int32)
+        slot_fingerprint = np.where(self.slots >= 0, self.fingerprints.view(np.int32)[np.maximum(self.slots, 0)], 0)
+        arrays = {
+            "slots": np.stack([self.slots, slot_fingerprint], axis=1),  # (T, 2)
+            "records": np.stack([bits(self.backoff), self.dense_rows, self.offsets[:-1], self.offsets[1:]], axis=1),
+            "entries": np.stack([self.tokens, bits(self.values)], axis=1),  # (E + width, 2)
+            "dense": self.dense,
+        }
+        return {**{k: jnp.asarray(v) for k, v in arrays.items()},
                 # Shapes the lookup needs as static numbers ride along as empty-valued arrays.
                 "weight": jnp.float32(self.weight), "width": jnp.zeros(self.width, bool),
                 "levels": jnp.zeros(self.order, bool)}
@@ -199,30 +211,32 @@ def probs(table: dict, history, known):
         s, f = _hashes(jnp, [history[:, k - 1 - i] for i in range(j)], j)
         slot_hash.append(jnp.broadcast_to(s, (batch,)))
         fingerprint.append(jnp.broadcast_to(f, (batch,)))
-    slot_hash, fingerprint = jnp.stack(slot_hash, 1), jnp.stack(fingerprint, 1)  # (B, L)
+    slot_hash = jnp.stack(slot_hash, 1)  # (B, L)
+    fingerprint = jax.lax.bitcast_convert_type(jnp.stack(fingerprint, 1), jnp.int32)
     probe = (slot_hash[..., None] + jnp.arange(PROBES, dtype=jnp.uint32)) & jnp.uint32(mask)  # (B, L, P)
-    found = table["slots"][probe.astype(jnp.int32)]  # (B, L, P) context index or -1
-    match = (found >= 0) & (table["fingerprints"][jnp.maximum(found, 0)] == fingerprint[..., None])
-    context = jnp.max(jnp.where(match, found, -1), axis=-1)  # (B, L)
+    found = table["slots"][probe.astype(jnp.int32)]  # (B, L, P, 2): context index or -1, fingerprint
+    match = (found[..., 0] >= 0) & (found[..., 1] == fingerprint[..., None])
+    context = jnp.max(jnp.where(match, found[..., 0], -1), axis=-1)  # (B, L)
     usable = (context >= 0) & (jnp.arange(k + 1) <= known[:, None])
-    context = jnp.maximum(context, 0)
+    record = table["records"][jnp.maximum(context, 0)]  # (B, L, 4): b(h), dense row, span
     # p_top = sum_j w_j a_j + w_u / V, unrolling the recursion: w_j is the product of the b(h) of
     # the usable levels above j (0 where j is unusable), w_u that of all of them. Written out level
     # by level, not as a cumprod, so that it fuses into one kernel: at batch 8 a sampler step's time
     # is the number of kernels it runs (docs/measurements.md).
-    back = jnp.where(usable, table["backoff"][context], 1.0)  # (B, L)
+    back = jnp.where(usable, jax.lax.bitcast_convert_type(record[..., 0], jnp.float32), 1.0)  # (B, L)
     above = [jnp.ones(batch)]
     for j in range(k, 0, -1):
         above.append(above[-1] * back[:, j])
     above = jnp.stack(above[::-1], axis=1)  # (B, L): the product over the levels above j
     w = jnp.where(usable, above, 0.0)
-    p = jnp.sum(w[..., None] * table["dense"][table["dense_rows"][context]], axis=1)  # (B, V), one fusion
+    p = jnp.sum(w[..., None] * table["dense"][record[..., 1]], axis=1)  # (B, V), one fusion
     p = p + (above[:, 0] * back[:, 0])[:, None] / p.shape[1]
-    span = table["offsets"][context[..., None] + jnp.arange(2)]  # (B, L, 2): start and end
-    index = span[..., :1] + jnp.arange(width)  # (B, L, W)
-    values = jnp.where(index < span[..., 1:], table["values"][index], 0.0) * w[..., None]
+    index = record[..., 2:3] + jnp.arange(width)  # (B, L, W)
+    entries = table["entries"][index]  # (B, L, W, 2): token, a(h, token)
+    values = jax.lax.bitcast_convert_type(entries[..., 1], jnp.float32)
+    values = jnp.where(index < record[..., 3:], values, 0.0) * w[..., None]
     # Every b(h) is exactly the mass its a(h, .) leave, so p sums to 1 but for float rounding.
-    return p.at[jnp.arange(batch)[:, None, None], table["tokens"][index]].add(values)
+    return p.at[jnp.arange(batch)[:, None, None], entries[..., 0]].add(values)
 
 
 def _place(slot_hash: np.ndarray) -> tuple[np.ndarray, int]:
