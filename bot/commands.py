@@ -28,8 +28,8 @@ from bot.control import ControlError
 from bot.presence import parse_chance
 from bot.text import NO_PINGS, clip, prompt_text, quote, wait_notice
 from dann.schedule import ScheduleError, interval_text, parse_interval, parse_quiet
-from dann.serving.forget import MAX_PHRASE_CHARS, ForgetError
 from dann.serving.status import about
+from dann.voice.forget import MAX_PHRASE_CHARS, ForgetError
 
 MAX_PAUSE_MINUTES = 7 * 24 * 60
 OWNER_ONLY = "Only dann's owner can do that."

@@ -43,12 +43,12 @@ from bot.presence import Presence
 from bot.text import BUSY, NO_PINGS, SORRY, STILL_LEARNING, clip, discord_time, prompt_text, wait_notice
 from bot.thread import Chain, chain_above, parent_now
 from dann.schedule import is_quiet
-from dann.serving.forget import ForgetList
 from dann.serving.game import Votes, game_file, shown_tally
-from dann.serving.request import GenerationRequest
 from dann.serving.service import Busy, GenerationService, NotReady, service_for
 from dann.serving.status import render_text
 from dann.settings import Settings, load_settings
+from dann.voice.forget import ForgetList
+from dann.voice.request import GenerationRequest
 from lstm.errors import DannError
 
 log = logging.getLogger("dann.discord")

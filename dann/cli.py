@@ -279,9 +279,9 @@ def cmd_corpus(args, settings) -> None:
 
 
 def cmd_sample(args, settings) -> None:
-    from dann.serving.bestof import Voice, answer
-    from dann.serving.filters import filters_for
-    from dann.serving.request import GenerationRequest
+    from dann.voice.bestof import Voice, answer
+    from dann.voice.filters import filters_for
+    from dann.voice.request import GenerationRequest
     from lstm.checkpoint import load_latest
 
     request = GenerationRequest(args.mode, args.prompt, temperature=settings.temperature if args.temp is None
@@ -301,7 +301,7 @@ def cmd_sample(args, settings) -> None:
 
 
 def cmd_eval(args, settings) -> None:
-    from dann.serving.filters import filters_for
+    from dann.voice.filters import filters_for
     from lstm.checkpoint import load_latest
     from lstm.errors import DannError
     from trainer.evaluation import evaluate_checkpoint, table
@@ -363,7 +363,7 @@ def cmd_tune(args, settings) -> None:
 
 
 def cmd_forget(args, settings) -> None:
-    from dann.serving.forget import ForgetList
+    from dann.voice.forget import ForgetList
     from lstm.errors import DannError
 
     forget = ForgetList(args.checkpoint_dir or settings.checkpoint_dir)
@@ -392,9 +392,9 @@ def cmd_trainer(args, settings) -> None:
 
 
 def cmd_status(args, settings) -> None:
-    from dann.serving.bestof import Voice
     from dann.serving.game import Votes, game_file, shown_tally
     from dann.serving.status import render_text, summary
+    from dann.voice.bestof import Voice
     from lstm.checkpoint import NoCheckpoint, load_latest
     from trainer.retrain import converged_since
     from trainer.schedule import next_run

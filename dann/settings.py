@@ -95,7 +95,7 @@ class Settings(BaseSettings):
     # Longest generated post, in characters.
     max_chars: int = Field(280, ge=1, le=4000)
     # Best-of-n: candidates sampled for each text served; the copy filter and a score pick one
-    # (dann/serving/bestof.py). 1 serves the first sample as it is.
+    # (dann/voice/bestof.py). 1 serves the first sample as it is.
     best_of: int = Field(8, ge=1, le=32)
     # Spell only words the person has written (lstm/lexicon.py): made-up words are what most gives
     # a character model away. False lets the model coin words.
@@ -115,7 +115,7 @@ class Settings(BaseSettings):
     # Publish a new model only if its val loss is at most this much worse than the served one's.
     promote_tolerance: float = Field(0.02, ge=0)
     # ... and only if at most this share of its answers, sampled at publish time, would have been a
-    # copy of a training post had the filter not caught it (dann/serving/bestof.py).
+    # copy of a training post had the filter not caught it (dann/voice/bestof.py).
     max_copy_rate: float = Field(0.02, ge=0, le=1)
     # DMs and group DMs of a Discord export are private: left out of training unless this is true.
     include_dms: bool = False

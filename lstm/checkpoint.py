@@ -56,7 +56,7 @@ class Checkpoint:
 
     @property
     def info(self) -> dict:
-        """What the trainer recorded about the run (trainer/record.py's RunRecord, as JSON)."""
+        """What the trainer recorded about the run (lstm/schema.py's RunRecord, as JSON)."""
         return self.meta.get("info", {})
 
     @property

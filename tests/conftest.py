@@ -6,7 +6,7 @@ import tempfile
 
 import pytest
 
-from trainer.config import ModelSpec, RunConfig, TrainConfig
+from lstm.schema import ModelSpec, RunConfig, TrainConfig
 from trainer.corpus import Corpus, Record
 
 TINY_MODEL = {"hidden": 64, "layers": 1}
@@ -78,9 +78,9 @@ def trained_dir(tmp_path_factory):
 async def service(trained_dir, tmp_path):
     """A running generation service on a private copy of `trained_dir`, polling every 50 ms, with
     the forget list of that copy as its filter (as service_for gives it)."""
-    from dann.serving.filters import Filters
-    from dann.serving.forget import ForgetList
     from dann.serving.service import GenerationService
+    from dann.voice.filters import Filters
+    from dann.voice.forget import ForgetList
     from tests.dann.serving import MAX_CHARS, serving_copy
 
     directory = serving_copy(trained_dir, tmp_path)

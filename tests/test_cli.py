@@ -280,8 +280,8 @@ def test_eval_and_tune_refuse_bad_input_in_one_line(capsys, trained_dir, tmp_pat
 
 
 def test_tune_writes_the_config_and_says_what_it_found(capsys, tmp_path):
+    from lstm.schema import tunable
     from tests.trainer.test_tune import TUNE_MODEL, TUNE_POST, tune_config
-    from trainer.config import tunable
 
     # The export and config of tests/trainer/test_tune.py, so that the programs compile once a run.
     corpus = tmp_path / "posts.txt"
@@ -298,7 +298,7 @@ def test_tune_writes_the_config_and_says_what_it_found(capsys, tmp_path):
 
 def test_train_takes_a_config_file_and_flags_override_it(capsys, tmp_path, caplog):
     from lstm import checkpoint
-    from trainer.record import RunRecord
+    from lstm.schema import RunRecord
 
     corpus = tmp_path / "posts.txt"
     corpus.write_text("\n".join(["good morning friends", "coffee first then code", "lol same"] * 40))

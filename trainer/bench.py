@@ -18,9 +18,10 @@ from lstm.checkpoint import load_latest
 from lstm.errors import DannError
 from lstm.model import CharRNN
 from lstm.sample import generate
+from lstm.schema import RunConfig
 from lstm.vocab import EOS, Vocab
 from trainer.budget import Budget
-from trainer.config import RunConfig, resolve
+from trainer.config import resolve
 from trainer.train import make_optimizer, train_step
 
 VOCAB = 96  # the size that made words appear in the hand-built version

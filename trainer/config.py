@@ -1,10 +1,7 @@
 """Hyperparameters: what they are, their defaults, and the one function that resolves them.
 
-Three frozen sections, saved inside every checkpoint:
-- `ModelSpec`: the architecture without the vocabulary size, which is known only once the
-  training posts are read (`spec.config(vocab_size)` gives lstm's ModelConfig);
-- `TrainConfig`: the optimizer, the batches, the budget, the vocabulary and copy-filter settings;
-- `SpeedConfig`: the kernel's speed knobs, which change how fast a step runs, not what it learns.
+The sections themselves (`ModelSpec`, `TrainConfig`, `SpeedConfig`, `RunConfig`) are data in
+lstm/schema.py, saved inside every checkpoint.
 
 `resolve` builds a `RunConfig` from layers, each over the one before:
 
@@ -15,150 +12,14 @@ and records which layer set each field. `dann train`, `dann tune`, the trainer, 
 `dann bench` all get their hyperparameters here.
 """
 
-import dataclasses
 import json
 import logging
-import types
-import typing
 from pathlib import Path
 
-from lstm.errors import DannError
-from lstm.model import ModelConfig
+from lstm.schema import BUDGET, SECTIONS, ConfigError, RunConfig, build_config
 
 log = logging.getLogger("dann.config")
 
-
-class ConfigError(DannError):
-    """A hyperparameter that cannot be used: an unknown field, a bad value, an unreadable file."""
-
-
-def _whole(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _of_kind(value, kind) -> bool:
-    if kind is type(None):
-        return value is None
-    if kind is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if kind is int:
-        return _whole(value)
-    return isinstance(value, kind)
-
-
-def check_kinds(section) -> None:
-    """Every field holds a value of its declared kind: a file's "fast" is no learning rate."""
-    for field, hint in typing.get_type_hints(type(section)).items():
-        kinds = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
-        value = getattr(section, field)
-        if not any(_of_kind(value, kind) for kind in kinds):
-            names = " or ".join("null" if k is type(None) else k.__name__ for k in kinds)
-            raise ConfigError(f"{field} must be {names}, not {value!r}")
-
-
-@dataclasses.dataclass(frozen=True)
-class ModelSpec:
-    hidden: int = 256  # defaults: the best measured for a 5-minute budget on a 2-core CPU
-    layers: int = 1
-    cell: str = "lstm"  # "lstm" or "gru"
-    residual: bool = False  # add each layer's input to its output (layers 2..N)
-    dropout: float = 0.0  # between layers and before the head, training only
-    weight_drop: float = 0.0  # DropConnect on W_hh, training only (lstm/model.py)
-
-    def __post_init__(self):
-        check_kinds(self)
-        if self.cell not in ("lstm", "gru"):
-            raise ConfigError(f"cell must be 'lstm' or 'gru', not {self.cell!r}")
-        if not (self.hidden >= 1 and self.layers >= 1):
-            raise ConfigError(f"hidden and layers must be at least 1, not {self.hidden} and {self.layers}")
-        for name in ("dropout", "weight_drop"):
-            if not 0.0 <= getattr(self, name) < 1.0:
-                raise ConfigError(f"{name} must be in [0, 1), not {getattr(self, name)}")
-
-    def config(self, vocab_size: int) -> ModelConfig:
-        return ModelConfig(vocab_size=vocab_size, **dataclasses.asdict(self))
-
-    @classmethod
-    def of(cls, config: ModelConfig) -> "ModelSpec":
-        """The spec of a model that exists (a checkpoint's)."""
-        return cls(**{f.name: getattr(config, f.name) for f in dataclasses.fields(cls)})
-
-
-@dataclasses.dataclass(frozen=True)
-class TrainConfig:
-    batch_size: int = 32  # small batches: more updates per second of CPU (docs/measurements.md)
-    seq_len: int = 64
-    learning_rate: float = 6e-3
-    warmup_steps: int = 20
-    min_lr_ratio: float = 0.1
-    weight_decay: float = 0.01
-    clip_norm: float = 1.0
-    minutes: float | None = 5.0  # stop at whichever of minutes / max_steps comes first
-    max_steps: int | None = None
-    eval_every: int | None = None  # steps between evaluations; None: every 500, or every epoch if sooner
-    stateful: bool = False  # carry the hidden state across consecutive windows (truncated BPTT)
-    val_fraction: float = 0.1
-    min_char_count: int = 5  # rarer characters become <unk> (or are dropped, see rare_chars)
-    rare_chars: str = "unk"
-    # "chars" (lstm/vocab.py), or "bpe": byte-level subwords trained on the export (lstm/bpe.py),
-    # `bpe_vocab` of them. docs/fidelity.md#subwords compares the two.
-    tokens: str = "chars"
-    bpe_vocab: int = 1024
-    seed: int = 0
-    # The copy filter (lstm/copyindex.py) rejects generated text holding a run of this many words,
-    # or this many characters, found verbatim in the corpus. Its index is built at training time.
-    copy_words: int = 7
-    copy_chars: int = 40
-    # Serve the LSTM mixed with the n-gram of the training posts (trainer/mixture.py), the weight
-    # fitted on the validation posts: docs/training.md has what it does to val loss and fidelity.
-    ngram_mix: bool = True
-
-    def __post_init__(self):
-        check_kinds(self)
-        if self.minutes is None and self.max_steps is None:
-            raise ConfigError("give a time budget (minutes) or a step count (max_steps)")
-        if self.minutes is not None and not self.minutes > 0:
-            raise ConfigError(f"minutes must be positive, not {self.minutes}")
-        if self.max_steps is not None and self.max_steps < 1:
-            raise ConfigError(f"max_steps must be at least 1, not {self.max_steps}")
-        if not 0.0 < self.val_fraction < 0.5:
-            raise ConfigError(f"val_fraction must be between 0 and 0.5, not {self.val_fraction}")
-        for name in ("batch_size", "seq_len", "min_char_count", "copy_words", "copy_chars"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be at least 1, not {getattr(self, name)}")
-        if not self.learning_rate > 0 or not self.clip_norm > 0 or self.weight_decay < 0:
-            raise ConfigError("learning_rate and clip_norm must be positive and weight_decay not negative")
-        if self.rare_chars not in ("unk", "drop"):
-            raise ConfigError(f"rare_chars must be 'unk' or 'drop', not {self.rare_chars!r}")
-        if self.tokens not in ("chars", "bpe"):
-            raise ConfigError(f"tokens must be 'chars' or 'bpe', not {self.tokens!r}")
-        if not 260 <= self.bpe_vocab <= 65536:  # the 256 bytes and the 4 reserved ids come first
-            raise ConfigError(f"bpe_vocab must be from 260 to 65536, not {self.bpe_vocab}")
-
-    @property
-    def budget_s(self) -> float | None:
-        return self.minutes * 60 if self.minutes else None
-
-
-@dataclasses.dataclass(frozen=True)
-class SpeedConfig:
-    # Time steps per iteration of the scans' loops: 16 on a GPU, 1 on a CPU (the device layer
-    # sets it; docs/measurements.md has both). Results are the same either way.
-    unroll: int = 1
-    bf16: bool = False  # bfloat16 inputs to the recurrent matmuls, accumulated in float32
-
-    def __post_init__(self):
-        check_kinds(self)
-        if not self.unroll >= 1:
-            raise ConfigError(f"unroll must be a positive whole number, not {self.unroll}")
-
-    @property
-    def matmul_dtype(self) -> str | None:
-        return "bfloat16" if self.bf16 else None
-
-
-SECTIONS = {"model": ModelSpec, "train": TrainConfig, "speed": SpeedConfig}
-BUDGET = ("minutes", "max_steps")  # the run's own, never part of a tuned file or a training signature
 
 # A small export overfits the default model within a few dozen steps and then loses to a smoothed
 # n-gram. Strong dropout, weight drop on W_hh and small batches won there (docs/training.md). The
@@ -178,77 +39,6 @@ GPU_CHARS_PER_S = 1_000_000  # 2 x 512, batch 64 x 128, on one H100
 # helping (docs/training.md). (epochs at least, model fields), largest first.
 BUDGET_REGULARISATION = ((80, {"dropout": 0.3, "weight_drop": 0.5}), (40, {"dropout": 0.25}), (25, {"dropout": 0.15}))
 
-
-@dataclasses.dataclass(frozen=True)
-class RunConfig:
-    model: ModelSpec = ModelSpec()
-    train: TrainConfig = TrainConfig()
-    speed: SpeedConfig = SpeedConfig()
-    # "section.field" -> the layer that set it; a field not named here is a default.
-    sources: dict = dataclasses.field(default_factory=dict, compare=False, hash=False)
-
-    def source(self, section: str, field: str) -> str:
-        return self.sources.get(f"{section}.{field}", "default")
-
-    def given(self) -> dict:
-        """{section: {field: value}} of every field some layer above the defaults set."""
-        out = {name: {} for name in SECTIONS}
-        for key in self.sources:
-            section, field = key.split(".")
-            out[section][field] = getattr(getattr(self, section), field)
-        return out
-
-    def describe(self) -> str:
-        """One line for the log: each field not at its default, and who set it."""
-        parts = [f"{key} {getattr(getattr(self, key.split('.')[0]), key.split('.')[1])} ({layer})"
-                 for key, layer in sorted(self.sources.items())]
-        return ", ".join(parts) or "all defaults"
-
-    def signature(self) -> dict:
-        """What, besides the data, decides the trained model: a change means retrain even on the
-        same export. The budget is left out (a longer budget alone is no reason), and so is speed."""
-        return {"train": tunable(self.train), "model": dataclasses.asdict(self.model)}
-
-    def with_changes(self, layer: str, changes: dict) -> "RunConfig":
-        """This config with `changes` ({section: {field: value}}) on top, recorded as set by `layer`."""
-        return _build([(layer, changes)], self)
-
-    def to_json(self) -> dict:
-        return {name: dataclasses.asdict(getattr(self, name)) for name in SECTIONS} | {"sources": dict(self.sources)}
-
-    @classmethod
-    def from_json(cls, data: dict) -> "RunConfig":
-        """As saved in a checkpoint. Fields this code does not know (from a newer version) are
-        ignored; missing ones take their defaults."""
-        sections = {}
-        for name, kind in SECTIONS.items():
-            known = {f.name for f in dataclasses.fields(kind)}
-            sections[name] = kind(**{k: v for k, v in (data.get(name) or {}).items() if k in known})
-        return cls(**sections, sources=dict(data.get("sources") or {}))
-
-
-def tunable(train: TrainConfig) -> dict:
-    """Every training field but the budget, which stays the run's own (DANN_TRAIN_MINUTES, flags)."""
-    return {k: v for k, v in dataclasses.asdict(train).items() if k not in BUDGET}
-
-
-def _build(layers: list[tuple[str, dict]], base: RunConfig | None = None) -> RunConfig:
-    """Apply (layer name, {section: {field: value}}) in order over `base` (default: the defaults)."""
-    base = base or RunConfig()
-    values = {name: dataclasses.asdict(getattr(base, name)) for name in SECTIONS}
-    sources = dict(base.sources)
-    for layer, sections in layers:
-        for section, fields in sections.items():
-            if section not in SECTIONS:
-                raise ConfigError(f"unknown section {section!r}; the sections are {', '.join(SECTIONS)}")
-            for field, value in fields.items():
-                if field not in values[section]:
-                    raise ConfigError(f"unknown field {field!r} in {section!r}; the fields are "
-                                      f"{', '.join(values[section])}")
-                values[section][field] = value
-                sources[f"{section}.{field}"] = layer
-    built = {name: kind(**values[name]) for name, kind in SECTIONS.items()}
-    return RunConfig(**built, sources=sources)
 
 
 def budget_layer(chars: int | None, minutes: float | None, max_steps: int | None, gpu: bool,
@@ -300,9 +90,9 @@ def resolve(*, chars: int | None, platform: str | None = None, minutes: float | 
     try:
         # The budget in force is known only once every layer is read: the run's own minutes or
         # steps decide what the budget layer sets, under the layers above it.
-        found = _build(layers + above)
+        found = build_config(layers + above)
         budget = budget_layer(chars, found.train.minutes, found.train.max_steps, gpu, found)
-        return _build(layers + [("budget", budget)] + above) if budget else found
+        return build_config(layers + [("budget", budget)] + above) if budget else found
     except ConfigError as error:
         where = f"train config {file}: " if file is not None else ""
         raise ConfigError(f"{where}{error}") from None

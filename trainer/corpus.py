@@ -18,7 +18,6 @@ from urllib.parse import urlsplit
 
 from lstm.errors import DannError
 
-
 # Up to whitespace or a quote; punctuation that ends a sentence after a link is not part of it.
 URL = re.compile(r"\bhttps?://[^\s<>\"']*[^\s<>\"'.,;:!?)\]]", re.IGNORECASE)
 # JSON can spell half of a surrogate pair ("\ud83d" alone); it decodes to a str that no encoder
@@ -43,7 +42,7 @@ class Corpus:
     format: str
     records: list[Record]
     dropped: dict[str, int] = dataclasses.field(default_factory=dict)
-    forget_digest: str = ""  # the forget list applied by `without` (dann/serving/forget.py), if any
+    forget_digest: str = ""  # the forget list applied by `without` (dann/voice/forget.py), if any
 
     @classmethod
     def from_records(cls, format: str, records: list[Record], dropped: dict[str, int]) -> "Corpus":
@@ -100,7 +99,7 @@ class Corpus:
             "distinct_chars": len(set(text)),
             # The newest post's time: `/dann about` says the voice was learned from posts up to it.
             "until": max((r.created_at for r in self.records if r.created_at), default=None),
-            # The typical length of each kind: best-of-n prefers candidates near it (dann/serving/bestof.py).
+            # The typical length of each kind: best-of-n prefers candidates near it (dann/voice/bestof.py).
             "median_chars": {kind: _median([len(r.text) for r in self.records if r.kind == kind])
                              for kind in ("post", "reply")},
         }

@@ -15,25 +15,16 @@ from lstm.copyindex import CopyIndex
 from lstm.errors import DannError
 from lstm.lexicon import Lexicon
 from lstm.ngram import NGramTable
+from lstm.schema import Baselines, TrainConfig
 from lstm.vocab import Vocab
 from trainer.baselines import baselines
 from trainer.batches import encode_records, split_records, tokens_per_char
-from trainer.config import TrainConfig
 from trainer.corpus import Corpus, Record
 from trainer.mixture import build_table
 
 
 class TrainingError(DannError):
     """Training cannot go on (too little data, NaN, divergence). The last good checkpoint is kept."""
-
-
-@dataclasses.dataclass(frozen=True)
-class Baselines:
-    """What models that need no training score on the same validation text (trainer/baselines.py)."""
-
-    unigram_val_loss: float
-    ngram_val_loss: float
-    ngram_order: int
 
 
 @dataclasses.dataclass(eq=False)

@@ -3,7 +3,7 @@
 - the validation loss, bpc and accuracy on the export's validation posts, beside a smoothed
   character n-gram model and a unigram model trained on the same training posts;
 - the copy rate: the share of generated posts and replies whose every first-draw candidate held
-  a long verbatim span of the corpus, so that without the guard of dann/serving/bestof.py (a
+  a long verbatim span of the corpus, so that without the guard of dann/voice/bestof.py (a
   hotter second draw, then a safe line) a copy would have been served. The trainer refuses to
   publish above DANN_MAX_COPY_RATE. Beside it, the share of what is actually served that copies
   (zero by construction, measured all the same) and the copy rate of single raw samples;
@@ -22,9 +22,9 @@ import math
 
 import numpy as np
 
-from dann.serving.bestof import WORD, Tally, Voice, answer
-from dann.serving.filters import Filters
-from dann.serving.request import GenerationRequest
+from dann.voice.bestof import WORD, Tally, Voice, answer
+from dann.voice.filters import Filters
+from dann.voice.request import GenerationRequest
 from lstm.checkpoint import Checkpoint
 from trainer.baselines import NGramModel
 from trainer.corpus import Corpus

@@ -15,8 +15,8 @@ import itertools
 import json
 import sys
 
-from dann.serving import bestof
-from dann.serving.bestof import Voice
+from dann.voice import bestof
+from dann.voice.bestof import Voice
 from lstm.checkpoint import load_latest
 from trainer.data import prepare
 from trainer.evaluation import evaluate_voice

@@ -14,7 +14,7 @@ With one device there is no mesh at all, so the single-device step is exactly wh
 import jax
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
 
-from trainer.config import ConfigError
+from lstm.schema import ConfigError
 
 
 def data_mesh(batch_size: int) -> Mesh | None:

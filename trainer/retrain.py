@@ -21,18 +21,18 @@ from pathlib import Path
 
 import jax
 
-from dann.serving.bestof import Voice
-from dann.serving.filters import filters_for
-from dann.serving.forget import ForgetList
 from dann.settings import Settings
+from dann.voice.bestof import Voice
+from dann.voice.filters import filters_for
+from dann.voice.forget import ForgetList
 from lstm import checkpoint
 from lstm.errors import DannError
-from trainer.config import RunConfig, resolve, write_file
+from lstm.schema import RunConfig, RunRecord
+from trainer.config import resolve, write_file
 from trainer.corpus import Corpus
 from trainer.data import PreparedData, TrainingError, prepare
 from trainer.evaluation import evaluate_voice
 from trainer.exports import read_corpus
-from trainer.record import RunRecord
 from trainer.report import write_report
 from trainer.train import TrainResult, continue_from, model_loss, train
 from trainer.tune import tune

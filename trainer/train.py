@@ -28,14 +28,13 @@ from tqdm import tqdm
 from lstm import checkpoint
 from lstm.model import CharRNN
 from lstm.ngram import NGramTable
+from lstm.schema import RunConfig, RunRecord, SpeedConfig, TrainConfig
 from lstm.vocab import EOS, Vocab
 from trainer.batches import encode_records, post_starts, random_windows, track_count, track_windows
 from trainer.budget import Budget
-from trainer.config import RunConfig, SpeedConfig, TrainConfig
 from trainer.data import PreparedData, TrainingError
 from trainer.mesh import batch_split, data_mesh, replicated
 from trainer.mixture import Scores, mix
-from trainer.record import RunRecord
 
 log = logging.getLogger("dann.train")
 

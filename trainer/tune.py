@@ -23,9 +23,9 @@ import jax.numpy as jnp
 from flax import nnx
 
 from lstm.model import CharRNN
+from lstm.schema import RunConfig, tunable
 from trainer.batches import post_starts
 from trainer.budget import Budget
-from trainer.config import RunConfig, tunable
 from trainer.corpus import Corpus
 from trainer.data import PreparedData, prepare
 from trainer.train import DEFAULT_SPEED, evaluate, learning_rate, make_optimizer, step_fn, train_step

@@ -45,10 +45,10 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 
 from dann.serving.game import Votes, game_file
-from dann.serving.request import GenerationRequest
 from dann.serving.service import Busy, GenerationService, NotReady, service_for
 from dann.serving.status import about
 from dann.settings import Settings
+from dann.voice.request import GenerationRequest
 from lstm.errors import DannError
 from web.body_limit import BodyLimit
 from web.connections import with_header_deadline

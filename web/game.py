@@ -24,9 +24,9 @@ import random
 import secrets
 import threading
 
-from dann.serving.bestof import SAFE_LINE
 from dann.serving.game import Votes
-from dann.serving.request import GenerationRequest
+from dann.voice.bestof import SAFE_LINE
+from dann.voice.request import GenerationRequest
 from lstm.errors import DannError
 
 log = logging.getLogger("dann.web")

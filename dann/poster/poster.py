@@ -26,8 +26,8 @@ import time
 from dann.poster.destination import Destination, Mention, PosterError, RateLimited, Refused, Unauthorized, Unreachable
 from dann.poster.record import PosterRecord
 from dann.schedule import is_quiet, parse_interval, parse_quiet_hours, slot_at
-from dann.serving.request import GenerationRequest
 from dann.serving.service import Busy, NotReady, service_for
+from dann.voice.request import GenerationRequest
 
 log = logging.getLogger("dann.poster")
 MAX_RATE_WAIT_S = 15 * 60  # X's windows are 15 minutes; a reset further off is waited out a tick at a time

@@ -1,7 +1,7 @@
 """The generation service: one model, hot-reloaded, with requests batched into shared sampler calls.
 
 The Discord bot and the web page both talk to this; neither loads a model or samples by itself.
-Requests are `GenerationRequest`s (dann/serving/request.py); best-of-n picks each text served.
+Requests are `GenerationRequest`s (dann/voice/request.py); best-of-n picks each text served.
 
 - Admission: a request is refused at once (Busy) when the candidate rows already waiting would
   pass `max_pending_rows`, or when the queue would not drain before its deadline. An admitted
@@ -29,9 +29,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from dann.serving import status
-from dann.serving.bestof import Tally, Voice, answer
-from dann.serving.filters import Filters, filters_for
-from dann.serving.request import GenerationRequest
+from dann.voice.bestof import Tally, Voice, answer
+from dann.voice.filters import Filters, filters_for
+from dann.voice.request import GenerationRequest
 from lstm import checkpoint
 from lstm.errors import DannError
 from lstm.sample import generate
@@ -91,7 +91,7 @@ class Generation:
 
 
 def service_for(settings) -> "GenerationService":
-    """The service as the settings configure it, with their filters (dann/serving/filters.py)."""
+    """The service as the settings configure it, with their filters (dann/voice/filters.py)."""
     return GenerationService(settings.checkpoint_dir, max_chars=settings.max_chars, best_of=settings.best_of,
                              poll_s=settings.reload_poll_s, filters=filters_for(settings),
                              known_words=settings.known_words, max_pending_rows=settings.max_pending_rows,
@@ -106,7 +106,7 @@ class GenerationService:
         self.known_words = known_words  # spell from the version's lexicon (lstm/lexicon.py)
         self.filters = filters  # the blocklist and the forget list, checked besides the copy index
         self.max_chars = max_chars
-        self.best_of = best_of  # candidates sampled per text served (dann/serving/bestof.py)
+        self.best_of = best_of  # candidates sampled per text served (dann/voice/bestof.py)
         self.max_batch = max_batch  # texts per sampler call, so best_of * max_batch rows at most
         self.batch_window_s = batch_window_s
         self.poll_s = poll_s

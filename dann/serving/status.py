@@ -9,7 +9,7 @@ import datetime
 from collections.abc import Callable
 
 from dann.serving import game
-from dann.serving.bestof import Voice
+from dann.voice.bestof import Voice
 
 
 def summary(voice: Voice) -> dict:

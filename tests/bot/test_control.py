@@ -10,7 +10,7 @@ import pytest
 
 from bot.commands import MANAGERS_ONLY, OWNER_ONLY
 from bot.control import Control
-from dann.serving.forget import ForgetList
+from dann.voice.forget import ForgetList
 from tests.bot.test_discord_bot import connect, dann, interaction, mention, settings_for
 
 pytestmark = pytest.mark.usefixtures("service")

@@ -10,17 +10,9 @@ import pytest
 from flax import nnx
 
 from lstm.model import CharRNN, ModelConfig
+from lstm.schema import ConfigError, ModelSpec, RunConfig, SpeedConfig
 from tests.conftest import tiny_config
-from trainer.config import (
-    SMALL_EXPORT_CHARS,
-    ConfigError,
-    ModelSpec,
-    RunConfig,
-    SpeedConfig,
-    read_file,
-    resolve,
-    write_file,
-)
+from trainer.config import SMALL_EXPORT_CHARS, read_file, resolve, write_file
 from trainer.train import loss_fn, make_optimizer, train_step
 
 BIG = SMALL_EXPORT_CHARS * 2

@@ -17,10 +17,10 @@ import pytest
 from dann.cli import main
 from dann.settings import Settings
 from lstm import checkpoint
+from lstm.schema import RunRecord
 from tests.conftest import run_config, tiny_config
 from trainer.config import SMALL_EXPORT
 from trainer.exports import read_corpus
-from trainer.record import RunRecord
 from trainer.retrain import configured, converged_since, retrain, state_dir
 
 TINY = {"hidden": 32}

@@ -9,11 +9,11 @@ from flax import nnx
 from lstm import checkpoint
 from lstm.model import CharRNN, ModelConfig
 from lstm.sample import generate
+from lstm.schema import RunRecord
 from tests.conftest import TINY_MODEL, fit, repeated_corpus, tiny_config
 from trainer.config import BUDGET_REGULARISATION, CPU_CHARS_PER_S, GPU, SMALL_EXPORT, SMALL_EXPORT_CHARS, resolve
 from trainer.corpus import Corpus, Record
 from trainer.data import TrainingError
-from trainer.record import RunRecord
 from trainer.train import PATIENCE, make_optimizer, train_step
 
 
@@ -190,8 +190,8 @@ def test_the_defaults_follow_the_export_size_and_the_device_under_what_was_given
 
 
 def test_a_subword_model_trains_reports_nats_per_character_and_speaks(tmp_path):
-    from dann.serving.bestof import Voice, answer
-    from dann.serving.request import GenerationRequest
+    from dann.voice.bestof import Voice, answer
+    from dann.voice.request import GenerationRequest
     from lstm.bpe import BpeVocab
     from trainer.data import prepare
     from trainer.train import evaluate, model_loss

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from dann.serving.forget import ForgetList
+from dann.voice.forget import ForgetList
 from trainer.batches import split_records
 from trainer.exports import read_corpus
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from dann.serving.request import GenerationRequest
+from dann.voice.request import GenerationRequest
 from tests.dann.serving.test_admission import Recorded, sampled
 from tests.web.test_app import make_settings, one_line, serving
 from web.app import create_app

@@ -88,9 +88,9 @@ def test_a_bad_vote_gets_one_line_naming_the_field(game_dir, game_export):
 
 
 def test_a_phrase_forgotten_while_the_game_runs_is_never_shown_again(game_dir, game_export, tmp_path):
-    from dann.serving.filters import Filters
-    from dann.serving.forget import ForgetList
     from dann.serving.service import GenerationService
+    from dann.voice.filters import Filters
+    from dann.voice.forget import ForgetList
 
     target = sorted(game_export.shown)[0]
     phrase = " ".join(target.split()[1:3])  # "post 90": in this post only

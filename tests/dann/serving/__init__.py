@@ -6,8 +6,8 @@ import dataclasses
 import shutil
 
 from lstm import checkpoint
+from lstm.schema import RunRecord
 from lstm.vocab import Vocab
-from trainer.record import RunRecord
 
 MAX_CHARS = 40  # one max_chars for every service in these tests, so the sampler compiles once per batch size
 

@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from dann.serving.request import GenerationRequest as R
 from dann.serving.service import Busy, GenerationService, TooLate
+from dann.voice.request import GenerationRequest as R
 
 
 class Recorded(GenerationService):

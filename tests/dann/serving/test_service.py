@@ -9,9 +9,9 @@ import time
 import pytest
 
 from dann.serving import service as service_module
-from dann.serving.request import GenerationRequest as R
-from dann.serving.request import RequestError
 from dann.serving.service import GenerationService, NotReady
+from dann.voice.request import GenerationRequest as R
+from dann.voice.request import RequestError
 from tests.dann.serving import MAX_CHARS, eventually, publish, publish_damaged
 
 

@@ -33,16 +33,16 @@ import random
 import re
 from collections.abc import Callable
 
-from dann.serving.filters import Filters
-from dann.serving.request import GenerationRequest
+from dann.voice.filters import Filters
+from dann.voice.request import GenerationRequest
 from lstm.checkpoint import Checkpoint
 from lstm.copyindex import CopyIndex
 from lstm.lexicon import Lexicon
 from lstm.model import CharRNN
 from lstm.ngram import NGramTable
 from lstm.sample import generate
+from lstm.schema import RunRecord
 from lstm.vocab import Vocab
-from trainer.record import RunRecord
 
 WORD = re.compile(r"\w+(?:'\w+)*")
 GIBBERISH_NATS = 1.0  # rejected when the mean log-prob is this far below real posts' (-val_loss)

@@ -3,9 +3,9 @@ owner gives are refused with one line when they cannot be used."""
 
 import pytest
 
-from dann.serving.blocklist import Blocklist, BlocklistError
-from dann.serving.filters import blocklist_for
 from dann.settings import Settings
+from dann.voice.blocklist import Blocklist, BlocklistError
+from dann.voice.filters import blocklist_for
 
 
 @pytest.mark.parametrize("text", ["n.i.c.e", "N1CE", "n i c e", "what a NICE day", "so n!ce", "Ñíçé", "niiiice",

@@ -3,10 +3,10 @@ again, by a model that says little else."""
 
 import asyncio
 
-from dann.serving.filters import Filters
-from dann.serving.forget import ForgetList
-from dann.serving.request import GenerationRequest
 from dann.serving.service import GenerationService
+from dann.voice.filters import Filters
+from dann.voice.forget import ForgetList
+from dann.voice.request import GenerationRequest
 from tests.dann.serving import MAX_CHARS, serving_copy
 
 

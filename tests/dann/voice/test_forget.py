@@ -2,7 +2,7 @@
 
 import pytest
 
-from dann.serving.forget import MAX_PHRASE_CHARS, ForgetError, ForgetList
+from dann.voice.forget import MAX_PHRASE_CHARS, ForgetError, ForgetList
 
 
 def test_matching_ignores_case_accents_punctuation_and_spacing_but_needs_whole_words(tmp_path):

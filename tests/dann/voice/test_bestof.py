@@ -3,10 +3,10 @@ model whose every sample copies its corpus."""
 
 import pytest
 
-from dann.serving.bestof import SAFE_LINE, Tally, balanced, choose, generate_best, loops, resample_temperature
-from dann.serving.blocklist import Blocklist
-from dann.serving.filters import Filters
-from dann.serving.forget import ForgetList
+from dann.voice.bestof import SAFE_LINE, Tally, balanced, choose, generate_best, loops, resample_temperature
+from dann.voice.blocklist import Blocklist
+from dann.voice.filters import Filters
+from dann.voice.forget import ForgetList
 from lstm import checkpoint
 from lstm.copyindex import CopyIndex
 from tests.conftest import TINY_MODEL, fit, repeated_corpus, tiny_config

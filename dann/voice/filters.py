@@ -8,8 +8,8 @@ from the settings with `filters_for`; the forget list is the one beside the chec
 import dataclasses
 from pathlib import Path
 
-from dann.serving.blocklist import Blocklist
-from dann.serving.forget import ForgetList
+from dann.voice.blocklist import Blocklist
+from dann.voice.forget import ForgetList
 
 
 @dataclasses.dataclass(frozen=True)

@@ -20,7 +20,7 @@ import threading
 from pathlib import Path
 
 from dann.jsonfile import write_json
-from dann.serving.blocklist import fold
+from dann.voice.blocklist import fold
 from lstm.errors import DannError
 
 FILE_NAME = "forget.json"
