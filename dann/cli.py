@@ -8,13 +8,9 @@ import argparse
 import dataclasses
 import json
 import logging
-import os
 import sys
 from pathlib import Path
 
-import trainer
-
-DEMO_CORPUS = Path(trainer.__file__).parent / "data" / "shakespeare.txt"  # shipped as package data
 log = logging.getLogger("dann")
 
 
@@ -54,37 +50,35 @@ def add_training_options(p: argparse.ArgumentParser):
     p.add_argument("--config", type=Path, help="hyperparameters from a JSON file such as `dann tune` writes; "
                                                "flags override it")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    model = p.add_argument_group("model (saved in the checkpoint)")
-    model.add_argument("--hidden", type=positive(int))
-    model.add_argument("--layers", type=positive(int))
-    model.add_argument("--cell", choices=["lstm", "gru"])
-    model.add_argument("--residual", action="store_true", default=None)
-    model.add_argument("--dropout", type=float)
-    model.add_argument("--weight-drop", type=float, help="DropConnect on W_hh, training only (small exports)")
-    train = p.add_argument_group("training (saved in the checkpoint)")
-    train.add_argument("--batch-size", type=positive(int))
-    train.add_argument("--seq-len", type=positive(int))
-    train.add_argument("--learning-rate", "--lr", type=positive(float))
-    train.add_argument("--warmup-steps", type=int)
-    train.add_argument("--weight-decay", type=float)
-    train.add_argument("--eval-every", type=positive(int))
-    train.add_argument("--stateful", action="store_true", default=None, help="carry state across windows")
-    train.add_argument("--min-char-count", type=positive(int), help="rarer characters are unknown")
-    train.add_argument("--rare-chars", choices=["unk", "drop"], help="map rare characters to <unk>, or drop them")
-    train.add_argument("--tokens", choices=["chars", "bpe"], help="characters (default), or byte-level BPE subwords "
-                                                                  "trained on the export")
-    train.add_argument("--bpe-vocab", type=positive(int), help="subwords in a BPE vocabulary (default 1024)")
-    train.add_argument("--seed", type=int)
-    train.add_argument("--ngram-mix", action=argparse.BooleanOptionalAction, default=None,
-                       help="serve the LSTM mixed with the export's n-gram (default: on)")
-    add_speed_options(p.add_argument_group("speed (how fast a step runs, not what it learns)"))
+    add_section_flags(p.add_argument_group("model (saved in the checkpoint)"), "model")
+    add_section_flags(p.add_argument_group("training (saved in the checkpoint)"), "train")
+    add_section_flags(p.add_argument_group("speed (how fast a step runs, not what it learns)"), "speed")
 
 
-def add_speed_options(p):
-    p.add_argument("--unroll", type=positive(int), help="time steps per scan-loop iteration (default: 1 on a CPU, "
-                                                        "16 on a GPU)")
-    p.add_argument("--bf16", action="store_true", default=None, help="bfloat16 recurrent matmuls (float32 "
-                                                                     "accumulation)")
+def section_flags(section: str) -> list:
+    """The fields of a config section (lstm/schema.py) that `dann train` takes as flags."""
+    from lstm.schema import SECTIONS
+
+    return [f for f in dataclasses.fields(SECTIONS[section]) if "flag" in f.metadata]
+
+
+def add_section_flags(p, section: str) -> None:
+    """One flag per field the schema marks: its type, help and choices come from the field. A flag
+    left out is None, so the layers below it (lstm/schema.py, trainer/config.py) decide."""
+    import typing
+
+    for field in section_flags(section):
+        spec = field.metadata["flag"]
+        names = [f"--{field.name.replace('_', '-')}"] + ([spec["alias"]] if spec["alias"] else [])
+        kind = next(k for k in typing.get_args(field.type) or (field.type,) if k is not type(None))
+        kind = {"int": int, "float": float, "str": str, "bool": bool}.get(kind, kind)  # string annotations
+        if kind is bool:
+            action = argparse.BooleanOptionalAction if field.default else "store_true"
+            p.add_argument(*names, action=action, default=None, help=spec["help"])
+        elif spec["choices"]:
+            p.add_argument(*names, choices=list(spec["choices"]), help=spec["help"])
+        else:
+            p.add_argument(*names, type=positive(kind) if spec["positive"] else kind, help=spec["help"])
 
 
 def add_corpus_arguments(p: argparse.ArgumentParser):
@@ -183,7 +177,7 @@ def build_parser() -> Parser:
     b.add_argument("--steps", type=positive(int), default=10, help="steps per timed round")
     b.add_argument("--repeats", type=positive(int), default=3, help="timed rounds (the median counts)")
     b.add_argument("--no-reference", action="store_true", help="skip PyTorch even if installed")
-    add_speed_options(b)
+    add_section_flags(b, "speed")
     b = which.add_parser("sample", help="milliseconds per generation")
     b.add_argument("--hidden", type=positive(int), default=256)
     b.add_argument("--layers", type=positive(int), default=2)
@@ -196,7 +190,7 @@ def build_parser() -> Parser:
     b = which.add_parser("x-archive", help="write a realistic-size X archive built from public-domain text")
     b.add_argument("out", type=Path, help="the archive directory to create")
     b.add_argument("--source", type=Path, action="append",
-                   help="a play like trainer/data/shakespeare.txt, or one text per line; repeatable "
+                   help="a play like trainer/corpora/shakespeare.txt, or one text per line; repeatable "
                         "(default: the bundled Shakespeare)")
     b.add_argument("--posts", type=positive(int), default=5700)
     b.add_argument("--seed", type=int, default=0)
@@ -223,11 +217,6 @@ def build_parser() -> Parser:
     return parser
 
 
-MODEL_FLAGS = ("hidden", "layers", "cell", "residual", "dropout", "weight_drop")
-TRAIN_FLAGS = ("batch_size", "seq_len", "learning_rate", "warmup_steps", "weight_decay", "eval_every", "stateful",
-               "min_char_count", "rare_chars", "tokens", "bpe_vocab", "seed", "ngram_mix")
-
-
 def given(args, names) -> dict:
     return {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
 
@@ -235,13 +224,14 @@ def given(args, names) -> dict:
 def training_flags(args) -> dict:
     """The hyperparameter flags given, as a layer for trainer/config.py's `resolve`. A step budget
     without --minutes drops the time budget: the run ends after that many steps."""
-    train = given(args, TRAIN_FLAGS)
+    names = {section: [f.name for f in section_flags(section)] for section in ("model", "train", "speed")}
+    train = given(args, names["train"])
     if args.minutes:
         train["minutes"] = args.minutes
     if args.steps:
         train["max_steps"] = args.steps
         train.setdefault("minutes", None)
-    return {"model": given(args, MODEL_FLAGS), "train": train, "speed": given(args, ("unroll", "bf16"))}
+    return {"model": given(args, names["model"]), "train": train, "speed": given(args, names["speed"])}
 
 
 def cmd_train(args, settings) -> None:
@@ -251,7 +241,7 @@ def cmd_train(args, settings) -> None:
     from trainer.retrain import read_export
     from trainer.train import latest_start, train
 
-    checkpoint_dir = args.checkpoint_dir or settings.checkpoint_dir
+    checkpoint_dir = settings.checkpoint_dir
     # The trainer's lock, from the start (a refusal is the only line) to the last version written:
     # beside the trainer, or another writer, both would number versions from the same latest one.
     with TrainerLock(checkpoint_dir, "dann train"):
@@ -287,7 +277,7 @@ def cmd_sample(args, settings) -> None:
     request = GenerationRequest(args.mode, args.prompt, temperature=settings.temperature if args.temp is None
                                 else args.temp, n=args.n, seed=args.seed, max_chars=args.max_chars,
                                 top_k=args.top_k, top_p=args.top_p)
-    checkpoint_dir = args.checkpoint_dir or settings.checkpoint_dir
+    checkpoint_dir = settings.checkpoint_dir
     voice = Voice.of(load_latest(checkpoint_dir), settings.known_words)
     (texts,), tally = answer(voice, [request], best_of=args.best_of or settings.best_of,
                              max_chars=args.max_chars or settings.max_chars,
@@ -310,7 +300,7 @@ def cmd_eval(args, settings) -> None:
     path = args.path or settings.export_path
     if path is None:
         raise DannError("give the export to evaluate on (or set DANN_EXPORT_PATH)")
-    checkpoint_dir = args.checkpoint_dir or settings.checkpoint_dir
+    checkpoint_dir = settings.checkpoint_dir
     ckpt = load_latest(checkpoint_dir)
     result = evaluate_checkpoint(
         ckpt, read_export(path, checkpoint_dir, include_dms=include_dms(args, settings), split=args.split,
@@ -324,49 +314,18 @@ def cmd_eval(args, settings) -> None:
 
 
 def cmd_tune(args, settings) -> None:
-    import contextlib
+    from trainer.tune import render, tune_export
 
-    from trainer.config import resolve, write_file
-    from trainer.lock import TrainerLock
-    from trainer.retrain import config_file, read_export, tuned_path
-    from trainer.tune import tune
-
-    checkpoint_dir = args.checkpoint_dir or settings.checkpoint_dir
-    default_out = tuned_path(checkpoint_dir)
-    out = args.out or default_out
-    # A config beside the checkpoints is the trainer's to read, and its auto-retuner writes the
-    # same file: the trainer's lock, taken first, so that a refusal costs no minutes of trials.
-    beside = out.resolve().parent == Path(checkpoint_dir).resolve()
-    with (TrainerLock(checkpoint_dir, "dann tune", instead="an --out file elsewhere") if beside
-          else contextlib.nullcontext()):
-        corpus = read_export(args.path, checkpoint_dir, include_dms=include_dms(args, settings))
-        config = resolve(chars=corpus.chars, minutes=settings.train_minutes,
-                         file=args.config or config_file(settings))
-        result = tune(corpus, args.minutes, config)
-        out = write_file(out, result["best"]["model"], result["best"]["train"])
-    use = ("the trainer uses it from its next run" if out == default_out and settings.train_config is None
-           else f"set DANN_TRAIN_CONFIG={out} for the trainer to use it")
-    if args.json:
-        print(json.dumps({**result, "written": str(out)}))
-        return
-    for trial in result["trials"]:
-        change = {k: v for part in trial["change"].values() for k, v in part.items()}
-        print(f"  {trial['val_loss']:.4f}  {json.dumps(change) if change else 'current config'}, "
-              f"seq {trial['train']['seq_len']}, lr {trial['train']['learning_rate']:.2g} ({trial['steps']} steps)")
-    best, current = result["best"], result["current"]
-    if result["current_is_best"]:
-        print(f"The current config was best (val loss {current['val_loss']:.4f} after "
-              f"{result['seconds_per_trial']:g} s per architecture); written unchanged to {out}")
-    else:
-        print(f"Best: val loss {best['val_loss']:.4f} against {current['val_loss']:.4f} for the current config, "
-              f"{result['seconds_per_trial']:g} s per architecture. Written to {out}; {use}.")
+    result = tune_export(args.path, settings, minutes=args.minutes, out=args.out, config=args.config,
+                         include_dms=include_dms(args, settings))
+    print(json.dumps(result) if args.json else render(result))
 
 
 def cmd_forget(args, settings) -> None:
     from dann.voice.forget import ForgetList
     from lstm.errors import DannError
 
-    forget = ForgetList(args.checkpoint_dir or settings.checkpoint_dir)
+    forget = ForgetList(settings.checkpoint_dir)
     if sum([args.text is not None, args.list, args.remove is not None]) != 1:
         raise DannError("give one of: a phrase to forget, --list, or --remove PHRASE")
     if args.list:
@@ -399,7 +358,7 @@ def cmd_status(args, settings) -> None:
     from trainer.retrain import converged_since
     from trainer.schedule import next_run
 
-    checkpoint_dir = args.checkpoint_dir or settings.checkpoint_dir
+    checkpoint_dir = settings.checkpoint_dir
     try:
         status = summary(Voice.of(load_latest(checkpoint_dir)))
     except NoCheckpoint:
@@ -420,7 +379,9 @@ def cmd_bench(args, settings) -> None:
     from trainer import bench
 
     if args.bench == "x-archive":
-        result = write_x_archive(args)
+        from trainer.bench_corpus import write_archive
+
+        result = write_archive(args.out, args.source, posts=args.posts, seed=args.seed)
     elif args.bench == "train":
         result = bench.bench_train(args.batch, args.seq, args.hidden, args.layers, args.steps, args.repeats,
                                    reference=not args.no_reference, unroll=args.unroll, bf16=bool(args.bf16))
@@ -432,27 +393,6 @@ def cmd_bench(args, settings) -> None:
     print(json.dumps(result))
 
 
-def write_x_archive(args) -> dict:
-    import shutil
-    import tempfile
-
-    from lstm.errors import DannError
-    from trainer.bench_corpus import build
-
-    if args.out.exists():
-        raise DannError(f"{args.out} already exists; give a new directory for the archive")
-    sources = args.source or [DEMO_CORPUS]
-    for source in sources:
-        if not source.is_file():
-            raise DannError(f"{source}: no such file")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    # Built beside its final place and renamed, so a failure leaves nothing half-written.
-    with tempfile.TemporaryDirectory(dir=args.out.parent, prefix=".x-archive-") as scratch:
-        counts = build(sources, Path(scratch) / "archive", posts=args.posts, seed=args.seed)
-        shutil.move(Path(scratch) / "archive", args.out)
-    return {"archive": str(args.out), **counts}
-
-
 def cmd_bot(args, settings) -> None:
     from bot import run_bot
 
@@ -462,46 +402,27 @@ def cmd_bot(args, settings) -> None:
 def cmd_poster(args, settings) -> None:
     from dann.poster.poster import run_poster
 
-    if args.checkpoint_dir:
-        settings = settings.model_copy(update={"checkpoint_dir": args.checkpoint_dir})
     run_poster(settings, live=settings.poster_live and not args.dry_run, once=args.once)
 
 
 def cmd_web(args, settings) -> None:
     from web.app import run_web
 
-    if args.checkpoint_dir:
-        settings = settings.model_copy(update={"checkpoint_dir": args.checkpoint_dir})
     run_web(settings, host=args.host, port=args.port)
 
 
 def cmd_demo(args, settings) -> None:
-    from lstm.sample import generate
-    from trainer.config import resolve
-    from trainer.data import prepare
-    from trainer.exports import read_corpus
-    from trainer.lock import TrainerLock
-    from trainer.train import latest_start, train
+    from trainer.demo import CORPUS, device_name, train_demo
 
-    checkpoint_dir = args.checkpoint_dir or settings.checkpoint_dir
-    # The trainer's lock while it trains (DANN_CHECKPOINT_DIR may be the trainer's own directory);
-    # serving the page afterwards only reads.
-    with TrainerLock(checkpoint_dir, "dann demo"):
-        print(f"Training on {DEMO_CORPUS.name} (seven Shakespeare plays) for {args.minutes:g} minutes on "
-              f"{_device()}; each speech is one 'post'.", flush=True)
-        corpus = read_corpus(DEMO_CORPUS)
-        config = resolve(chars=corpus.chars, flags={"train": {"minutes": args.minutes}})
-        data = prepare(corpus, config.train)
-        result = train(data, config, checkpoint_dir, start=latest_start(checkpoint_dir, data, config))
-    summary = result.summary()
+    print(f"Training on {CORPUS.name} (seven Shakespeare plays) for {args.minutes:g} minutes on "
+          f"{device_name()}; each speech is one 'post'.", flush=True)
+    demo = train_demo(settings.checkpoint_dir, args.minutes, known_words=settings.known_words)
+    summary = demo.summary
     print(f"\nValidation loss {summary['val_loss']:.3f} nats/char ({summary['bpc']:.2f} bits), "
           f"next-character accuracy {summary['val_acc']:.0%}, after {summary['steps']} steps.")
-    lexicon = data.lexicon if settings.known_words else None  # spelling only the plays' words, as served
-    for temp in (0.25, 0.4, 0.7, 1.0):
-        text, _ = generate(result.model, result.vocab, [""], temperature=temp, max_chars=300, seed=1,
-                           lexicon=lexicon, ngram=result.ngram)[0]
+    for temp, text in demo.samples.items():
         print(f"\n=== temperature {temp} ===\n{text}")
-    print(f"\nThe model is saved in {checkpoint_dir}/ (version {result.version}). Next:\n"
+    print(f"\nThe model is saved in {settings.checkpoint_dir}/ (version {summary['version']}). Next:\n"
           f"  dann sample -n 3                         more posts (DANN_TEMPERATURE, 0.7)\n"
           f"  dann sample --prompt 'KING.' --temp 0.7   continue a prompt\n"
           f"  dann corpus YOUR_EXPORT.zip --stats       what dann reads from your X or Discord export\n"
@@ -511,13 +432,7 @@ def cmd_demo(args, settings) -> None:
     from web.app import run_web
 
     print(f"\nPlay with it in your browser: http://{settings.web_host}:{settings.web_port}/  (Ctrl-C stops)", flush=True)
-    run_web(settings.model_copy(update={"checkpoint_dir": checkpoint_dir}))
-
-
-def _device() -> str:
-    import jax
-
-    return f"{jax.default_backend().upper()} ({jax.device_count()} device{'s' if jax.device_count() > 1 else ''})"
+    run_web(settings)
 
 
 COMMANDS = {"train": cmd_train, "corpus": cmd_corpus, "sample": cmd_sample, "eval": cmd_eval, "tune": cmd_tune,
@@ -526,60 +441,20 @@ COMMANDS = {"train": cmd_train, "corpus": cmd_corpus, "sample": cmd_sample, "eva
             "poster": cmd_poster}
 
 
-def use_compilation_cache(directory: str):
-    """Keep compiled programs on disk (DANN_JAX_CACHE_DIR). Programs that compile in under 0.2 s are
-    not worth a file. A directory that cannot be written costs one warning, not the command."""
-    if directory.lower() == "off":
-        return
-    path = Path(directory).expanduser()
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        if not os.access(path, os.W_OK):
-            raise PermissionError("not writable")
-    except OSError as error:
-        log.warning("no compilation cache (DANN_JAX_CACHE_DIR=%s: %s)", directory, error.strerror or error)
-        return
-    import jax
-
-    jax.config.update("jax_compilation_cache_dir", str(path))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
-
-
-def keep_freed_memory() -> bool:
-    """Tell glibc to keep freed memory for reuse instead of returning it to the kernel.
-
-    A training step allocates and frees hundreds of MB of activations and gradients. By default
-    glibc gives each buffer over 32 MB, and large buffers on worker threads, a fresh mmap and
-    unmaps it on free, so every step page-faults that memory in again: many times the minor faults,
-    and slower training (docs/measurements.md). With one arena, no mmap and no trimming
-    the heap grows to a step's peak once and stays there; the cost is that the process keeps its
-    peak memory. Runs before JAX starts its threads (an existing thread keeps its own arena).
-    Returns False where there is no glibc (macOS, musl), where nothing changes.
-    """
-    import ctypes
-    import ctypes.util
-
-    try:
-        mallopt = ctypes.CDLL(ctypes.util.find_library("c")).mallopt
-    except (OSError, AttributeError, TypeError):
-        return False
-    m_trim_threshold, m_mmap_max, m_arena_max = -1, -4, -8  # glibc's malloc.h
-    return all([mallopt(m_arena_max, 1), mallopt(m_mmap_max, 0), mallopt(m_trim_threshold, 2**31 - 1)])
-
-
 def main(argv=None) -> int:
+    from dann.process import configure_logging, keep_freed_memory, use_compilation_cache
+
     keep_freed_memory()
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
-    logging.getLogger("dann").setLevel(logging.INFO)
-    logging.getLogger("absl").setLevel(logging.ERROR)  # orbax's notes about read-only managers
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request of the Bluesky client
+    configure_logging()
 
     from dann.settings import load_settings
     from lstm.errors import DannError
 
     try:
         settings = load_settings()
+        if getattr(args, "checkpoint_dir", None):  # --checkpoint-dir over DANN_CHECKPOINT_DIR, for every command
+            settings = settings.model_copy(update={"checkpoint_dir": args.checkpoint_dir})
         use_compilation_cache(settings.jax_cache_dir)
         COMMANDS[args.command](args, settings)
     except DannError as error:  # expected: one line. Anything else is a bug and keeps its traceback

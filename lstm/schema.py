@@ -50,14 +50,22 @@ def check_kinds(section) -> None:
             raise ConfigError(f"{field} must be {names}, not {value!r}")
 
 
+def flag(default, help: str | None = None, *, choices: tuple | None = None, positive: bool = False,
+         alias: str | None = None):
+    """A field `dann train` also takes as a flag (dann/cli.py builds them from this metadata):
+    --field-name, of the field's type, with `help`, `choices`, `positive` values only, and `alias`."""
+    return dataclasses.field(default=default, metadata={"flag": {"help": help, "choices": choices,
+                                                                 "positive": positive, "alias": alias}})
+
+
 @dataclasses.dataclass(frozen=True)
 class ModelSpec:
-    hidden: int = 256  # defaults: the best measured for a 5-minute budget on a 2-core CPU
-    layers: int = 1
-    cell: str = "lstm"  # "lstm" or "gru"
-    residual: bool = False  # add each layer's input to its output (layers 2..N)
-    dropout: float = 0.0  # between layers and before the head, training only
-    weight_drop: float = 0.0  # DropConnect on W_hh, training only (lstm/model.py)
+    hidden: int = flag(256, positive=True)  # defaults: the best measured for a 5-minute budget on a 2-core CPU
+    layers: int = flag(1, positive=True)
+    cell: str = flag("lstm", choices=("lstm", "gru"))
+    residual: bool = flag(False)  # add each layer's input to its output (layers 2..N)
+    dropout: float = flag(0.0)  # between layers and before the head, training only
+    weight_drop: float = flag(0.0, "DropConnect on W_hh, training only (small exports)")  # lstm/model.py
 
     def __post_init__(self):
         check_kinds(self)
@@ -80,32 +88,33 @@ class ModelSpec:
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    batch_size: int = 32  # small batches: more updates per second of CPU (docs/measurements.md)
-    seq_len: int = 64
-    learning_rate: float = 6e-3
-    warmup_steps: int = 20
+    batch_size: int = flag(32, positive=True)  # small batches: more updates per second of CPU (docs/measurements.md)
+    seq_len: int = flag(64, positive=True)
+    learning_rate: float = flag(6e-3, positive=True, alias="--lr")
+    warmup_steps: int = flag(20)
     min_lr_ratio: float = 0.1
-    weight_decay: float = 0.01
+    weight_decay: float = flag(0.01)
     clip_norm: float = 1.0
     minutes: float | None = 5.0  # stop at whichever of minutes / max_steps comes first
     max_steps: int | None = None
-    eval_every: int | None = None  # steps between evaluations; None: every 500, or every epoch if sooner
-    stateful: bool = False  # carry the hidden state across consecutive windows (truncated BPTT)
+    eval_every: int | None = flag(None, positive=True)  # steps between evaluations; None: every 500, or every epoch if sooner
+    stateful: bool = flag(False, "carry state across windows")  # carry the hidden state across consecutive windows (truncated BPTT)
     val_fraction: float = 0.1
-    min_char_count: int = 5  # rarer characters become <unk> (or are dropped, see rare_chars)
-    rare_chars: str = "unk"
+    min_char_count: int = flag(5, "rarer characters are unknown", positive=True)  # rarer characters become <unk> (or are dropped, see rare_chars)
+    rare_chars: str = flag("unk", "map rare characters to <unk>, or drop them", choices=("unk", "drop"))
     # "chars" (lstm/vocab.py), or "bpe": byte-level subwords trained on the export (lstm/bpe.py),
     # `bpe_vocab` of them. docs/fidelity.md#subwords compares the two.
-    tokens: str = "chars"
-    bpe_vocab: int = 1024
-    seed: int = 0
+    tokens: str = flag("chars", "characters (default), or byte-level BPE subwords trained on the export",
+                       choices=("chars", "bpe"))
+    bpe_vocab: int = flag(1024, "subwords in a BPE vocabulary (default 1024)", positive=True)
+    seed: int = flag(0)
     # The copy filter (lstm/copyindex.py) rejects generated text holding a run of this many words,
     # or this many characters, found verbatim in the corpus. Its index is built at training time.
     copy_words: int = 7
     copy_chars: int = 40
     # Serve the LSTM mixed with the n-gram of the training posts (trainer/mixture.py), the weight
     # fitted on the validation posts: docs/training.md has what it does to val loss and fidelity.
-    ngram_mix: bool = True
+    ngram_mix: bool = flag(True, "serve the LSTM mixed with the export's n-gram (default: on)")
 
     def __post_init__(self):
         check_kinds(self)
@@ -138,8 +147,8 @@ class TrainConfig:
 class SpeedConfig:
     # Time steps per iteration of the scans' loops: 16 on a GPU, 1 on a CPU (the device layer
     # sets it; docs/measurements.md has both). Results are the same either way.
-    unroll: int = 1
-    bf16: bool = False  # bfloat16 inputs to the recurrent matmuls, accumulated in float32
+    unroll: int = flag(1, "time steps per scan-loop iteration (default: 1 on a CPU, 16 on a GPU)", positive=True)
+    bf16: bool = flag(False, "bfloat16 recurrent matmuls (float32 accumulation)")  # bfloat16 inputs to the recurrent matmuls, accumulated in float32
 
     def __post_init__(self):
         check_kinds(self)

@@ -17,7 +17,7 @@ def pytest_configure(config):
     subprocess they start (those inherit the environment): a program compiles once per run."""
     directory = tempfile.mkdtemp(prefix="dann-test-jax-")
     os.environ["DANN_JAX_CACHE_DIR"] = config.dann_jax_cache = directory
-    from dann.cli import use_compilation_cache
+    from dann.process import use_compilation_cache
 
     use_compilation_cache(directory)
 

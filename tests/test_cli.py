@@ -329,7 +329,7 @@ def test_train_takes_a_config_file_and_flags_override_it(capsys, tmp_path, caplo
 
 FREED_MEMORY_PROBE = """
 import ctypes, ctypes.util, resource, sys, threading
-from dann.cli import keep_freed_memory
+from dann.process import keep_freed_memory
 if sys.argv[1] == "keep":
     assert keep_freed_memory()
 libc = ctypes.CDLL(ctypes.util.find_library("c"))
@@ -364,3 +364,17 @@ def test_freed_memory_is_reused_not_faulted_in_again():
     pages = (64 << 20) // os.sysconf("SC_PAGE_SIZE")
     assert all(n > pages for n in faults("default"))  # glibc's default: each 64 MB buffer faults in anew
     assert all(n < pages // 100 for n in faults("keep"))  # on the main thread and on a new one
+
+
+def test_the_training_flags_are_the_schemas_fields():
+    """Each flag of `dann train` comes from a field of lstm/schema.py, so a field is written once."""
+    from dann.cli import build_parser, training_flags
+
+    args = build_parser().parse_args(["train", "export.zip", "--hidden", "8", "--lr", "0.01", "--cell", "gru",
+                                      "--no-ngram-mix", "--bf16", "--eval-every", "5", "--steps", "3"])
+    assert training_flags(args) == {
+        "model": {"hidden": 8, "cell": "gru"},
+        "train": {"learning_rate": 0.01, "eval_every": 5, "ngram_mix": False, "max_steps": 3, "minutes": None},
+        "speed": {"bf16": True}}
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", "export.zip", "--hidden", "0"])  # positive, as the field says

@@ -9,7 +9,7 @@ must leave out. Dates rise through the archive, so the trainer's validation spli
 posts) is drawn from the same mix as the rest.
 
 Sources are plain-text files:
-- a play in the layout of trainer/data/shakespeare.txt (a speaker line, then the speech, then a
+- a play in the layout of trainer/corpora/shakespeare.txt (a speaker line, then the speech, then a
   blank line): a short speech that follows another becomes a reply to the speaker before;
 - anything else, one or two lines per text, with a leading verse reference dropped: "Prv1:1 " as
   `bible -f` (Debian's bible-kjv) prints the King James Version, or "Genesis 1:1: " as `diatheke -f
@@ -21,9 +21,14 @@ The same sources and seed always give the same archive (docs/fidelity.md has the
 import json
 import random
 import re
+import shutil
+import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from lstm.errors import DannError
+
+SHAKESPEARE = Path(__file__).parent / "corpora" / "shakespeare.txt"  # seven plays, shipped as package data
 SPEAKER = re.compile(r"^[A-Z][A-Za-z .'-]{0,30}\.$")  # "MENENIUS.", "First Citizen.", "Glou."
 # "Prv1:1 " as `bible -f` prints a verse, "1 Kings 2:3: " as SWORD's `diatheke -f plain` does
 REFERENCE = re.compile(r"^(?:[1-3]?\s?[A-Z][A-Za-z]*(?: [a-zA-Z]+){0,3}\s)?\S*\d+:\d+:?\s+")
@@ -140,3 +145,21 @@ def build(sources: list[Path], out: Path, *, posts: int = 5700, seed: int = 0, h
     (data / "account.js").write_text("window.YTD.account.part0 = " + json.dumps(account), encoding="utf-8")
     (out / "Your archive.html").write_text("<html><body>X archive (built from public-domain text)</body></html>\n")
     return counts
+
+
+def write_archive(out: Path, sources: list[Path] | None = None, *, posts: int = 5700, seed: int = 0) -> dict:
+    """`dann bench x-archive`: `build` into `out`, a new directory, from `sources` (default: the
+    Shakespeare the package ships). Built beside its final place and renamed, so a failure leaves
+    nothing half-written."""
+    out = Path(out)
+    if out.exists():
+        raise DannError(f"{out} already exists; give a new directory for the archive")
+    sources = sources or [SHAKESPEARE]
+    for source in sources:
+        if not Path(source).is_file():
+            raise DannError(f"{source}: no such file")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out.parent, prefix=".x-archive-") as scratch:
+        counts = build(sources, Path(scratch) / "archive", posts=posts, seed=seed)
+        shutil.move(Path(scratch) / "archive", out)
+    return {"archive": str(out), **counts}

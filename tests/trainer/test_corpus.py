@@ -11,7 +11,7 @@ from tests.trainer.fixtures import FIXTURES, zip_folder
 from trainer.corpus import Corpus, CorpusError, Record
 from trainer.exports import archive, read_corpus
 
-SHAKESPEARE = Path(trainer.__file__).parent / "data" / "shakespeare.txt"
+SHAKESPEARE = Path(trainer.__file__).parent / "corpora" / "shakespeare.txt"
 
 
 def test_the_shakespeare_demo_corpus_is_unchanged():

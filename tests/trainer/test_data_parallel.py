@@ -16,7 +16,7 @@ from lstm import checkpoint
 from lstm.sample import generate
 
 ROOT = Path(__file__).parents[2]
-SHAKESPEARE = ROOT / "trainer" / "data" / "shakespeare.txt"
+SHAKESPEARE = ROOT / "trainer" / "corpora" / "shakespeare.txt"
 
 # Trains 20 steps and prints one JSON line: the metrics rows, and what the step saw: whether params
 # came back on every device and how many carry rows each device held (that is the batch split: the
