@@ -34,6 +34,7 @@ import discord
 from discord.ext import commands
 
 from bot.autopost import Autoposter
+from bot.chain import Chain, chain_above, parent_now
 from bot.chime import Chimes
 from bot.commands import DannCommands, delete_and_forget
 from bot.control import Control, ControlError
@@ -41,11 +42,10 @@ from bot.cooldown import Cooldown
 from bot.feedback import Feedback
 from bot.presence import Presence
 from bot.text import BUSY, NO_PINGS, SORRY, STILL_LEARNING, clip, discord_time, prompt_text, wait_notice
-from bot.thread import Chain, chain_above, parent_now
 from dann.schedule import is_quiet
-from dann.serving.game import Votes, game_file, shown_tally
 from dann.serving.service import Busy, GenerationService, NotReady, service_for
 from dann.serving.status import render_text
+from dann.serving.votes import Votes, game_file, shown_tally
 from dann.settings import Settings, load_settings
 from dann.voice.forget import ForgetList
 from dann.voice.request import GenerationRequest
@@ -70,7 +70,7 @@ class DannBot(commands.Bot):
         self.control = Control(settings.checkpoint_dir)
         self.forget = ForgetList(settings.checkpoint_dir)  # the file the service's filter reads
         self.feedback = Feedback(settings.checkpoint_dir)
-        self.game_votes = Votes(game_file(settings))  # the web page's "Real or dann?" (dann/serving/game.py)
+        self.game_votes = Votes(game_file(settings))  # the web page's "Real or dann?" (dann/serving/votes.py)
         self.presence = Presence(settings.checkpoint_dir)
         self.autopost = Autoposter(self)
         self.chimes = Chimes(settings.chime_gap_s)

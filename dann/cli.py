@@ -343,7 +343,7 @@ def cmd_forget(args, settings) -> None:
 
 
 def cmd_trainer(args, settings) -> None:
-    from trainer.schedule import run_trainer
+    from trainer.runner import run_trainer
 
     result = run_trainer(settings, once=args.once, now=args.now)
     if result is not None:
@@ -351,12 +351,12 @@ def cmd_trainer(args, settings) -> None:
 
 
 def cmd_status(args, settings) -> None:
-    from dann.serving.game import Votes, game_file, shown_tally
     from dann.serving.status import render_text, summary
+    from dann.serving.votes import Votes, game_file, shown_tally
     from dann.voice.bestof import Voice
     from lstm.checkpoint import NoCheckpoint, load_latest
     from trainer.retrain import converged_since
-    from trainer.schedule import next_run
+    from trainer.runner import next_run
 
     checkpoint_dir = settings.checkpoint_dir
     try:

@@ -28,7 +28,7 @@ CommaList = Annotated[list[str], NoDecode]
 # APScheduler counts 0 as Monday, so the weekday field is rewritten into day names (which mean the
 # same to both) before APScheduler sees it. The schedule is parsed here, where the settings load,
 # so that a schedule the trainer could not follow is refused at start by every command, and the
-# trainer (trainer/schedule.py) builds its trigger with the same function.
+# trainer (trainer/runner.py) builds its trigger with the same function.
 DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 
 

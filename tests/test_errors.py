@@ -91,7 +91,7 @@ def test_the_command_shows_a_bugs_traceback(tmp_path):
 
 def test_the_scheduled_run_logs_expected_failures_in_one_line_and_bugs_with_their_traceback(tmp_path, monkeypatch,
                                                                                            caplog):
-    from trainer import schedule
+    from trainer import runner as schedule
 
     settings = Settings(_env_file=None, checkpoint_dir=tmp_path, export_path=tmp_path / "gone.zip")
     caplog.set_level(logging.INFO, logger="dann.trainer")

@@ -44,9 +44,9 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 
-from dann.serving.game import Votes, game_file
 from dann.serving.service import Busy, GenerationService, NotReady, service_for
 from dann.serving.status import about
+from dann.serving.votes import Votes, game_file
 from dann.settings import Settings
 from dann.voice.request import GenerationRequest
 from lstm.errors import DannError

@@ -13,7 +13,7 @@ posts may be shown:
 
 One vote per visitor and pair: a visitor is a random id in an HttpOnly cookie; each pair is dealt to
 one visitor, remembered with which side is real, and takes that visitor's vote once. The votes go to
-dann/serving/game.py's Votes, per model version.
+dann/serving/votes.py's Votes, per model version.
 """
 
 import asyncio
@@ -24,7 +24,7 @@ import random
 import secrets
 import threading
 
-from dann.serving.game import Votes
+from dann.serving.votes import Votes
 from dann.voice.bestof import SAFE_LINE
 from dann.voice.request import GenerationRequest
 from lstm.errors import DannError

@@ -205,7 +205,7 @@ class Poster:
 def destinations_for(settings) -> list[Destination]:
     """Each platform whose credentials are set, or a PosterError saying what to set."""
     from dann.poster.bluesky import BlueskyDestination
-    from dann.poster.fediverse import MastodonDestination
+    from dann.poster.mastodon import MastodonDestination
     from dann.poster.x import KEYS, XDestination
 
     found = []

@@ -8,7 +8,7 @@ import dataclasses
 import datetime
 from collections.abc import Callable
 
-from dann.serving import game
+from dann.serving import votes
 from dann.voice.bestof import Voice
 
 
@@ -89,7 +89,7 @@ def render_text(status: dict | None, *, where: str | None = None, bold: Callable
                          + f". Made-up words: {quality['made_up_words']:.1%} (real posts: "
                          f"{quality['made_up_words_real']:.1%}).")
     if status.get("game"):
-        lines.append(game.render(status["game"]))
+        lines.append(votes.render(status["game"]))
     if status.get("converged_since") is not None:
         lines.append(f"Converged on this export since version {status['converged_since']}: scheduled runs skip "
                      f"until the export, the forget list or the training config changes.")

@@ -43,7 +43,7 @@ async def test_reactions_count_per_version_and_survive_a_restart(service):
 
 
 async def test_status_shows_the_web_game_s_fool_rate_for_the_served_version(service, tmp_path):
-    from dann.serving.game import Votes
+    from dann.serving.votes import Votes
 
     votes = Votes(tmp_path / "votes.json")
     bot = await connect(settings_for(service.checkpoint_dir, game_file=tmp_path / "votes.json"), service)

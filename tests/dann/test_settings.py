@@ -32,7 +32,7 @@ def test_the_least_misfire_grace_accepted_is_one_apscheduler_starts_with(monkeyp
         return True
 
     monkeypatch.setenv("DANN_MISFIRE_GRACE_S", "1")
-    least = int(load_settings(_env_file=None).misfire_grace_s)  # as trainer/schedule.py passes it
+    least = int(load_settings(_env_file=None).misfire_grace_s)  # as trainer/runner.py passes it
     assert starts(least) and not starts(least - 1)
 
 

@@ -3,7 +3,7 @@
 import asyncio
 import json
 
-from dann.serving.game import Votes
+from dann.serving.votes import Votes
 from tests.web.test_app import make_settings, one_line, serving
 from web.app import create_app
 

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from dann.poster.fediverse import MastodonDestination, plain, without_handles
+from dann.poster.mastodon import MastodonDestination, plain, without_handles
 from dann.poster.poster import Poster, PosterStopped
 from tests.dann.poster.conftest import at, poster_settings
 from tests.dann.poster.fake_mastodon import FakeMastodon

@@ -2,7 +2,7 @@
 
 import pytest
 
-from dann.serving.game import Votes, render, wilson
+from dann.serving.votes import Votes, render, wilson
 
 
 @pytest.mark.parametrize(("fooled", "votes", "low", "high"), [

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 import pytest
 
 from dann.settings import cron_trigger, cron_weekdays
-from trainer.schedule import missed_run
+from trainer.runner import missed_run
 
 UTC = UTC
 
