@@ -314,7 +314,7 @@ def cmd_eval(args, settings) -> None:
 
 
 def cmd_tune(args, settings) -> None:
-    from trainer.tune import render, tune_export
+    from trainer.tuned import render, tune_export
 
     result = tune_export(args.path, settings, minutes=args.minutes, out=args.out, config=args.config,
                          include_dms=include_dms(args, settings))
