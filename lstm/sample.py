@@ -217,4 +217,4 @@ def generate(
     )
     out, logp = np.asarray(out)[:rows], np.asarray(logp)[:rows]
     # Subword steps can overshoot: a continuation is never longer than max_chars characters.
-    return [(p + vocab.decode(row)[:max_chars], float(lp)) for p, row, lp in zip(prompts, out, logp)]
+    return [(p + vocab.decode(row)[:max_chars], float(lp)) for p, row, lp in zip(prompts, out, logp, strict=True)]

@@ -342,7 +342,7 @@ class GenerationService:
                 log.exception("generation failed for a batch of %d requests", len(batch))
                 self._fail(batch, error)
                 continue
-            for pending, result in zip(batch, results):
+            for pending, result in zip(batch, results, strict=True):
                 if not pending.future.done():  # the asker may have given up (a cancelled request)
                     pending.future.set_result(result)
 

@@ -86,7 +86,7 @@ class Tally:
 def loops(text: str) -> bool:
     """Half or more of the word trigrams are repeats (with at least 6 of them)."""
     words = WORD.findall(text.lower())
-    trigrams = list(zip(words, words[1:], words[2:]))
+    trigrams = list(zip(words, words[1:], words[2:], strict=False))
     return len(trigrams) >= 6 and len(set(trigrams)) <= len(trigrams) / 2
 
 

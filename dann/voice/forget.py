@@ -59,7 +59,7 @@ class ForgetList:
         if not self._keys:
             return None
         text_key = key(text)
-        for phrase, phrase_key in zip(self._phrases, self._keys):
+        for phrase, phrase_key in zip(self._phrases, self._keys, strict=True):
             if phrase_key in text_key:
                 return phrase
         return None

@@ -74,7 +74,7 @@ def test_lstm_custom_gradient_equals_autodiff():
 
         return jax.grad(f, argnums=(0, 1, 2))(xp, w_hh, carry)
 
-    for ours, theirs in zip(jax.tree.leaves(loss(kernel.lstm_scan)), jax.tree.leaves(loss(reference))):
+    for ours, theirs in zip(jax.tree.leaves(loss(kernel.lstm_scan)), jax.tree.leaves(loss(reference)), strict=True):
         np.testing.assert_allclose(ours, theirs, atol=1e-5)
 
 

@@ -29,7 +29,7 @@ def test_the_loop_never_ends_after_a_step_called_not_last():
     clock = Clock()
     budget = Budget(seconds=5, clock=clock)
     seen = []
-    for step in budget:
+    for _step in budget:
         clock.now += 4
         seen.append(budget.last)
         clock.now += 2  # past the budget after the check

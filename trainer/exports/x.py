@@ -115,7 +115,7 @@ def tweets_corpus(format: str, items: list[tuple[str, dict]], note_items: list[t
         links.update({text_field(u, "url", f"{where}: entities.urls"):
                       domain(text_field(u, "expanded_url", f"{where}: entities.urls"))
                       for u in objects_field(entities, "urls", f"{where}: entities")})
-        text = html.unescape(TCO.sub(lambda m: links.get(m.group(), ""), text))  # once: "&amp;lt;" is "&lt;"
+        text = html.unescape(TCO.sub(lambda m, links=links: links.get(m.group(), ""), text))  # once: "&amp;lt;" is "&lt;"
         created = parse_time(text_field(tweet, "created_at", where), where)
         source_id = id_field(tweet, "id_str", where) or id_field(tweet, "id", where) or None
         records.append(Record("reply" if reply else "post", text, created, source_id))
@@ -140,7 +140,7 @@ def attach_notes(records: list[Record], note_items: list[tuple[str, dict]]) -> i
                  domain(text_field(u, "expandedUrl", urls) or text_field(u, "expanded_url", urls))
                  for u in objects_field(core, "urls", f"{where}: core")}
         text = text_field(core, "text", f"{where}: core") or text_field(note, "text", where) or ""
-        text = html.unescape(TCO.sub(lambda m: links.get(m.group(), ""), text))
+        text = html.unescape(TCO.sub(lambda m, links=links: links.get(m.group(), ""), text))
         created = text_field(note, "createdAt", where) or text_field(note, "created_at", where)
         moment = _moment(parse_time(created, where))
         near = [i for i, t in enumerate(times)
@@ -178,7 +178,7 @@ def csv_corpus(text: str, where: str) -> Corpus:
                 continue
             # expanded_urls lists the expansions in the order the links appear in the text.
             expanded = iter([u for u in (row.get("expanded_urls") or "").split(",") if u])
-            text = html.unescape(TCO.sub(lambda m: domain(next(expanded, None)), text))
+            text = html.unescape(TCO.sub(lambda m, expanded=expanded: domain(next(expanded, None)), text))
             records.append(Record("reply" if reply else "post", text,
                                   parse_time(row.get("timestamp"), f"{where}: line {reader.line_num}"),
                                   row["tweet_id"] or None))
