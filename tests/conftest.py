@@ -9,6 +9,10 @@ import pytest
 from lstm.schema import ModelSpec, RunConfig, TrainConfig
 from trainer.corpus import Corpus, Record
 
+# pytest rewrites the asserts of test modules and conftest files only; the helpers modules too, so that a
+# failing assert in one shows the values it compared.
+pytest.register_assert_rewrite("tests.helpers", "tests.bot.helpers", "tests.trainer.helpers", "tests.web.helpers")
+
 TINY_MODEL = {"hidden": 64, "layers": 1}
 
 

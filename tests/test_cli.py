@@ -12,30 +12,12 @@ import time
 
 import pytest
 
-from dann.cli import main
+from tests.helpers import assert_one_line_error, run_main
 
 DANN = [sys.executable, "-m", "dann.cli"]
 # These exports are tiny and learnable by heart: the regularisation a small real export gets
 # (trainer.train.SMALL_EXPORT) would only slow their 60-200 steps down.
 NO_SMALL_EXPORT_DEFAULTS = ["--dropout", "0", "--weight-drop", "0"]
-
-
-def run_main(capsys, *argv):
-    try:
-        code = main(list(argv))
-    except SystemExit as exit:  # argparse errors
-        code = exit.code
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def assert_one_line_error(code, err, *words):
-    assert code != 0
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1, err
-    assert "Traceback" not in err
-    for word in words:
-        assert word in lines[0], lines[0]
 
 
 def test_missing_file(capsys, tmp_path):
@@ -281,7 +263,7 @@ def test_eval_and_tune_refuse_bad_input_in_one_line(capsys, trained_dir, tmp_pat
 
 def test_tune_writes_the_config_and_says_what_it_found(capsys, tmp_path):
     from lstm.schema import tunable
-    from tests.trainer.test_tune import TUNE_MODEL, TUNE_POST, tune_config
+    from tests.trainer.helpers import TUNE_MODEL, TUNE_POST, tune_config
 
     # The export and config of tests/trainer/test_tune.py, so that the programs compile once a run.
     corpus = tmp_path / "posts.txt"

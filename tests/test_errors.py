@@ -16,7 +16,7 @@ from dann.cli import main
 from dann.serving.service import Generation
 from dann.settings import Settings
 from lstm.errors import DannError
-from tests.test_cli import assert_one_line_error, run_main
+from tests.helpers import assert_one_line_error, run_main
 
 ROOT = Path(__file__).parents[1]
 
@@ -125,7 +125,7 @@ class FailingService:
 @pytest.mark.parametrize("error, status, logged", [(DannError("the prompt cannot be read"), 422, False),
                                                    (ValueError("cannot reshape array"), 500, True)])
 def test_the_web_api_answers_expected_failures_in_one_line_and_logs_bugs(tmp_path, caplog, error, status, logged):
-    from tests.web.test_app import make_settings, one_line, request
+    from tests.web.helpers import make_settings, one_line, request
     from web.app import create_app
 
     caplog.set_level(logging.ERROR, logger="dann.web")

@@ -16,8 +16,7 @@ import pytest
 from bot.autopost import Autoposter
 from bot.presence import Presence
 from dann.schedule import is_quiet
-from tests.bot.test_control import said
-from tests.bot.test_discord_bot import connect, dann, interaction, settings_for
+from tests.bot.helpers import connect, dann, interaction, said, settings_for
 
 UTC = datetime.UTC
 START = datetime.datetime(2026, 6, 1, 0, 0, tzinfo=UTC)  # a Monday; Berlin is UTC+2 (summer time)

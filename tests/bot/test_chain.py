@@ -4,7 +4,7 @@ a chain holding DANN_MAX_THREAD_DEPTH of dann's messages is answered no more."""
 import discord.ext.test as dpytest
 
 from tests.bot.conftest import reply
-from tests.bot.test_discord_bot import connect, mention, settings_for
+from tests.bot.helpers import connect, mention, settings_for
 
 
 async def test_a_reply_to_dann_without_a_mention_is_answered_primed_with_the_chain(service, asked, sent, threaded):

@@ -5,8 +5,7 @@ import discord.ext.test as dpytest
 from discord.ext.test import backend, factories
 
 from tests.bot.conftest import reply
-from tests.bot.test_control import said
-from tests.bot.test_discord_bot import connect, dann, interaction, mention, settings_for
+from tests.bot.helpers import connect, dann, interaction, mention, said, settings_for
 from tests.conftest import Clock
 
 

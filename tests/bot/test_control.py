@@ -11,16 +11,9 @@ import pytest
 from bot.commands import MANAGERS_ONLY, OWNER_ONLY
 from bot.control import Control
 from dann.voice.forget import ForgetList
-from tests.bot.test_discord_bot import connect, dann, interaction, mention, settings_for
+from tests.bot.helpers import connect, dann, interaction, mention, said, settings_for
 
 pytestmark = pytest.mark.usefixtures("service")
-
-
-def said(inter) -> str:
-    """What the bot answered an interaction, privately or not."""
-    if inter.response.send_message.await_count:
-        return inter.response.send_message.await_args.args[0]
-    return inter.followup.send.await_args.args[0]
 
 
 async def owned_bot(service, **overrides):

@@ -6,7 +6,7 @@ import discord
 import discord.ext.test as dpytest
 
 from bot.feedback import Feedback, vote_of
-from tests.bot.test_discord_bot import connect, dann, interaction, mention, settings_for
+from tests.bot.helpers import connect, dann, interaction, mention, settings_for
 
 
 def reaction(bot, message_id, emoji, user_id=42):

@@ -12,16 +12,11 @@ from flax import nnx
 from dann.settings import Settings
 from lstm.model import CharRNN, ModelConfig
 from tests.conftest import repeated_corpus, run_config, tiny_config
+from tests.trainer.helpers import TUNE_MODEL, TUNE_POST, tune_config
 from trainer.config import SMALL_EXPORT, write_file
 from trainer.retrain import configured, tuned_path
 from trainer.train import make_optimizer, train_step
 from trainer.tune import population_step, tune
-
-TUNE_POST, TUNE_MODEL = "a short post about cats and dogs", {"hidden": 32}  # tests/test_cli.py tunes these too
-
-
-def tune_config():
-    return tiny_config(learning_rate=1e-3, minutes=1.0, max_steps=None)
 
 
 def test_each_population_member_trains_exactly_like_a_lone_model_with_its_learning_rate():

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from dann.voice.request import GenerationRequest
-from tests.dann.serving.test_admission import Recorded, sampled
-from tests.web.test_app import make_settings, one_line, serving
+from tests.dann.serving import Recorded, sampled
+from tests.web.helpers import make_settings, one_line, serving
 from web.app import create_app
 
 

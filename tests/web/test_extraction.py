@@ -7,7 +7,7 @@ import re
 import pytest
 
 from tests.conftest import TINY_MODEL, fit, tiny_config
-from tests.web.test_app import make_settings, serving
+from tests.web.helpers import make_settings, serving
 from trainer.corpus import Corpus, Record
 from web.app import create_app
 

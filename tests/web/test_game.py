@@ -4,7 +4,7 @@ import asyncio
 import json
 
 from dann.serving.votes import Votes
-from tests.web.test_app import make_settings, one_line, serving
+from tests.web.helpers import make_settings, one_line, serving
 from web.app import create_app
 
 

@@ -245,7 +245,7 @@ def test_real_or_dann_counts_one_vote_per_pair_and_shows_only_validation_posts(
         page, game_url, game_export, game_dir, capsys, monkeypatch):
     from playwright.sync_api import expect
 
-    from tests.test_cli import run_main
+    from tests.helpers import run_main
 
     game = page.locator("#game")
     with page.expect_response("**/api/game/pair") as dealt:

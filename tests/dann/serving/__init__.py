@@ -1,10 +1,13 @@
-"""Helpers shared by the service and bot tests: publishing checkpoint versions the way the trainer does, and
-waiting for the service to notice them."""
+"""Helpers shared by the service, bot and web tests: publishing checkpoint versions the way the trainer does,
+waiting for the service to notice them, and a service whose stub sampler records what it was asked."""
 
 import asyncio
 import dataclasses
 import shutil
+import threading
+import time
 
+from dann.serving.service import GenerationService
 from lstm import checkpoint
 from lstm.schema import RunRecord
 from lstm.vocab import Vocab
@@ -41,3 +44,24 @@ async def eventually(condition, timeout_s: float = 60.0) -> None:
     while not condition():
         assert loop.time() < deadline, "timed out waiting"
         await asyncio.sleep(0.02)
+
+
+class Recorded(GenerationService):
+    """The real service with a sampler that records each call's prompts (and can be slowed)."""
+
+    def __init__(self, directory, **options):
+        super().__init__(directory, poll_s=3600, **options)
+        self.calls: list[list[str]] = []
+        self.call_s = 0.0
+        self.release = threading.Event()
+        self.release.set()
+
+    def _sample(self, batch):
+        self.calls.append([p.request.prompt for p in batch])
+        self.release.wait(10)
+        time.sleep(self.call_s)
+        return [([p.request.prompt] * p.request.n, 1) for p in batch]
+
+
+def sampled(service) -> list[str]:
+    return [prompt for call in service.calls for prompt in call]

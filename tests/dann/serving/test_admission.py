@@ -3,30 +3,13 @@ withdrawn by askers who left, and a fair queue. A stub sampler stands in for the
 what gets sampled, and in which call, is visible; the queue logic is the real service's."""
 
 import asyncio
-import threading
 import time
 
 import pytest
 
-from dann.serving.service import Busy, GenerationService, TooLate
+from dann.serving.service import Busy, TooLate
 from dann.voice.request import GenerationRequest as R
-
-
-class Recorded(GenerationService):
-    """The real service with a sampler that records each call's prompts (and can be slowed)."""
-
-    def __init__(self, directory, **options):
-        super().__init__(directory, poll_s=3600, **options)
-        self.calls: list[list[str]] = []
-        self.call_s = 0.0
-        self.release = threading.Event()
-        self.release.set()
-
-    def _sample(self, batch):
-        self.calls.append([p.request.prompt for p in batch])
-        self.release.wait(10)
-        time.sleep(self.call_s)
-        return [([p.request.prompt] * p.request.n, 1) for p in batch]
+from tests.dann.serving import Recorded, sampled
 
 
 @pytest.fixture
@@ -37,10 +20,6 @@ async def stub(tmp_path):
     yield service
     service.release.set()
     await service.stop()
-
-
-def sampled(service) -> list[str]:
-    return [prompt for call in service.calls for prompt in call]
 
 
 async def test_past_the_bound_requests_are_refused_at_once_with_a_retry_time(stub):
