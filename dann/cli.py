@@ -441,6 +441,15 @@ COMMANDS = {"train": cmd_train, "corpus": cmd_corpus, "sample": cmd_sample, "eva
             "poster": cmd_poster}
 
 
+def process_settings(command: str):
+    """The settings sections a command's process reads: the long-running ones load only their own,
+    so that each shows what it depends on (dann/settings.py); the others load every section."""
+    from dann import settings
+
+    return {"bot": settings.DiscordSettings, "web": settings.WebSettings, "poster": settings.PosterSettings,
+            "trainer": settings.TrainerSettings}.get(command, settings.Settings)
+
+
 def main(argv=None) -> int:
     from dann.process import configure_logging, keep_freed_memory, use_compilation_cache
 
@@ -452,7 +461,7 @@ def main(argv=None) -> int:
     from lstm.errors import DannError
 
     try:
-        settings = load_settings()
+        settings = load_settings(process_settings(args.command))
         if getattr(args, "checkpoint_dir", None):  # --checkpoint-dir over DANN_CHECKPOINT_DIR, for every command
             settings = settings.model_copy(update={"checkpoint_dir": args.checkpoint_dir})
         use_compilation_cache(settings.jax_cache_dir)

@@ -11,6 +11,7 @@ import random
 import re
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from lstm.errors import DannError
@@ -105,3 +106,61 @@ class GridTrigger(IntervalTrigger):
         if self.jitter:
             due += random.uniform(0, self.jitter)
         return datetime.datetime.fromtimestamp(due, tz=self.timezone)
+
+
+# DANN_TRAIN_CRON is crontab syntax with cron's meaning: weekday 0 and 7 are Sunday, 1 is Monday.
+# APScheduler counts 0 as Monday, so the weekday field is rewritten into day names (which mean the
+# same to both) before APScheduler sees it. The settings parse the schedule
+# as they load (dann/settings.py), so that a schedule the trainer could not follow is refused at
+# start, and the trainer (trainer/runner.py) builds its trigger with the same function.
+DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+
+
+def cron_weekdays(field: str) -> str:
+    """A crontab weekday field (0-7, names, ranges, lists, steps) as APScheduler day names."""
+    if field == "*":
+        return "*"
+
+    def day(token: str) -> int:
+        token = token.strip().lower()
+        if token[:3] in DAY_NAMES:
+            return DAY_NAMES.index(token[:3])
+        if token.isdigit() and int(token) <= 7:
+            return int(token)
+        raise ValueError(f"weekday {token!r} is not 0-7 or a day name")
+
+    days = set()
+    for part in field.split(","):
+        part, _, step = part.partition("/")
+        if part == "*":
+            low, high = 0, 6
+        elif "-" in part:
+            low, high = (day(t) for t in part.split("-", 1))
+        else:
+            low = day(part)
+            high = 6 if step else low  # cron reads "1/2" as "from 1 to the end, every 2nd"
+        if high < low:
+            raise ValueError(f"weekday range {part!r} runs backwards")
+        if step and not (step.isdigit() and int(step) > 0):
+            raise ValueError(f"weekday step {step!r} is not a whole number above 0")
+        days.update(d % 7 for d in range(low, high + 1, int(step or 1)))  # 7 is Sunday, as 0 is
+    return ",".join(DAY_NAMES[d] for d in sorted(days))
+
+
+def cron_trigger(expression: str, zone: str = "UTC") -> CronTrigger:
+    """The schedule as APScheduler's trigger; a ValueError says why it cannot be one."""
+    fields = expression.split()
+    if len(fields) != 5:
+        raise ValueError(f"{expression!r} needs 5 fields: minute hour day month weekday")
+    timezone = time_zone(zone)
+    minute, hour, day, month, weekday = fields
+    try:
+        trigger = CronTrigger(minute=minute, hour=hour, day=day, month=month, day_of_week=cron_weekdays(weekday),
+                              timezone=timezone)
+    except ValueError as error:  # APScheduler's word for a field it cannot parse, and cron_weekdays'
+        raise ValueError(f"{expression!r}: {error}") from None
+    # APScheduler accepts a day no month has ("0 0 31 2 *") and then never fires: the trainer would
+    # sit idle for good, saying only "next run at None".
+    if trigger.get_next_fire_time(None, datetime.datetime.now(timezone)) is None:
+        raise ValueError(f"{expression!r} never fires: no date matches it (such as 31 February)")
+    return trigger

@@ -4,15 +4,13 @@ Hyperparameters are not here: they live in frozen dataclasses saved inside each 
 """
 
 import ipaddress
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Literal
 
-from apscheduler.triggers.cron import CronTrigger
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from dann.schedule import ScheduleError, parse_interval, parse_quiet_hours, time_zone
+from dann.schedule import ScheduleError, cron_trigger, parse_interval, parse_quiet_hours, time_zone
 from lstm.errors import DannError
 
 
@@ -24,70 +22,53 @@ class SettingsError(DannError):
 DiscordIds = Annotated[list[int], NoDecode]
 CommaList = Annotated[list[str], NoDecode]
 
-# DANN_TRAIN_CRON is crontab syntax with cron's meaning: weekday 0 and 7 are Sunday, 1 is Monday.
-# APScheduler counts 0 as Monday, so the weekday field is rewritten into day names (which mean the
-# same to both) before APScheduler sees it. The schedule is parsed here, where the settings load,
-# so that a schedule the trainer could not follow is refused at start by every command, and the
-# trainer (trainer/runner.py) builds its trigger with the same function.
-DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+def discord_ids(value) -> list[int]:
+    """Discord ids written "123, 456" (or a list) as numbers; a ValueError names the first bad one."""
+    if isinstance(value, str):
+        value = [part.strip() for part in value.replace(";", ",").split(",") if part.strip()]
+    ids = []
+    for part in value or []:
+        text = str(part).strip()
+        if not text.isdigit() or int(text) <= 0:
+            raise ValueError(f"{text!r} is not a Discord id (a number such as 123456789012345678), "
+                             "and ids are separated by commas")
+        ids.append(int(text))
+    return ids
 
 
-def cron_weekdays(field: str) -> str:
-    """A crontab weekday field (0-7, names, ranges, lists, steps) as APScheduler day names."""
-    if field == "*":
-        return "*"
-
-    def day(token: str) -> int:
-        token = token.strip().lower()
-        if token[:3] in DAY_NAMES:
-            return DAY_NAMES.index(token[:3])
-        if token.isdigit() and int(token) <= 7:
-            return int(token)
-        raise ValueError(f"weekday {token!r} is not 0-7 or a day name")
-
-    days = set()
-    for part in field.split(","):
-        part, _, step = part.partition("/")
-        if part == "*":
-            low, high = 0, 6
-        elif "-" in part:
-            low, high = (day(t) for t in part.split("-", 1))
-        else:
-            low = day(part)
-            high = 6 if step else low  # cron reads "1/2" as "from 1 to the end, every 2nd"
-        if high < low:
-            raise ValueError(f"weekday range {part!r} runs backwards")
-        if step and not (step.isdigit() and int(step) > 0):
-            raise ValueError(f"weekday step {step!r} is not a whole number above 0")
-        days.update(d % 7 for d in range(low, high + 1, int(step or 1)))  # 7 is Sunday, as 0 is
-    return ",".join(DAY_NAMES[d] for d in sorted(days))
+# The settings come in sections, one per concern, and each process loads only the sections it
+# reads (`dann bot`: DiscordSettings; `dann web`: WebSettings; `dann poster`: PosterSettings;
+# `dann trainer`: TrainerSettings); the other commands load all of them as `Settings`. Every field
+# is a DANN_* variable (or a line of .env); `.env.example` lists them all.
 
 
-def cron_trigger(expression: str, zone: str = "UTC") -> CronTrigger:
-    """The schedule as APScheduler's trigger; a ValueError says why it cannot be one."""
-    fields = expression.split()
-    if len(fields) != 5:
-        raise ValueError(f"{expression!r} needs 5 fields: minute hour day month weekday")
-    timezone = time_zone(zone)
-    minute, hour, day, month, weekday = fields
-    try:
-        trigger = CronTrigger(minute=minute, hour=hour, day=day, month=month, day_of_week=cron_weekdays(weekday),
-                              timezone=timezone)
-    except ValueError as error:  # APScheduler's word for a field it cannot parse, and cron_weekdays'
-        raise ValueError(f"{expression!r}: {error}") from None
-    # APScheduler accepts a day no month has ("0 0 31 2 *") and then never fires: the trainer would
-    # sit idle for good, saying only "next run at None".
-    if trigger.get_next_fire_time(None, datetime.now(timezone)) is None:
-        raise ValueError(f"{expression!r} never fires: no date matches it (such as 31 February)")
-    return trigger
+class CommonSettings(BaseSettings):
+    """What every process reads."""
 
-
-class Settings(BaseSettings):
     # Empty values (`DANN_DISCORD_GUILD_IDS=` as .env.example ships them) mean "not set".
     model_config = SettingsConfigDict(env_prefix="DANN_", env_file=".env", extra="ignore", env_ignore_empty=True)
 
     # Where the trainer publishes models and where `dann sample`, the bot and the web page read them.
     checkpoint_dir: Path = Path("checkpoints")
+    # Where compiled XLA programs are kept between processes, so that a restarted bot or the next
+    # scheduled run skips most of its compiling (docs/measurements.md). "off": none.
+    jax_cache_dir: str = "~/.cache/dann/jax"
+
+
+class ExportSettings(CommonSettings):
+    """The person's post export: the trainer learns from it, the web page's game deals from it."""
+
+    # The scheduled trainer (`dann trainer`): the post export it learns from (any format
+    # `dann corpus` reads), when it retrains (crontab syntax; weekday 0 and 7 are Sunday, as in
+    # cron; day names work too) and in which time zone.
+    export_path: Path | None = None
+    # DMs and group DMs of a Discord export are private: left out of training unless this is true.
+    include_dms: bool = False
+
+
+class ServingSettings(CommonSettings):
+    """How dann speaks, wherever it speaks: the voice, its filters and the generation service."""
+
     # Default sampling temperature. 0 is greedy (it loops); 0.4 reads best when the model may coin
     # words, but spelling only known words (known_words) 0.7 passes for the person far more often
     # (docs/fidelity.md). Above ~1.2 is noise.
@@ -100,13 +81,51 @@ class Settings(BaseSettings):
     # Spell only words the person has written (lstm/lexicon.py): made-up words are what most gives
     # a character model away. False lets the model coin words.
     known_words: bool = True
+    # How often the bot and the web page look for a newer model, in seconds.
+    reload_poll_s: float = Field(10.0, gt=0)
+    # Discord user ids of the owners: they may pause the bot everywhere, make it forget phrases,
+    # and delete what it said. The person whose voice it is should be one.
+    owner_ids: DiscordIds = []
+    # Whose voice this is, and who runs dann, as `/dann about` and the web page name them (without
+    # an owner name the bot mentions the DANN_OWNER_IDS accounts).
+    voice_name: str = ""
+    owner_name: str = ""
+    # The blocklist of slurs and hate terms ("off": none), plus the owner's own words, one a line.
+    blocklist: Literal["on", "off"] = "on"
+    blocklist_file: Path | None = None
+    # Longest message text used to prime a reply, in characters; the rest is cut.
+    max_prompt_chars: int = Field(500, ge=0, le=4000)
+    # Conversations: a reply to one of dann's messages addresses it, and the reply chain above it
+    # (at most thread_messages earlier messages and thread_chars characters of them) primes the
+    # answer. Once a chain holds max_thread_depth of dann's messages, it answers that chain no
+    # more, so that two bots cannot talk to each other for hours.
+    max_thread_depth: int = Field(6, ge=1, le=50)
+    thread_messages: int = Field(6, ge=0, le=50)
+    thread_chars: int = Field(1000, ge=0, le=4000)
+    # Admission control, for the bot and the web page alike (dann/serving/service.py): candidate
+    # rows (texts times DANN_BEST_OF) that may wait at once, beyond which requests are refused as
+    # busy, and the seconds a request may take from arrival to answer.
+    max_pending_rows: int = Field(1024, ge=1)
+    request_deadline_s: float = Field(30.0, gt=0, le=840)  # under Discord's 15 minutes for an interaction
+    # "Real or dann?" on the web page: a real post beside one dann wrote, pick the real one. Off by
+    # default, because it shows the person's real posts (from the validation split only, never DMs;
+    # web/game.py); it needs DANN_EXPORT_PATH. The votes go to DANN_GAME_FILE (default: game.json
+    # beside the checkpoints), which `dann status` and the bot read.
+    web_game: bool = False
+    game_file: Path | None = None
+
+    @field_validator("owner_ids", mode="before")
+    @classmethod
+    def _owner_ids(cls, value):
+        return discord_ids(value)
+
+
+class TrainerSettings(ServingSettings, ExportSettings):
+    """The trainer (`dann trainer`, `dann train`): its schedule, budget, gate and publish-time
+    evaluation (which samples as served, hence the serving section)."""
+
     # Training time budget for `dann train` (when neither --minutes nor --steps is given) and the trainer.
     train_minutes: float = Field(5.0, gt=0)
-
-    # The scheduled trainer (`dann trainer`): the post export it learns from (any format
-    # `dann corpus` reads), when it retrains (crontab syntax; weekday 0 and 7 are Sunday, as in
-    # cron; day names work too) and in which time zone.
-    export_path: Path | None = None
     train_cron: str = "0 3 * * *"
     train_timezone: str = "UTC"
     # A run missed while the trainer was down or busy still happens if it is at most this late.
@@ -117,8 +136,6 @@ class Settings(BaseSettings):
     # ... and only if at most this share of its answers, sampled at publish time, would have been a
     # copy of a training post had the filter not caught it (dann/voice/bestof.py).
     max_copy_rate: float = Field(0.02, ge=0, le=1)
-    # DMs and group DMs of a Discord export are private: left out of training unless this is true.
-    include_dms: bool = False
     # Optional JSON file of hyperparameters for the trainer, {"model": {...}, "train": {...}} with the
     # fields of trainer/config.py's ModelSpec and TrainConfig (`dann tune` writes one).
     train_config: Path | None = None
@@ -131,11 +148,24 @@ class Settings(BaseSettings):
     retune_minutes: float = Field(10.0, gt=0)
     # Published versions kept in the checkpoint directory.
     keep_versions: int = Field(5, ge=2)
-    # How often the bot and the web page look for a newer model, in seconds.
-    reload_poll_s: float = Field(10.0, gt=0)
-    # Where compiled XLA programs are kept between processes, so that a restarted bot or the next
-    # scheduled run skips most of its compiling (docs/measurements.md). "off": none.
-    jax_cache_dir: str = "~/.cache/dann/jax"
+
+    # The schedule is checked when the settings load: found only when the trainer builds its
+    # schedule, a bad one would stop `dann trainer` at every start (a restart loop under Docker).
+    @field_validator("train_cron")
+    @classmethod
+    def _cron(cls, value):
+        cron_trigger(value)  # in UTC: whether a schedule parses and ever fires does not depend on the zone
+        return value
+
+    @field_validator("train_timezone")
+    @classmethod
+    def _time_zone(cls, value):
+        time_zone(value)
+        return value
+
+
+class DiscordSettings(ServingSettings):
+    """The Discord bot (`dann bot`)."""
 
     # The Discord bot token. Never logged, never printed.
     discord_token: SecretStr | None = None
@@ -143,35 +173,15 @@ class Settings(BaseSettings):
     # any server it is invited to. `dann bot --sync` copies the slash commands to each listed one
     # (they appear at once) instead of publishing them globally.
     discord_guild_ids: DiscordIds = []
-    # Discord user ids of the owners: they may pause the bot everywhere, make it forget phrases,
-    # and delete what it said. The person whose voice it is should be one.
-    owner_ids: DiscordIds = []
     # Answer DMs from anyone, not only from the owners.
     answer_dms: bool = False
-    # Whose voice this is, and who runs dann, as `/dann about` and the web page name them (without
-    # an owner name the bot mentions the DANN_OWNER_IDS accounts).
-    voice_name: str = ""
-    owner_name: str = ""
-    # The blocklist of slurs and hate terms ("off": none), plus the owner's own words, one a line.
-    blocklist: Literal["on", "off"] = "on"
-    blocklist_file: Path | None = None
     # Seconds a user, and a channel, must wait between two generations.
     user_cooldown_s: float = Field(10.0, ge=0)
     channel_cooldown_s: float = Field(3.0, ge=0)
-    # Longest message text used to prime a reply, in characters; the rest is cut.
-    max_prompt_chars: int = Field(500, ge=0, le=4000)
     # Generations per minute in one server, and in all of them together; one reply per user is
     # in flight at a time.
     server_per_minute: int = Field(20, ge=1)
     bot_per_minute: int = Field(60, ge=1)
-
-    # Conversations: a reply to one of dann's messages addresses it, and the reply chain above it
-    # (at most thread_messages earlier messages and thread_chars characters of them) primes the
-    # answer. Once a chain holds max_thread_depth of dann's messages, it answers that chain no
-    # more, so that two bots cannot talk to each other for hours.
-    max_thread_depth: int = Field(6, ge=1, le=50)
-    thread_messages: int = Field(6, ge=0, le=50)
-    thread_chars: int = Field(1000, ge=0, le=4000)
     # Read every message in the channels dann is in: Discord's privileged Message Content intent,
     # which must also be switched on in the Developer Portal. Off: dann reads only the messages that
     # mention it and DMs. Chime-ins (/dann chime) need it.
@@ -182,11 +192,14 @@ class Settings(BaseSettings):
     # at most a tenth of their interval), so that they do not land on the minute like a machine.
     autopost_jitter_s: float = Field(300.0, ge=0)
 
-    # Admission control, for the bot and the web page alike (dann/serving/service.py): candidate
-    # rows (texts times DANN_BEST_OF) that may wait at once, beyond which requests are refused as
-    # busy, and the seconds a request may take from arrival to answer.
-    max_pending_rows: int = Field(1024, ge=1)
-    request_deadline_s: float = Field(30.0, gt=0, le=840)  # under Discord's 15 minutes for an interaction
+    @field_validator("discord_guild_ids", mode="before")
+    @classmethod
+    def _guild_ids(cls, value):
+        return discord_ids(value)
+
+
+class PosterSettings(ServingSettings):
+    """The poster (`dann poster`) on X, Mastodon and Bluesky."""
 
     # The poster (`dann poster`): dann as an "ebooks" account on X, Mastodon and Bluesky. It posts
     # every poster_every (a grid from its first start, each post up to poster_jitter_s late at
@@ -218,71 +231,6 @@ class Settings(BaseSettings):
     bluesky_app_password: SecretStr | None = None
     bluesky_url: str = "https://bsky.social"
 
-    # The web playground.
-    web_host: str = "127.0.0.1"
-    web_port: int = Field(8000, ge=1, le=65535)
-    # Generate requests one client may make per minute.
-    web_rate_per_minute: int = Field(30, ge=1)
-    # Generate requests all clients together may make per minute.
-    web_rate_global_per_minute: int = Field(600, ge=1)
-    # Addresses (or networks, such as 172.16.0.0/12) of the reverse proxies whose X-Forwarded-For
-    # names the client, comma-separated. Empty: none, and the peer's address is the client.
-    web_trusted_proxies: CommaList = []
-    # Connections: at most this many at once, a request's headers within web_header_timeout_s of
-    # its first byte (or of the connection), its body within web_body_timeout_s (web/connections.py).
-    web_max_connections: int = Field(1024, ge=1)
-    web_header_timeout_s: float = Field(5.0, gt=0, le=60)
-    web_body_timeout_s: float = Field(10.0, gt=0, le=300)
-    # Most candidates one web request may ask for.
-    web_max_candidates: int = Field(8, ge=1, le=32)
-    # "Real or dann?" on the web page: a real post beside one dann wrote, pick the real one. Off by
-    # default, because it shows the person's real posts (from the validation split only, never DMs;
-    # web/game.py); it needs DANN_EXPORT_PATH. The votes go to DANN_GAME_FILE (default: game.json
-    # beside the checkpoints), which `dann status` and the bot read.
-    web_game: bool = False
-    game_file: Path | None = None
-
-    @field_validator("web_trusted_proxies", mode="before")
-    @classmethod
-    def _proxies(cls, value):
-        parts = [p.strip() for p in value.split(",") if p.strip()] if isinstance(value, str) else list(value or [])
-        for part in parts:
-            try:
-                ipaddress.ip_network(part, strict=False)
-            except ValueError:
-                raise ValueError(f"{part!r} is not an IP address or network (such as 10.0.0.2 or "
-                                 "172.16.0.0/12); entries are separated by commas") from None
-        return parts
-
-    @field_validator("discord_guild_ids", "owner_ids", mode="before")
-    @classmethod
-    def _ids(cls, value):
-        if isinstance(value, str):
-            value = [part.strip() for part in value.replace(";", ",").split(",") if part.strip()]
-        ids = []
-        for part in value or []:
-            text = str(part).strip()
-            if not text.isdigit() or int(text) <= 0:
-                raise ValueError(f"{text!r} is not a Discord id (a number such as 123456789012345678), "
-                                 "and ids are separated by commas")
-            ids.append(int(text))
-        return ids
-
-    # The schedule is checked when the settings load: found only when the trainer builds its
-    # schedule, a bad one would stop `dann trainer` at every start (a restart loop under Docker).
-    @field_validator("train_cron")
-    @classmethod
-    def _cron(cls, value):
-        cron_trigger(value)  # in UTC: whether a schedule parses and ever fires does not depend on the zone
-        return value
-
-    @field_validator("train_timezone")
-    @classmethod
-    def _time_zone(cls, value):
-        time_zone(value)
-        return value
-
-
     @field_validator("poster_every")
     @classmethod
     def _poster_every(cls, value):
@@ -308,10 +256,49 @@ class Settings(BaseSettings):
         return value
 
 
-def load_settings(**overrides) -> Settings:
-    """The settings, or a SettingsError naming the first bad one as DANN_<NAME>."""
+class WebSettings(ServingSettings, ExportSettings):
+    """The web page (`dann web`); its game deals from the export."""
+
+    # The web playground.
+    web_host: str = "127.0.0.1"
+    web_port: int = Field(8000, ge=1, le=65535)
+    # Generate requests one client may make per minute.
+    web_rate_per_minute: int = Field(30, ge=1)
+    # Generate requests all clients together may make per minute.
+    web_rate_global_per_minute: int = Field(600, ge=1)
+    # Addresses (or networks, such as 172.16.0.0/12) of the reverse proxies whose X-Forwarded-For
+    # names the client, comma-separated. Empty: none, and the peer's address is the client.
+    web_trusted_proxies: CommaList = []
+    # Connections: at most this many at once, a request's headers within web_header_timeout_s of
+    # its first byte (or of the connection), its body within web_body_timeout_s (web/connections.py).
+    web_max_connections: int = Field(1024, ge=1)
+    web_header_timeout_s: float = Field(5.0, gt=0, le=60)
+    web_body_timeout_s: float = Field(10.0, gt=0, le=300)
+    # Most candidates one web request may ask for.
+    web_max_candidates: int = Field(8, ge=1, le=32)
+
+    @field_validator("web_trusted_proxies", mode="before")
+    @classmethod
+    def _proxies(cls, value):
+        parts = [p.strip() for p in value.split(",") if p.strip()] if isinstance(value, str) else list(value or [])
+        for part in parts:
+            try:
+                ipaddress.ip_network(part, strict=False)
+            except ValueError:
+                raise ValueError(f"{part!r} is not an IP address or network (such as 10.0.0.2 or "
+                                 "172.16.0.0/12); entries are separated by commas") from None
+        return parts
+
+
+class Settings(TrainerSettings, DiscordSettings, PosterSettings, WebSettings):
+    """Every section: for the commands that read several (`dann status`, `dann demo`, `dann sample`...)."""
+
+
+def load_settings(kind: type[CommonSettings] | None = None, **overrides) -> CommonSettings:
+    """The settings of `kind` (one process's sections; by default all of them, `Settings`), or a
+    SettingsError naming the first bad one as DANN_<NAME>."""
     try:
-        return Settings(**overrides)
+        return (kind or Settings)(**overrides)
     except ValidationError as error:
         first = error.errors()[0]
         field = "DANN_" + "_".join(str(p) for p in first["loc"]).upper()

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import jax
 
-from dann.settings import Settings
+from dann.settings import TrainerSettings
 from dann.voice.bestof import Voice
 from dann.voice.filters import filters_for
 from dann.voice.forget import ForgetList
@@ -60,7 +60,7 @@ def tuned_path(checkpoint_dir) -> Path:
     return Path(checkpoint_dir) / "tuned.json"
 
 
-def config_file(settings: Settings) -> Path | None:
+def config_file(settings: TrainerSettings) -> Path | None:
     """DANN_TRAIN_CONFIG if set, else the file `dann tune` wrote beside the checkpoints, if any."""
     tuned = tuned_path(settings.checkpoint_dir)
     return settings.train_config or (tuned if tuned.is_file() else None)
@@ -73,12 +73,12 @@ def read_export(path, checkpoint_dir, *, include_dms: bool = False, **options) -
     return read_corpus(path, include_dms=include_dms, **options).without(ForgetList(checkpoint_dir))
 
 
-def configured(settings: Settings, corpus: Corpus) -> RunConfig:
+def configured(settings: TrainerSettings, corpus: Corpus) -> RunConfig:
     """The trainer's hyperparameters for this export (trainer/config.py's `resolve`)."""
     return resolve(chars=corpus.chars, minutes=settings.train_minutes, file=config_file(settings))
 
 
-def retrain(settings: Settings, config: RunConfig | None = None, progress: bool = False) -> RunResult:
+def retrain(settings: TrainerSettings, config: RunConfig | None = None, progress: bool = False) -> RunResult:
     if settings.export_path is None:
         raise DannError("set DANN_EXPORT_PATH to the post export the trainer should learn from")
     serving = Path(settings.checkpoint_dir)
@@ -187,7 +187,7 @@ def converged_since(checkpoint_dir, served_version: int) -> int | None:
     return served_version if isinstance(found, dict) and found.get("version") == served_version else None
 
 
-def measure(settings: Settings, result: TrainResult, data: PreparedData, report: Path) -> dict | None:
+def measure(settings: TrainerSettings, result: TrainResult, data: PreparedData, report: Path) -> dict | None:
     """What the model to publish serves (dann eval's numbers: copy rate, distinct-n, length), kept
     in the report's eval.json and in the published record."""
     if not settings.publish_eval_samples:
@@ -202,7 +202,7 @@ def measure(settings: Settings, result: TrainResult, data: PreparedData, report:
     return quality
 
 
-def retune(settings: Settings, corpus: Corpus, config: RunConfig, new_loss: float, old_loss: float) -> None:
+def retune(settings: TrainerSettings, corpus: Corpus, config: RunConfig, new_loss: float, old_loss: float) -> None:
     """The auto-retuner: validation loss stopped improving, so look for a better config for next time."""
     log.info("val loss %.4f did not improve on %.4f by %.3f: retuning for %g minutes", new_loss, old_loss,
              PLATEAU_NATS, settings.retune_minutes)

@@ -19,7 +19,8 @@ from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_MI
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 
-from dann.settings import Settings, cron_trigger
+from dann.schedule import cron_trigger
+from dann.settings import TrainerSettings
 from lstm.errors import DannError
 from trainer.lock import TrainerLock
 from trainer.retrain import RunResult, retrain
@@ -28,7 +29,7 @@ log = logging.getLogger("dann.trainer")
 HEARTBEAT_S = 60  # docker-compose.yml's trainer healthcheck calls a heartbeat older than 180 s unhealthy
 
 
-def next_run(settings: Settings, after: datetime | None = None) -> datetime | None:
+def next_run(settings: TrainerSettings, after: datetime | None = None) -> datetime | None:
     trigger = cron_trigger(settings.train_cron, settings.train_timezone)
     return trigger.get_next_fire_time(None, after or datetime.now(UTC))
 
@@ -41,22 +42,22 @@ def missed_run(trigger: CronTrigger, last_run: datetime | None, now: datetime, g
     return due is not None and due <= now and (now - due).total_seconds() <= grace_s
 
 
-def last_run_path(settings: Settings) -> Path:
+def last_run_path(settings: TrainerSettings) -> Path:
     return Path(settings.checkpoint_dir) / ".last-run.json"
 
 
-def heartbeat_path(settings: Settings) -> Path:
+def heartbeat_path(settings: TrainerSettings) -> Path:
     return Path(settings.checkpoint_dir) / ".trainer-heartbeat"
 
 
-def read_last_run(settings: Settings) -> datetime | None:
+def read_last_run(settings: TrainerSettings) -> datetime | None:
     try:
         return datetime.fromisoformat(json.loads(last_run_path(settings).read_text())["started_at"])
     except (OSError, ValueError, KeyError):
         return None
 
 
-def recorded_run(settings: Settings) -> RunResult:
+def recorded_run(settings: TrainerSettings) -> RunResult:
     """One retrain, with its start time recorded for the missed-run check."""
     path = last_run_path(settings)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -66,7 +67,7 @@ def recorded_run(settings: Settings) -> RunResult:
     return result
 
 
-def scheduled_run(settings: Settings) -> None:
+def scheduled_run(settings: TrainerSettings) -> None:
     """One run as the scheduler calls it: any failure is logged and the schedule goes on."""
     try:
         recorded_run(settings)
@@ -76,7 +77,7 @@ def scheduled_run(settings: Settings) -> None:
         log.exception("run failed unexpectedly")
 
 
-def run_trainer(settings: Settings, once: bool = False, now: bool = False) -> RunResult | None:
+def run_trainer(settings: TrainerSettings, once: bool = False, now: bool = False) -> RunResult | None:
     """`dann trainer`: --once runs one retrain and returns; otherwise follow the schedule (forever),
     starting with a run when --now is given or a scheduled run was missed."""
     trigger = cron_trigger(settings.train_cron, settings.train_timezone)

@@ -38,7 +38,7 @@ from fastapi.staticfiles import StaticFiles
 
 from dann.serving.service import Busy, GenerationService, NotReady, service_for
 from dann.serving.votes import Votes, game_file
-from dann.settings import Settings
+from dann.settings import WebSettings
 from lstm.errors import DannError
 from web import routes
 from web.body_limit import BodyLimit
@@ -55,7 +55,7 @@ class CannotListen(DannError):
     """The host and port cannot be listened on: in use, not permitted, or not an address here."""
 
 
-def create_app(settings: Settings, service: GenerationService | None = None) -> FastAPI:
+def create_app(settings: WebSettings, service: GenerationService | None = None) -> FastAPI:
     """The playground app. Pass `service` to share one that is already running (the bot's, say):
     its owner starts and stops it. Without one, the app makes its own and runs it in its lifespan.
     The routes are web/routes.py's routers; what they share lives in `app.state`."""
@@ -100,7 +100,7 @@ def create_app(settings: Settings, service: GenerationService | None = None) -> 
 
 # --- the request size cap --------------------------------------------------------------------------
 
-def body_limit(settings: Settings) -> int:
+def body_limit(settings: WebSettings) -> int:
     """Bytes a request body may have: the longest prompt and context at 4 UTF-8 bytes a character,
     plus room for the other fields. About 5 KB with the default 500-character limit."""
     return 1024 + 8 * settings.max_prompt_chars
@@ -128,7 +128,7 @@ def listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-def run_web(settings: Settings, host: str | None = None, port: int | None = None) -> None:
+def run_web(settings: WebSettings, host: str | None = None, port: int | None = None) -> None:
     """Serve the playground until Ctrl-C (or SIGTERM) stops it. Blocking; raises CannotListen."""
     host = host or settings.web_host
     port = settings.web_port if port is None else port

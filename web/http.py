@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from dann.serving.service import Busy, NotReady
 from dann.serving.status import about
-from dann.settings import Settings
+from dann.settings import WebSettings
 
 STATIC = Path(__file__).parent / "static"
 # The slider's range, and the API's: below 0.05 the voice loops on itself, above 2 it is noise.
@@ -106,12 +106,12 @@ def problem(status: int, detail: str, headers: dict | None = None) -> JSONRespon
     return JSONResponse({"detail": detail}, status_code=status, headers=headers)
 
 
-def web_owner(settings: Settings) -> str | None:
+def web_owner(settings: WebSettings) -> str | None:
     """How the page names who runs dann: Discord ids mean nothing on a web page."""
     return settings.owner_name or ("its owner on Discord" if settings.owner_ids else None)
 
 
-def render_page(settings: Settings) -> str:
+def render_page(settings: WebSettings) -> str:
     """index.html with the settings' defaults filled in, so the form is right before any script runs."""
     default = min(max(settings.temperature, MIN_TEMPERATURE), MAX_TEMPERATURE)
     # What dann is, before the script replaces it with the served model's facts (escaped: the
@@ -150,7 +150,7 @@ async def validation_error(request: Request, error: RequestValidationError) -> J
     return problem(422, "; ".join(dict.fromkeys(lines)))  # each problem once, in order
 
 
-def describe(error: dict, settings: Settings, fields: str = FIELDS) -> str:
+def describe(error: dict, settings: WebSettings, fields: str = FIELDS) -> str:
     where = [str(part) for part in error.get("loc", ()) if part != "body"]
     if error["type"] == "json_invalid":
         reason = error.get("ctx", {}).get("error")

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from dann.settings import cron_trigger, cron_weekdays
+from dann.schedule import cron_trigger, cron_weekdays
 from trainer.runner import missed_run
 
 UTC = UTC
