@@ -145,7 +145,9 @@ def build_parser() -> Parser:
     p = commands.add_parser("tune", help="try configs around the current one briefly each, write the best")
     p.add_argument("path", type=Path, help="the post export to tune on")
     add_dms_option(p)
-    p.add_argument("--minutes", type=positive(float), default=10.0, help="the whole budget (default 10)")
+    p.add_argument("--minutes", type=positive(float), help="the whole budget (default 10, or none with --steps)")
+    p.add_argument("--steps", type=positive(int), help="steps per trial (architecture and learning rate); with "
+                                                        "--minutes, whichever ends first")
     p.add_argument("--out", type=Path, help="default: CHECKPOINT_DIR/tuned.json, which the trainer reads")
     p.add_argument("--config", type=Path, help="the config to start from (default: DANN_TRAIN_CONFIG, or the "
                                                "last tuned.json, or the defaults)")
@@ -316,7 +318,8 @@ def cmd_eval(args, settings) -> None:
 def cmd_tune(args, settings) -> None:
     from trainer.tuned import render, tune_export
 
-    result = tune_export(args.path, settings, minutes=args.minutes, out=args.out, config=args.config,
+    minutes = args.minutes if args.minutes or args.steps else 10.0
+    result = tune_export(args.path, settings, minutes=minutes, steps=args.steps, out=args.out, config=args.config,
                          include_dms=include_dms(args, settings))
     print(json.dumps(result) if args.json else render(result))
 

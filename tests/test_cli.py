@@ -270,7 +270,7 @@ def test_tune_writes_the_config_and_says_what_it_found(capsys, tmp_path):
     corpus.write_text("\n".join([TUNE_POST] * 150))
     config = tmp_path / "current.json"
     config.write_text(json.dumps({"model": TUNE_MODEL, "train": tunable(tune_config())}))
-    code, out, err = run_main(capsys, "tune", str(corpus), "--minutes", "0.1", "--out", str(tmp_path / "t.json"),
+    code, out, err = run_main(capsys, "tune", str(corpus), "--steps", "30", "--out", str(tmp_path / "t.json"),
                               "--config", str(config))
     assert code == 0, err
     assert "current config was best" in out or "Best: val loss" in out

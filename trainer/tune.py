@@ -66,10 +66,10 @@ def population_step(graphdef, tx, params, opt_state, carry, data, starts, key, s
     return jax.vmap(member)(params, opt_state, lrs)
 
 
-def train_population(data: PreparedData, run: RunConfig, lrs: list[float], seconds: float,
-                     *, vmapped: bool | None = None) -> list[dict]:
+def train_population(data: PreparedData, run: RunConfig, lrs: list[float], seconds: float | None,
+                     *, steps: int | None = None, vmapped: bool | None = None) -> list[dict]:
     """Train one model per learning rate from the same start, for `seconds` in all (compilation
-    not counted). Returns each member's {"learning_rate", "val_loss" (its best), "steps"}.
+    not counted), or `steps` steps each, whichever ends first. Returns each member's {"learning_rate", "val_loss" (its best), "steps"}.
 
     vmapped (the default on a GPU) trains the members together in one population step; otherwise
     (the default on a CPU, where XLA's batched matmuls ran slower than the members one after
@@ -92,11 +92,11 @@ def train_population(data: PreparedData, run: RunConfig, lrs: list[float], secon
         return [evaluate(graphdef, jax.tree.map(lambda p, i=i: p[i], params), val, speed)[0] for i in range(count)]
 
     def run(params, opt_state, lr, seconds, one_step) -> tuple[list[float], int]:
-        """Step until `seconds` have passed, following the learning-rate schedule; `lr` scales it.
+        """Step until `seconds` have passed or `steps` are done, following the learning-rate schedule; `lr` scales it.
         Returns each member's best val loss over EVALS evaluations, as the trainer keeps its best
         checkpoint (on a small export the last one is long overfit), and the step count. The
         clock starts after the first step, which compiles, and stops while evaluating."""
-        budget = Budget(seconds=seconds, clock_after_first=True)
+        budget = Budget(seconds=seconds, max_steps=steps, clock_after_first=True)
         best, evaluations = [math.inf] * count, 0
         for step in budget:
             factor = learning_rate(config, step, budget.progress) / config.learning_rate
@@ -110,10 +110,10 @@ def train_population(data: PreparedData, run: RunConfig, lrs: list[float], secon
 
     if vmapped:
         params = jax.tree.map(lambda p: jnp.stack([p] * len(lrs)), start)
-        best, steps = run(params, jax.vmap(tx.init)(params), jnp.asarray(lrs, jnp.float32), seconds,
+        best, done = run(params, jax.vmap(tx.init)(params), jnp.asarray(lrs, jnp.float32), seconds,
                           lambda params, opt, step, lr: population_step(graphdef, tx, params, opt, carry,
                                                                         train_data, starts, key, step, lr, **shape))
-        members = [(loss, steps) for loss in best]
+        members = [(loss, done) for loss in best]
     else:
         def one_step(params, opt, step, lr):
             fresh = model.init_carry(config.batch_size)  # train_step donates (consumes) the carry it is given
@@ -123,27 +123,29 @@ def train_population(data: PreparedData, run: RunConfig, lrs: list[float], secon
 
         members = []
         for lr in lrs:
-            best, steps = run(jax.tree.map(jnp.copy, start), tx.init(start), lr, seconds / len(lrs), one_step)
-            members.append((best[0], steps))
+            best, done = run(jax.tree.map(jnp.copy, start), tx.init(start), lr,
+                             seconds / len(lrs) if seconds else None, one_step)
+            members.append((best[0], done))
     return [{"learning_rate": lr, "val_loss": loss, "steps": steps}
             for lr, (loss, steps) in zip(lrs, members, strict=True)]
 
 
-def tune(corpus: Corpus, minutes: float, config: RunConfig) -> dict:
-    """Try `neighbours` of `config`, each architecture for an equal share of `minutes`. Returns
+def tune(corpus: Corpus, minutes: float | None, config: RunConfig, *, steps: int | None = None) -> dict:
+    """Try `neighbours` of `config`, each architecture for an equal share of `minutes`, or `steps`
+    steps per learning rate (a budget that does not depend on the machine), whichever ends first. Returns
     {"best", "current", "trials", "current_is_best", "seconds_per_trial"}; each trial is
     {"change", "model", "train", "val_loss", "steps"} with every model and training field but the
     budget, as trainer/config.py's `write_file` saves them."""
     trials = neighbours(config)
-    seconds = minutes * 60 / len(trials)
+    seconds = minutes * 60 / len(trials) if minutes else None
     # Prepared once, for the longest sequence tried: every trial reads the same split and vocabulary.
     data = prepare(corpus, max((run.train for _, run in trials), key=lambda t: t.seq_len))
     results = []
     for change, run in trials:
         lrs = [run.train.learning_rate * f for f in LR_FACTORS]
-        log.info("trying %s, seq %d, learning rates %s for %.0f s", _describe(change), run.train.seq_len,
-                 ", ".join(f"{lr:.2g}" for lr in lrs), seconds)
-        for member in train_population(data, run, lrs, seconds):
+        log.info("trying %s, seq %d, learning rates %s for %s", _describe(change), run.train.seq_len,
+                 ", ".join(f"{lr:.2g}" for lr in lrs), f"{seconds:.0f} s" if seconds else f"{steps} steps each")
+        for member in train_population(data, run, lrs, seconds, steps=steps):
             tried = dataclasses.replace(run.train, learning_rate=member["learning_rate"])
             results.append({"change": change, "model": dataclasses.asdict(run.model), "train": tunable(tried),
                             "val_loss": round(member["val_loss"], 4), "steps": member["steps"]})
@@ -152,7 +154,7 @@ def tune(corpus: Corpus, minutes: float, config: RunConfig) -> dict:
     current = results[LR_FACTORS.index(1.0)]  # the first architecture at the current learning rate
     best = min(results, key=lambda r: r["val_loss"])
     return {"best": best, "current": current, "trials": results, "current_is_best": best is current,
-            "seconds_per_trial": round(seconds, 1)}
+            "seconds_per_trial": round(seconds, 1) if seconds else None, "steps_per_trial": steps}
 
 
 def _describe(change: dict) -> str:

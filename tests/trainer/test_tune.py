@@ -46,13 +46,13 @@ def test_each_population_member_trains_exactly_like_a_lone_model_with_its_learni
 
 def test_tune_includes_the_current_config_and_writes_what_the_trainer_reads(tmp_path):
     corpus = repeated_corpus(TUNE_POST, 150)
-    result = tune(corpus, 0.2, run_config(TUNE_MODEL, tune_config()))
+    result = tune(corpus, None, run_config(TUNE_MODEL, tune_config()), steps=60)
     assert len(result["trials"]) == 18  # 6 architectures x 3 learning rates
     assert result["current"]["change"] == {} and result["current"]["model"]["hidden"] == TUNE_MODEL["hidden"]
     assert result["current"]["train"]["learning_rate"] == 1e-3
     assert result["best"]["val_loss"] <= result["current"]["val_loss"]
     assert result["current_is_best"] == (result["best"] is result["current"])
-    # On text this easy, 2x and 4x the current tiny rate train further in the same seconds.
+    # On text this easy, 2x and 4x the current tiny rate train further in the same steps.
     assert not result["current_is_best"]
 
     settings = Settings(_env_file=None, checkpoint_dir=tmp_path / "serving", train_minutes=3)
