@@ -1,4 +1,5 @@
-"""The Discord front end (bot.discord_bot) over the shared generation service (dann/serving)."""
+"""The Discord front end (bot.discord_bot, one cog per feature in bot.cogs) over the shared generation
+service (dann/serving)."""
 
 from bot.discord_bot import create_bot, run_bot
 

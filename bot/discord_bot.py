@@ -1,18 +1,19 @@
 """The Discord front end: mention dann, reply to one of its messages, or DM it, and it replies
-in the voice; the /dann commands are in commands.py.
+in the voice. DannBot holds what every feature shares and decides who dann answers; each feature
+is a cog (bot/cogs/), added in `DannBot.setup_hook`, and the /dann commands are in one group
+(commands.py) that the cogs fill.
 
 Who it answers (`DannBot.refusal`):
 - only in the servers of DANN_DISCORD_GUILD_IDS when that is set; it leaves any other it is in;
-- in DMs only the owners (DANN_OWNER_IDS), unless DANN_ANSWER_DMS is true;
+- in DMs only the owners (DANN_OWNER_IDS, `DannBot.is_dann_owner`), unless DANN_ANSWER_DMS is true;
 - while paused (control.py), only the owners.
 
 Safe by default:
 - Nothing it sends can ping: allowed mentions are none on the Bot and on every send, so a
   generated "@everyone" is only text.
 - It answers people only: messages from bots (itself included) and webhooks are ignored, so two
-  bots cannot talk to each other forever. A mention means `bot.user in message.mentions`;
-  `ClientUser.mentioned_in` is also true for @everyone and @here. A reply to one of dann's
-  messages addresses it too, and the reply chain above primes the answer (thread.py); a chain
+  bots cannot talk to each other forever (cogs/conversation.py). A reply to one of dann's
+  messages addresses it too, and the reply chain above primes the answer (chain.py); a chain
   holding DANN_MAX_THREAD_DEPTH of dann's messages is answered no more.
 - Flood control across mentions and slash commands (cooldown.py): one reply in flight per person,
   a cooldown per person and per channel, caps per server and overall per minute, and at most one
@@ -27,26 +28,24 @@ Safe by default:
 - Scheduled posts (autopost.py) and quiet hours are kept in bot-presence.json (presence.py).
 """
 
-import datetime
 import logging
 
 import discord
 from discord.ext import commands
 
 from bot.autopost import Autoposter
-from bot.chain import Chain, chain_above, parent_now
-from bot.chime import Chimes
-from bot.commands import DannCommands, delete_and_forget
+from bot.cogs.conversation import Conversation
+from bot.cogs.owner import OwnerControls
+from bot.cogs.presence import PresenceSettings
+from bot.cogs.status import StatusAndFeedback
+from bot.commands import DannGroup
 from bot.control import Control, ControlError
 from bot.cooldown import Cooldown
 from bot.feedback import Feedback
 from bot.presence import Presence
-from bot.text import BUSY, NO_PINGS, SORRY, STILL_LEARNING, clip, discord_time, prompt_text, wait_notice
-from dann.schedule import is_quiet
+from bot.text import BUSY, NO_PINGS, SORRY, STILL_LEARNING
 from dann.serving.service import Busy, GenerationService, NotReady, service_for
-from dann.serving.status import render_text
-from dann.serving.votes import Votes, game_file, shown_tally
-from dann.settings import Settings, load_settings
+from dann.settings import DiscordSettings, load_settings
 from dann.voice.forget import ForgetList
 from dann.voice.request import GenerationRequest
 from lstm.errors import DannError
@@ -54,7 +53,13 @@ from lstm.errors import DannError
 log = logging.getLogger("dann.discord")
 
 class DannBot(commands.Bot):
-    def __init__(self, settings: Settings, service: GenerationService, *, owns_service: bool):
+    """The bot and what its cogs share: the settings, the generation service (`speak`), the flood
+    control (`cooldown`), the pause file (`control`), the forget list, the reaction counts
+    (`feedback`, fed by `remember`), the presence file and its scheduler (`autopost`), and the
+    one /dann group (`dann_group`). It decides who dann answers (`refusal`), leaves the servers
+    it should not be in, and loads one cog per feature (bot/cogs/)."""
+
+    def __init__(self, settings: DiscordSettings, service: GenerationService, *, owns_service: bool):
         # dann has no voice features: discord.py's warnings about missing voice libraries are noise.
         discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
         # Intents.default() leaves out every privileged intent (message_content, members, presences).
@@ -70,17 +75,19 @@ class DannBot(commands.Bot):
         self.control = Control(settings.checkpoint_dir)
         self.forget = ForgetList(settings.checkpoint_dir)  # the file the service's filter reads
         self.feedback = Feedback(settings.checkpoint_dir)
-        self.game_votes = Votes(game_file(settings))  # the web page's "Real or dann?" (dann/serving/votes.py)
         self.presence = Presence(settings.checkpoint_dir)
         self.autopost = Autoposter(self)
-        self.chimes = Chimes(settings.chime_gap_s)
         self.sync_commands = False  # set by run_bot(sync=True)
         self.owners_checked = False  # on_ready runs again after every reconnect; the lookup need not
-        self.tree.add_command(DannCommands(self))
-        self.tree.add_command(delete_and_forget(self))
+        self.dann_group = DannGroup()
+        self.tree.add_command(self.dann_group)
 
     async def setup_hook(self) -> None:
-        if self.sync_commands:
+        # override: setup_hook runs at every login (a client re-opened with clear() logs in again),
+        # and a second run replaces the cogs rather than failing on them.
+        for cog in (Conversation(self), StatusAndFeedback(self), OwnerControls(self), PresenceSettings(self)):
+            await self.add_cog(cog, override=True)
+        if self.sync_commands:  # after the cogs: they add the commands that are published
             await self.sync_tree()
         if self.owns_service:
             await self.service.start()
@@ -139,9 +146,15 @@ class DannBot(commands.Bot):
         except discord.HTTPException as error:
             log.warning("could not leave server %s (%s); its messages are ignored", guild.id, error)
 
+    async def on_message(self, message: discord.Message) -> None:
+        """Nothing: messages are the Conversation cog's. dann has no prefix commands, and the Bot's
+        own on_message would look every mention up as one (and log each as not found)."""
+
     # --- who may do what ---------------------------------------------------------------------
 
-    def is_owner(self, user_id: int) -> bool:
+    def is_dann_owner(self, user_id: int) -> bool:
+        """Whether this user is one of dann's owners (DANN_OWNER_IDS). Not discord.py's
+        `Bot.is_owner`, which asks Discord who owns the application."""
         return user_id in self.settings.owner_ids
 
     def guild_allowed(self, guild_id: int | None) -> bool:
@@ -160,7 +173,7 @@ class DannBot(commands.Bot):
         """Why dann does not speak for this person here (guild_id None: a DM), or None if it does."""
         if not self.guild_allowed(guild_id):
             return "dann is not enabled in this server."
-        if self.is_owner(user_id):
+        if self.is_dann_owner(user_id):
             return None
         if guild_id is None and not self.settings.answer_dms:
             return "dann answers DMs from its owner only."
@@ -168,121 +181,7 @@ class DannBot(commands.Bot):
             return "dann is paused for now."
         return None
 
-    # --- mentions and DMs --------------------------------------------------------------------
-
-    def from_a_person(self, message: discord.Message) -> bool:
-        """Whether a person wrote this, as words: not a bot (itself included), a webhook or a system message."""
-        if message.author.bot or message.webhook_id is not None or message.author == self.user:
-            return False
-        # Joins, pins, boosts: system messages are nobody talking to dann.
-        return message.type in (discord.MessageType.default, discord.MessageType.reply)
-
-    def wants(self, message: discord.Message) -> bool:
-        """Whether this message asks dann for a reply: a person mentioning it, replying to one of
-        its messages (even with the reply's ping off), or a DM."""
-        if not self.from_a_person(message):
-            return False
-        if isinstance(message.channel, discord.DMChannel):
-            return True
-        own_role = message.guild.self_role if message.guild else None  # picked from @-autocomplete
-        if self.user in message.mentions or (own_role is not None and own_role in message.role_mentions):
-            return True
-        above = parent_now(message)
-        return above is not None and self.user is not None and above.author.id == self.user.id
-
-    async def chain_of(self, message: discord.Message) -> Chain:
-        return await chain_above(message, self.user, max_messages=self.settings.thread_messages,
-                                 max_chars=self.settings.thread_chars, depth_cap=self.settings.max_thread_depth)
-
-    def context_of(self, message: discord.Message, chain: Chain) -> str | tuple[str, ...] | None:
-        """What primes the answer to `message`: the chain above it, then its own text."""
-        own = prompt_text(message.content, self.settings.max_prompt_chars)
-        texts = chain.texts + ((own,) if own else ())
-        return texts if len(texts) > 1 else (texts[0] if texts else None)
-
-    def at_cap(self, message: discord.Message, chain: Chain) -> bool:
-        if chain.dann_messages < self.settings.max_thread_depth:
-            return False
-        log.info("not answering message %s: its reply chain holds %d of dann's messages already (DANN_MAX_THREAD_DEPTH)",
-                 message.id, chain.dann_messages)
-        return True
-
-    async def on_message(self, message: discord.Message) -> None:
-        if not self.wants(message):
-            if self.from_a_person(message):
-                await self.maybe_chime(message)
-            return
-        guild_id = message.guild.id if message.guild else None
-        if self.refusal(message.author.id, guild_id):
-            return  # in silence: a notice to every mention would be the noise a pause is there to stop
-        chain = await self.chain_of(message)
-        if self.at_cap(message, chain):
-            return
-        wait = self.cooldown.try_acquire(message.author.id, message.channel.id, guild_id)
-        try:
-            if wait:
-                if self.cooldown.should_notice(message.author.id, message.channel.id, wait):
-                    await self.answer(message, wait_notice(wait), delete_after=wait)
-                return
-            async with message.channel.typing():
-                text, version = await self.speak("reply", context=self.context_of(message, chain),
-                                                 client=str(message.author.id))
-            self.remember(await self.answer(message, text), version)
-        except discord.Forbidden:  # a channel where it may read but not type or speak
-            log.warning("no permission to send messages in channel %s", message.channel.id)
-        finally:
-            if not wait:
-                self.cooldown.release(message.author.id)
-
-    async def maybe_chime(self, message: discord.Message) -> None:
-        """Answer a message nobody addressed to dann, if its channel is opted in and the dice say so."""
-        if not self.settings.read_messages or message.guild is None or self.user is None:
-            return
-        entry = self.presence.chime_of(message.channel.id)
-        guild_id = message.guild.id
-        if entry is None or entry.get("guild") != guild_id or not self.guild_allowed(guild_id):
-            return
-        if self.pause_of(guild_id) is not None or is_quiet(self.presence.quiet_of(guild_id),
-                                                             datetime.datetime.now(datetime.UTC)):
-            return
-        chain = await self.chain_of(message)
-        if self.at_cap(message, chain) or not self.chimes.due(message.channel.id, entry["chance"]):
-            return
-        # dann itself is the asker: one chime-in in flight at a time, within the channel's and the
-        # server's limits like any other generation, and silent when they hold.
-        if self.cooldown.try_acquire(self.user.id, message.channel.id, guild_id):
-            return
-        try:
-            text, version = await self.speak("reply", context=self.context_of(message, chain),
-                                             client=f"chime:{message.channel.id}")
-            if version is not None:  # no model, or busy: nobody asked, so nothing is said
-                self.remember(await self.answer(message, text), version)
-        except discord.Forbidden:
-            log.warning("no permission to chime in in channel %s", message.channel.id)
-        finally:
-            self.cooldown.release(self.user.id)
-
-    async def answer(self, message: discord.Message, text: str, **options) -> discord.Message:
-        # A reference that survives the original being deleted while the model was sampling.
-        reference = message.to_reference(fail_if_not_exists=False)
-        return await message.channel.send(clip(text), reference=reference, allowed_mentions=NO_PINGS, **options)
-
-    # --- reactions ---------------------------------------------------------------------------
-
-    def remember(self, sent, version: int | None) -> None:
-        """Note which model wrote a message just sent, so reactions to it count for that version."""
-        if version is not None and isinstance(getattr(sent, "id", None), int):
-            self.feedback.said(sent.id, version)
-
-    async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
-        if self.user is not None and payload.user_id != self.user.id:
-            self.feedback.react(payload.message_id, str(payload.emoji), +1)
-
-    async def on_raw_reaction_remove(self, payload: discord.RawReactionActionEvent) -> None:
-        if self.user is not None and payload.user_id != self.user.id:
-            self.feedback.react(payload.message_id, str(payload.emoji), -1)
-
-    # --- generation --------------------------------------------------------------------------
+    # --- generation, for every cog and the autoposter ----------------------------------------
 
     async def speak(self, mode: str, *, temperature: float | None = None, context: str | tuple[str, ...] | None = None,
                     client: str = "", deadline_s: float | None = None) -> tuple[str, int | None]:
@@ -308,27 +207,23 @@ class DannBot(commands.Bot):
         # Discord rejects an empty message; the model may end at once.
         return (text if text.strip() else "…"), generation.model_version
 
-    def status_text(self) -> str:
-        status = self.service.status()
-        if status is None:
-            return STILL_LEARNING
-        votes = self.feedback.of(status["version"])
-        status = {**status, "game": shown_tally(self.settings, self.game_votes, status["version"])}
-        return (render_text(status, bold=lambda text: f"**{text}**", when=discord_time)
-                + f"\nReactions to this version's messages: 👍 {votes['up']}, 👎 {votes['down']}.")
+    def remember(self, sent, version: int | None) -> None:
+        """Note which model wrote a message just sent, so reactions to it count for that version."""
+        if version is not None and isinstance(getattr(sent, "id", None), int):
+            self.feedback.said(sent.id, version)
 
 
-def create_bot(settings: Settings | None = None, *, service: GenerationService | None = None) -> DannBot:
+def create_bot(settings: DiscordSettings | None = None, *, service: GenerationService | None = None) -> DannBot:
     """The bot, not yet connected. Without `service` it makes its own, and starts and stops it
     with the bot; a service passed in (shared with the web page, or a test's) is left to its owner."""
-    settings = settings or load_settings()
+    settings = settings or load_settings(DiscordSettings)
     owns_service = service is None
     if service is None:
         service = service_for(settings)
     return DannBot(settings, service, owns_service=owns_service)
 
 
-def run_bot(settings: Settings, sync: bool = False) -> None:
+def run_bot(settings: DiscordSettings, sync: bool = False) -> None:
     """Connect and serve until interrupted. With `sync`, first publish the slash commands (to each
     of DANN_DISCORD_GUILD_IDS if set, else globally). Raises DannError for a missing or refused token."""
     token = settings.discord_token.get_secret_value().strip() if settings.discord_token else ""

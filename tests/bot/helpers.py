@@ -25,6 +25,7 @@ async def connect(settings: Settings, service, members: int = 2) -> discord.ext.
     bot._connection._intents.members = True
     bot._connection.member_cache_flags = discord.MemberCacheFlags.from_intents(bot._connection._intents)
     await bot._async_setup_hook()
+    await bot.setup_hook()  # what a login runs: the cogs, and with them the commands, are added here
     dpytest.configure(bot, members=members)
     bot._connection.loop = asyncio.get_running_loop()  # dpytest's state has no loop; typing() needs one
     return bot
@@ -47,6 +48,13 @@ def interaction(user_id=1, channel_id=2, guild_id=5, manage_guild=False):
 
 def dann(bot):
     return bot.tree.get_command("dann")
+
+
+async def slash(bot, name: str, inter, **options) -> None:
+    """`/dann <name>` run on `inter` as discord.py runs it once its checks pass: the handler, with
+    the cog that holds it as `self`."""
+    command = dann(bot).get_command(name)
+    await command.callback(command.binding, inter, **options)
 
 
 def said(inter) -> str:

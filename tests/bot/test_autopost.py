@@ -16,7 +16,7 @@ import pytest
 from bot.autopost import Autoposter
 from bot.presence import Presence
 from dann.schedule import is_quiet
-from tests.bot.helpers import connect, dann, interaction, said, settings_for
+from tests.bot.helpers import connect, dann, interaction, said, settings_for, slash
 
 UTC = datetime.UTC
 START = datetime.datetime(2026, 6, 1, 0, 0, tzinfo=UTC)  # a Monday; Berlin is UTC+2 (summer time)
@@ -96,7 +96,7 @@ def manager():
 
 async def command(bot, name, **options) -> str:
     inter = manager()
-    await dann(bot).get_command(name).callback(dann(bot), inter, **options)
+    await slash(bot, name, inter, **options)
     return said(inter)
 
 
@@ -134,12 +134,12 @@ async def test_every_6h_posts_4_times_a_day_never_in_quiet_hours_nor_while_pause
     assert drain() == 6
     assert "skipped: quiet hours" in caplog.text
 
-    await dann(bot).pause.callback(dann(bot), manager(), minutes=None)  # this server, until resumed
+    await slash(bot, "pause", manager(), minutes=None)  # this server, until resumed
     posted.clear()
     await advance(bot, clock, 24)
     assert posted == [] and drain() == 0
     assert "skipped: paused" in caplog.text
-    await dann(bot).resume.callback(dann(bot), manager())
+    await slash(bot, "resume", manager())
     await advance(bot, clock, 12)
     assert len(posted) == 2
     drain()
@@ -196,7 +196,7 @@ async def test_off_stops_it_and_an_admin_gets_one_line_for_each_mistake(service,
     assert bot.presence.autoposts() == {} and bot.presence.quiet_of(config.guilds[0].id) is None
 
     inter = interaction(user_id=config.members[0].id, channel_id=channel.id, guild_id=config.guilds[0].id)
-    await dann(bot).autopost.callback(dann(bot), inter, channel=channel, every="6h")
+    await slash(bot, "autopost", inter, channel=channel, every="6h")
     assert "Manage Server" in said(inter)
 
     # A channel dann may not post in: the admin is told, the schedule is kept, each run is skipped.

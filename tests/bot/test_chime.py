@@ -5,7 +5,7 @@ import discord.ext.test as dpytest
 from discord.ext.test import backend, factories
 
 from tests.bot.conftest import reply
-from tests.bot.helpers import connect, dann, interaction, mention, said, settings_for
+from tests.bot.helpers import connect, interaction, mention, said, settings_for, slash
 from tests.conftest import Clock
 
 
@@ -19,13 +19,13 @@ async def test_without_the_intent_the_command_refuses_and_says_why(service):
     assert not bot.intents.message_content  # the privileged intent is not even asked for
     config = dpytest.get_config()
     inter = admin_of(config)
-    await dann(bot).chime.callback(dann(bot), inter, channel=config.channels[0], chance="2%")
+    await slash(bot, "chime", inter, channel=config.channels[0], chance="2%")
     assert "Message Content intent" in said(inter) and "DANN_READ_MESSAGES=true" in said(inter)
     assert bot.presence.chime_of(config.channels[0].id) is None
 
     # Even a channel opted in by hand (a file from a bot that had the intent) gets no chime-in.
     bot.presence.set_chime(config.channels[0].id, config.guilds[0].id, 0.5)
-    bot.chimes.draw = lambda: 0.0
+    bot.get_cog("Conversation").chimes.draw = lambda: 0.0
     await dpytest.message("anyone around?")
     assert dpytest.verify().message().nothing()
 
@@ -35,7 +35,7 @@ async def test_chance_100_percent_and_a_10_minute_gap_give_one_chime_in_20_messa
     assert bot.intents.message_content
     config = dpytest.get_config()
     channel, guild = config.channels[0], config.guilds[0]
-    bot.chimes.clock = clock = Clock(1000.0)
+    bot.get_cog("Conversation").chimes.clock = clock = Clock(1000.0)
     bot.presence.set_chime(channel.id, guild.id, 1.0)  # 100 %, past what /dann chime allows, to leave no luck in it
 
     messages = []
@@ -82,7 +82,7 @@ async def test_admins_set_and_clear_it_with_one_line_for_each_mistake(service):
 
     async def chime(chance, where=channel, inter=None):
         inter = inter or admin_of(config)
-        await dann(bot).chime.callback(dann(bot), inter, channel=where, chance=chance)
+        await slash(bot, "chime", inter, channel=where, chance=chance)
         return said(inter)
 
     assert "too high: the most is 50%" in await chime("100%")
@@ -99,7 +99,7 @@ async def test_admins_set_and_clear_it_with_one_line_for_each_mistake(service):
     assert "on 2% of the messages, at most once every 10m" in await chime("2%")
     assert bot.presence.chime_of(channel.id)["chance"] == 0.02
     inter = admin_of(config)
-    await dann(bot).schedules.callback(dann(bot), inter)
+    await slash(bot, "schedules", inter)
     assert f"chimes in in <#{channel.id}> with a chance of 2%" in said(inter)
     assert "No more chime-ins" in await chime("0")
     assert bot.presence.chime_of(channel.id) is None

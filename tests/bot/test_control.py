@@ -11,7 +11,7 @@ import pytest
 from bot.commands import MANAGERS_ONLY, OWNER_ONLY
 from bot.control import Control
 from dann.voice.forget import ForgetList
-from tests.bot.helpers import connect, dann, interaction, mention, said, settings_for
+from tests.bot.helpers import connect, interaction, mention, said, settings_for, slash
 
 pytestmark = pytest.mark.usefixtures("service")
 
@@ -35,11 +35,11 @@ async def test_pausing_takes_an_owner_silences_mentions_survives_a_restart_and_r
     guild = dpytest.get_config().guilds[0]
 
     refused = interaction(user_id=other.id, guild_id=guild.id)
-    await dann(bot).pause.callback(dann(bot), refused)
+    await slash(bot, "pause", refused)
     assert said(refused) == MANAGERS_ONLY
 
     paused = interaction(user_id=owner.id, guild_id=guild.id)
-    await dann(bot).pause.callback(dann(bot), paused)
+    await slash(bot, "pause", paused)
     assert said(paused).startswith("Paused everywhere until someone resumes it")
     await dpytest.message(f"{mention(bot)} hello?", member=1)
     assert dpytest.verify().message().nothing()  # the other member gets nothing
@@ -50,11 +50,11 @@ async def test_pausing_takes_an_owner_silences_mentions_survives_a_restart_and_r
     await dpytest.message(f"{mention(restarted)} hello?", member=1)
     assert dpytest.verify().message().nothing()
     post = interaction(user_id=other.id, guild_id=dpytest.get_config().guilds[0].id)
-    await dann(restarted).post.callback(dann(restarted), post)
+    await slash(restarted, "post", post)
     assert said(post) == "dann is paused for now." and post.followup.send.await_count == 0
 
     resumed = interaction(user_id=owner.id, guild_id=dpytest.get_config().guilds[0].id)
-    await dann(restarted).resume.callback(dann(restarted), resumed)
+    await slash(restarted, "resume", resumed)
     assert said(resumed) == "Resumed: dann answers again."
     await dpytest.message(f"{mention(restarted)} hello?", member=1)
     assert dpytest.verify().message().content("lol same")
@@ -64,14 +64,14 @@ async def test_a_server_admin_pauses_only_their_server_and_cannot_lift_the_owner
     bot, owner, other = await owned_bot(service)
     here = dpytest.get_config().guilds[0].id
     admin = interaction(user_id=other.id, guild_id=here, manage_guild=True)
-    await dann(bot).pause.callback(dann(bot), admin, minutes=30)
+    await slash(bot, "pause", admin, minutes=30)
     assert said(admin).startswith("Paused in this server until <t:")
     assert bot.refusal(other.id, here) == "dann is paused for now."
     assert bot.refusal(other.id, here + 1) is None  # another server is not paused
 
-    await dann(bot).pause.callback(dann(bot), interaction(user_id=owner.id, guild_id=here))
+    await slash(bot, "pause", interaction(user_id=owner.id, guild_id=here))
     lift = interaction(user_id=other.id, guild_id=here, manage_guild=True)
-    await dann(bot).resume.callback(dann(bot), lift)
+    await slash(bot, "resume", lift)
     assert "only they can resume it" in said(lift)
     assert bot.refusal(other.id, here) == "dann is paused for now."
 
@@ -89,7 +89,7 @@ async def test_a_pause_that_cannot_be_written_is_told_to_the_owner(service, clea
     bot, owner, _ = await owned_bot(service)
     bot.control = Control("/sys")  # cannot be written, even by root
     inter = interaction(user_id=owner.id)
-    await dann(bot).pause.callback(dann(bot), inter)
+    await slash(bot, "pause", inter)
     assert said(inter).startswith("Could not pause: cannot write /sys/bot-control.json")
 
 
@@ -101,7 +101,7 @@ async def test_a_server_not_in_the_allow_list_gets_no_reply_and_is_left(service,
     await dpytest.message(f"{mention(bot)} even me?", member=0)
     assert dpytest.verify().message().nothing()  # not even the owner, in a server dann should not be in
     inter = interaction(user_id=owner.id, guild_id=here.id)
-    await dann(bot).post.callback(dann(bot), inter)
+    await slash(bot, "post", inter)
     assert said(inter) == "dann is not enabled in this server."
 
     elsewhere = MagicMock(spec=discord.Guild, id=here.id, leave=AsyncMock())
@@ -116,23 +116,23 @@ async def test_a_server_not_in_the_allow_list_gets_no_reply_and_is_left(service,
 async def test_forget_is_the_owners_and_refuses_bad_phrases_in_one_line(service, cleanup):
     bot, owner, other = await owned_bot(service)
     inter = interaction(user_id=other.id)
-    await dann(bot).forget.callback(dann(bot), inter, text="lol same")
+    await slash(bot, "forget", inter, text="lol same")
     assert said(inter) == OWNER_ONLY
     assert ForgetList(service.checkpoint_dir).phrases() == []
     for phrase, problem in ((" ", "no letters or digits"), ("y" * 5000, "at most 500 characters")):
         inter = interaction(user_id=owner.id)
-        await dann(bot).forget.callback(dann(bot), inter, text=phrase)
+        await slash(bot, "forget", inter, text=phrase)
         assert said(inter).startswith("Could not forget that:") and problem in said(inter)
         assert "\n" not in said(inter)
     inter = interaction(user_id=owner.id)
-    await dann(bot).forget.callback(dann(bot), inter, text="LOL same")
+    await slash(bot, "forget", inter, text="LOL same")
     assert said(inter).startswith("Forgotten")
     await dpytest.message(f"{mention(bot)} hi", member=1)
     assert "lol same" not in dpytest.get_message().content.lower()
 
     bot.forget = ForgetList("/sys")  # a read-only volume
     inter = interaction(user_id=owner.id)
-    await dann(bot).forget.callback(dann(bot), inter, text="good morning")
+    await slash(bot, "forget", inter, text="good morning")
     assert said(inter).startswith("Could not forget that: cannot write the forget list /sys/forget.json")
 
 
@@ -177,7 +177,7 @@ async def test_delete_and_forget(service, cleanup):
 async def test_about_names_the_voice_the_training_date_and_the_owner(service, cleanup):
     bot, owner, _ = await owned_bot(service, voice_name="Sam")
     inter = interaction(user_id=12345)
-    await dann(bot).about.callback(dann(bot), inter)
+    await slash(bot, "about", inter)
     text = said(inter)
     assert inter.response.send_message.await_args.kwargs.get("ephemeral") is not True  # in public
     assert "dann is a bot that imitates Sam's posts" in text and "Sam's own post export" in text

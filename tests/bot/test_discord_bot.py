@@ -12,10 +12,10 @@ from discord import AppCommandOptionType
 from discord.ext.test import backend, callbacks, factories
 
 from bot import create_bot, run_bot
-from bot.discord_bot import BUSY, STILL_LEARNING, clip, prompt_text
+from bot.text import BUSY, STILL_LEARNING, clip, prompt_text
 from dann.serving.service import Generation, GenerationService
 from lstm.errors import DannError
-from tests.bot.helpers import connect, dann, interaction, mention, settings_for
+from tests.bot.helpers import connect, dann, interaction, mention, settings_for, slash
 from tests.dann.serving import MAX_CHARS, eventually, publish
 
 NO_PINGS = {"parse": []}  # AllowedMentions.none() as sent to Discord: no @everyone, users, roles or reply ping
@@ -155,7 +155,7 @@ async def test_a_server_gets_so_many_generations_a_minute(service, sent):
     assert 50 <= int(re.search(r"Give me (\d+) s", replies[3]).group(1)) <= 60  # one notice for the channel
     inter = interaction(dpytest.get_config().members[0].id, dpytest.get_config().channels[0].id,
                         dpytest.get_config().guilds[0].id)
-    await dann(bot).post.callback(dann(bot), inter)  # slash commands count against the same cap
+    await slash(bot, "post", inter)  # slash commands count against the same cap
     inter.response.defer.assert_not_awaited()
     assert service.requests_served == 3
     await dpytest.empty_queue()
@@ -165,10 +165,10 @@ async def test_an_interaction_past_its_lifetime_is_not_sampled(service):
     bot = await connect(settings_for(service.checkpoint_dir), service)
     late = interaction()
     late.created_at = discord.utils.utcnow() - datetime.timedelta(minutes=15)  # Discord takes no answer now
-    await dann(bot).post.callback(dann(bot), late)
+    await slash(bot, "post", late)
     assert service.requests_served == 0 and service.load()["expired"] == 1
     timely = interaction(user_id=7)
-    await dann(bot).post.callback(dann(bot), timely)
+    await slash(bot, "post", timely)
     assert service.requests_served == 1
     await dpytest.empty_queue()
 
@@ -190,7 +190,7 @@ async def test_still_learning_before_any_model(tmp_path):
         assert dpytest.verify().message().content(STILL_LEARNING)
 
         inter = interaction()
-        await dann(bot).status.callback(dann(bot), inter)
+        await slash(bot, "status", inter)
         assert inter.response.send_message.await_args.args[0] == STILL_LEARNING
     finally:
         await dpytest.empty_queue()
@@ -207,7 +207,7 @@ async def test_a_new_checkpoint_version_is_picked_up_while_the_bot_runs(bot, ser
     await dpytest.message(mention(bot))
     assert dpytest.verify().message().content("LOL SAME")
     inter = interaction()
-    await dann(bot).status.callback(dann(bot), inter)
+    await slash(bot, "status", inter)
     shown = inter.response.send_message.await_args.args[0]
     assert "version **2**" in shown and "0.250" in shown and "<t:" in shown
     assert "Best of 8: of 16 candidates so far, 0 copied" in shown  # two mentions answered, 8 candidates each
@@ -230,8 +230,8 @@ async def test_dann_post_defers_then_posts_at_the_asked_temperature(bot, service
     inter = interaction()
     inter.response.defer.side_effect = lambda **kw: events.append(("defer", kw))
 
-    await dann(bot).post.callback(dann(bot), inter, temp=0.4)
-    await dann(bot).post.callback(dann(bot), interaction(user_id=3, channel_id=4))  # no temp: the setting's
+    await slash(bot, "post", inter, temp=0.4)
+    await slash(bot, "post", interaction(user_id=3, channel_id=4))  # no temp: the setting's
 
     assert events[:2] == [("defer", {"thinking": True}), ("generate", "post", 0.4)]
     assert events[-2] == ("generate", "post", 0.05)
@@ -252,7 +252,7 @@ async def test_the_temperature_option_carries_its_limits(bot):
 
 async def test_dann_reply_quotes_the_text_and_answers_it(bot):
     inter = interaction()
-    await dann(bot).reply.callback(dann(bot), inter, text="@everyone <@123> what's up\nfriends")
+    await slash(bot, "reply", inter, text="@everyone <@123> what's up\nfriends")
     inter.response.defer.assert_awaited_once_with(thinking=True)
     text = inter.followup.send.await_args.args[0]
     assert text.startswith("> @everyone <@123> what's up\n> friends\n")
@@ -263,9 +263,9 @@ async def test_dann_reply_quotes_the_text_and_answers_it(bot):
 async def test_slash_commands_and_mentions_share_the_cooldown(service):
     bot = await connect(settings_for(service.checkpoint_dir, user_cooldown_s=60), service)
     member, channel = dpytest.get_config().members[0], dpytest.get_config().channels[0]
-    await dann(bot).post.callback(dann(bot), interaction(member.id, channel.id))
+    await slash(bot, "post", interaction(member.id, channel.id))
     again = interaction(member.id, channel.id)
-    await dann(bot).post.callback(dann(bot), again)
+    await slash(bot, "post", again)
 
     again.response.defer.assert_not_awaited()
     notice = again.response.send_message.await_args

@@ -6,13 +6,19 @@ import discord
 import discord.ext.test as dpytest
 
 from bot.feedback import Feedback, vote_of
-from tests.bot.helpers import connect, dann, interaction, mention, settings_for
+from tests.bot.helpers import connect, interaction, mention, settings_for, slash
 
 
 def reaction(bot, message_id, emoji, user_id=42):
     payload = MagicMock(spec=discord.RawReactionActionEvent, message_id=message_id, user_id=user_id)
     payload.emoji = discord.PartialEmoji(name=emoji)
     return payload
+
+
+async def deliver(bot, event, payload) -> None:
+    """The bot receives a reaction event as the gateway delivers it, to whichever cog listens."""
+    bot.dispatch(event, payload)
+    await dpytest.run_all_events()
 
 
 def test_votes_read_skin_tones_and_ignore_other_emoji():
@@ -25,18 +31,18 @@ async def test_reactions_count_per_version_and_survive_a_restart(service):
     try:
         await dpytest.message(f"{mention(bot)} hi")
         answer = dpytest.get_message()
-        await bot.on_raw_reaction_add(reaction(bot, answer.id, "👍"))
-        await bot.on_raw_reaction_add(reaction(bot, answer.id, "👍🏽", user_id=43))
-        await bot.on_raw_reaction_add(reaction(bot, answer.id, "👎", user_id=44))
-        await bot.on_raw_reaction_remove(reaction(bot, answer.id, "👎", user_id=44))
-        await bot.on_raw_reaction_add(reaction(bot, answer.id, "👎", user_id=bot.user.id))  # its own: no vote
-        await bot.on_raw_reaction_add(reaction(bot, 12345, "👎"))  # not one of its messages
+        await deliver(bot, "raw_reaction_add", reaction(bot, answer.id, "👍"))
+        await deliver(bot, "raw_reaction_add", reaction(bot, answer.id, "👍🏽", user_id=43))
+        await deliver(bot, "raw_reaction_add", reaction(bot, answer.id, "👎", user_id=44))
+        await deliver(bot, "raw_reaction_remove", reaction(bot, answer.id, "👎", user_id=44))
+        await deliver(bot, "raw_reaction_add", reaction(bot, answer.id, "👎", user_id=bot.user.id))  # its own: no vote
+        await deliver(bot, "raw_reaction_add", reaction(bot, 12345, "👎"))  # not one of its messages
         version = service.status()["version"]
         assert bot.feedback.of(version) == {"up": 2, "down": 0}
         assert Feedback(service.checkpoint_dir).of(version) == {"up": 2, "down": 0}  # on disk
 
         inter = interaction()
-        await dann(bot).status.callback(dann(bot), inter)
+        await slash(bot, "status", inter)
         assert "Reactions to this version's messages: 👍 2, 👎 0." in inter.response.send_message.await_args.args[0]
     finally:
         await dpytest.empty_queue()
@@ -49,14 +55,14 @@ async def test_status_shows_the_web_game_s_fool_rate_for_the_served_version(serv
     bot = await connect(settings_for(service.checkpoint_dir, game_file=tmp_path / "votes.json"), service)
     try:
         inter = interaction()
-        await dann(bot).status.callback(dann(bot), inter)
+        await slash(bot, "status", inter)
         assert "Real or dann?" not in inter.response.send_message.await_args.args[0]  # no game, no line
         version = service.status()["version"]
         for fooled in (True, False, False, True, False):
             votes.add(version, fooled)
         votes.add(version + 1, True)  # another version's vote does not count for this one
         inter = interaction()
-        await dann(bot).status.callback(dann(bot), inter)
+        await slash(bot, "status", inter)
         assert ("Real or dann?: it fooled 2 of 5 votes on this version (40%, 95% interval 12% to 77%"
                 in inter.response.send_message.await_args.args[0])
     finally:
