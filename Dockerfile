@@ -31,16 +31,17 @@ RUN /opt/dann/bin/pip install . \
         "jax${JAX_EXTRA:+[$JAX_EXTRA]}==0.10.2" jaxlib==0.10.2 flax==0.12.8 optax==0.2.8 \
         orbax-checkpoint==0.12.8 pydantic-settings==2.16.3 discord.py==2.7.1 apscheduler==3.11.3 \
         tqdm==4.70.1 matplotlib==3.11.2 fastapi==0.165.0 uvicorn==0.54.0 limits==5.8.0 wordfilter==0.2.7 \
-        scikit-learn==1.9.1 markovify==0.9.4 tokenizers==0.23.3 tweepy==4.17.0 Mastodon.py==2.3.3 atproto==0.0.73
+        scikit-learn==1.9.1 markovify==0.9.4 tokenizers==0.23.3 tweepy==4.17.0 Mastodon.py==2.3.3 atproto==0.0.73 \
+        SQLAlchemy==2.1.9
 
 # --- runtime: the environment only; no source, no caches, not root --------------------------------
 FROM ${PYTHON_IMAGE}
 # uid 1000, the usual first user of a Linux host, so an export bind-mounted from that user's home
-# is readable. /data/checkpoints belongs to dann because Docker copies a mount point's owner into
-# an empty named volume on first use: that is what lets the trainer write to the checkpoints volume.
+# is readable. /data/checkpoints and /data/state belong to dann because Docker copies a mount
+# point's owner into an empty named volume on first use: that is what lets dann write to them.
 RUN useradd --uid 1000 --create-home --shell /usr/sbin/nologin dann \
-    && mkdir -p /data/checkpoints /data/export \
-    && chown dann:dann /data/checkpoints
+    && mkdir -p /data/checkpoints /data/state /data/export \
+    && chown dann:dann /data/checkpoints /data/state
 COPY --from=build /opt/dann /opt/dann
 # The container's own defaults; docker-compose.yml sets them again, because .env (written for
 # running dann on the host) would otherwise override them.

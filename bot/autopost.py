@@ -1,13 +1,12 @@
 """Scheduled posts: `/dann autopost channel:#x every:6h` makes dann post in #x every six hours.
 
-The schedules live in bot-presence.json (presence.py) and run in the bot process on APScheduler's
-AsyncIOScheduler, one job per channel:
+The schedules live in the state store (presence.py) and run in the bot process on the scheduler
+the poster uses too (dann/schedule.py's PostingGrid), one job per channel:
 - on a fixed grid from the moment the schedule was made (`since`), each run moved by a random
   jitter of up to DANN_AUTOPOST_JITTER_S (at most a tenth of the interval) that never accumulates;
-- `max_instances=1`: a slow post is never overtaken by the next;
-- coalescing and a misfire grace of one interval: runs missed while the bot was down are made up
-  by one post when it is back, not one per missed run. The last run is recorded, so a restart
-  knows what it missed.
+- a slow post is never overtaken by the next;
+- runs missed while the bot was down are made up by one post when it is back, not one per missed
+  run. The last run is recorded, so a restart knows what it missed.
 
 Each run posts a "post:" generation through the same filters as any other text, unless
 - the server (or all of dann) is paused, or it is the server's quiet hours;
@@ -20,11 +19,10 @@ import datetime
 import logging
 
 import discord
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.presence import PresenceError
 from bot.text import NO_PINGS, clip
-from dann.schedule import GridTrigger, interval_text, is_quiet
+from dann.schedule import PostingGrid, interval_text, is_quiet
 
 log = logging.getLogger("dann.discord")
 UTC = datetime.UTC
@@ -47,55 +45,45 @@ class Autoposter:
     def __init__(self, bot, clock=lambda: datetime.datetime.now(UTC)):
         self.bot = bot
         self.clock = clock
-        self.scheduler = AsyncIOScheduler(timezone=UTC)
+        self.grid = PostingGrid(clock)
+
+    @property
+    def scheduler(self):
+        return self.grid.scheduler
 
     @property
     def running(self) -> bool:
-        return self.scheduler.running
+        return self.grid.running
 
     def start(self) -> None:
         """Schedule every stored autopost and start. Call it with the event loop running, once
         the bot can see its servers (a run due at once needs its channel)."""
         for channel_id, entry in self.bot.presence.autoposts().items():
             self._add(channel_id, entry)
-        self.scheduler.start()
+        self.grid.start()
 
     def stop(self) -> None:
-        if self.scheduler.running:
-            self.scheduler.shutdown(wait=False)
+        self.grid.stop()
 
-    def _trigger(self, entry: dict) -> GridTrigger:
-        every = float(entry["every_s"])
-        return GridTrigger(seconds=every, start_date=datetime.datetime.fromtimestamp(entry["since"], UTC),
-                           timezone=UTC, jitter=min(self.bot.settings.autopost_jitter_s, every / 10) or None)
-
-    def _add(self, channel_id: int, entry: dict) -> None:
-        trigger = self._trigger(entry)
+    def _add(self, channel_id: int, entry: dict) -> datetime.datetime:
         # The first run is one interval after the schedule was made; after a restart, the next is
-        # the first after the last that happened. If that is in the past, APScheduler runs it at
-        # once: one run for all that were missed (coalesced), as it is within the grace.
-        previous = entry["since"] if entry.get("last") is None else entry["last"]
-        due = trigger.get_next_fire_time(datetime.datetime.fromtimestamp(previous, UTC), self.clock())
-        self.scheduler.add_job(self.run, trigger, args=[channel_id], id=str(channel_id), name=f"autopost {channel_id}",
-                               replace_existing=True, coalesce=True, max_instances=1,
-                               misfire_grace_time=max(1, int(entry["every_s"])), next_run_time=due)
+        # the first after the last that happened.
+        return self.grid.add(str(channel_id), self.run, [channel_id], every_s=float(entry["every_s"]),
+                             since=entry["since"], last=entry.get("last"), jitter_s=self.bot.settings.autopost_jitter_s)
 
     def schedule(self, channel_id: int, guild_id: int, every_s: float) -> datetime.datetime:
         """Store and start a schedule (replacing the channel's old one). Returns its first run."""
         since = self.clock().timestamp()
         self.bot.presence.set_autopost(channel_id, guild_id, every_s, since)
-        self._add(channel_id, self.bot.presence.autoposts()[channel_id])
-        return self.scheduler.get_job(str(channel_id)).next_run_time
+        return self._add(channel_id, self.bot.presence.autoposts()[channel_id])
 
     def unschedule(self, channel_id: int) -> bool:
         removed = self.bot.presence.remove_autopost(channel_id)
-        if self.scheduler.get_job(str(channel_id)) is not None:
-            self.scheduler.remove_job(str(channel_id))
+        self.grid.remove(str(channel_id))
         return removed
 
     def next_run(self, channel_id: int) -> datetime.datetime | None:
-        job = self.scheduler.get_job(str(channel_id)) if self.scheduler.running else None
-        return None if job is None else job.next_run_time
+        return self.grid.next_run(str(channel_id))
 
     async def run(self, channel_id: int) -> None:
         """One scheduled run; it never raises, so the schedule goes on."""
@@ -133,5 +121,5 @@ class Autoposter:
             sent = await channel.send(clip(text), allowed_mentions=NO_PINGS)
         except discord.Forbidden:
             return "skipped: Discord refused the post (missing permissions)"
-        self.bot.remember(sent, version)
+        await self.bot.remember(sent, version)
         return None

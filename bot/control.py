@@ -1,19 +1,20 @@
-"""Who is in charge of the bot, and whether it is paused: kept beside the checkpoints as bot-control.json.
+"""Who is in charge of the bot, and whether it is paused.
 
 - Owners (DANN_OWNER_IDS) may pause and resume it everywhere, and are answered even while it is paused.
 - A server's admins (Manage Server) may pause and resume it in their own server only; they
   cannot lift a pause an owner set.
-- A pause may last some minutes or until someone resumes it. It is written to disk at once, so
-  it survives a restart; times are wall-clock times, which a restart does not reset.
+- A pause may last some minutes or until someone resumes it. It is kept in the state store
+  (dann/state/), so it survives a restart; times are wall-clock times, which a restart does not reset.
 
-The file is replaced atomically (dann/jsonfile.py).
+A bot-control.json of an older version beside the checkpoints is imported once, then renamed.
 """
 
-import json
 import time
 from pathlib import Path
 
-from dann.jsonfile import write_json
+from sqlalchemy import delete, select
+
+from dann.state import Store, failing_as, tables, upsert
 from lstm.errors import DannError
 
 FILE_NAME = "bot-control.json"
@@ -21,30 +22,20 @@ EVERYWHERE = "everywhere"
 
 
 class ControlError(DannError):
-    """The pause state cannot be read or written (a read-only volume, a damaged file)."""
+    """The pause state cannot be read or written (a database that cannot be opened, a damaged old file)."""
 
 
 class Control:
-    def __init__(self, checkpoint_dir, clock=time.time):
-        self.path = Path(checkpoint_dir) / FILE_NAME
+    def __init__(self, store: Store, checkpoint_dir=None, clock=time.time):
+        self.store = store
         self.clock = clock
+        if checkpoint_dir is not None:
+            with self._errors():
+                store.import_once(Path(checkpoint_dir) / FILE_NAME, _load_json)
 
-    def _read(self) -> dict:
-        try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return {}
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise ControlError(f"cannot read {self.path} ({error}); fix or remove it") from None
-        if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
-            raise ControlError(f"{self.path} is damaged; remove it to clear every pause")
-        return data
-
-    def _write(self, data: dict) -> None:
-        try:
-            write_json(self.path, data)
-        except OSError as error:
-            raise ControlError(f"cannot write {self.path}: {error.strerror or error}") from None
+    @staticmethod
+    def _errors():
+        return failing_as(ControlError)
 
     @staticmethod
     def _key(guild_id: int | None) -> str:
@@ -54,26 +45,31 @@ class Control:
         """Pause everywhere (`guild_id` None) or in one server, for `minutes` or until resumed.
         Returns the wall-clock time the pause ends, or None for "until resumed"."""
         until = None if minutes is None else self.clock() + 60 * minutes
-        data = self._read()
-        data[self._key(guild_id)] = {"until": until}
-        self._write(data)
+        with self._errors(), self.store.write("pause in") as conn:
+            upsert(conn, tables.pause, {"scope": self._key(guild_id), "until": until})
         return until
 
     def resume(self, guild_id: int | None) -> bool:
         """End the pause everywhere or in one server. False if there was none."""
-        data = self._read()
-        if data.pop(self._key(guild_id), None) is None:
-            return False
-        self._write(data)
-        return True
+        with self._errors(), self.store.write("resume in") as conn:
+            return bool(conn.execute(delete(tables.pause).where(tables.pause.c.scope == self._key(guild_id))).rowcount)
 
     def pause_of(self, guild_id: int | None) -> dict | None:
         """The pause in force here ({"until": time or None, "everywhere": bool}), or None. A pause
         everywhere wins over a server's own."""
-        data = self._read()
+        scopes = [EVERYWHERE, *([] if guild_id is None else [str(guild_id)])]
+        with self._errors(), self.store.read() as conn:
+            found = dict(conn.execute(select(tables.pause.c.scope, tables.pause.c.until)
+                                      .where(tables.pause.c.scope.in_(scopes))).all())
         now = self.clock()
-        for key in (EVERYWHERE, *([] if guild_id is None else [str(guild_id)])):
-            entry = data.get(key)
-            if entry is not None and (entry.get("until") is None or entry["until"] > now):
-                return {"until": entry.get("until"), "everywhere": key == EVERYWHERE}
+        for scope in scopes:
+            if scope in found and (found[scope] is None or found[scope] > now):
+                return {"until": found[scope], "everywhere": scope == EVERYWHERE}
         return None
+
+
+def _load_json(conn, data) -> None:
+    """bot-control.json of older versions: {"everywhere" | "<guild id>": {"until": time | null}}."""
+    for scope, entry in data.items():
+        until = entry["until"]
+        upsert(conn, tables.pause, {"scope": str(scope), "until": None if until is None else float(until)})

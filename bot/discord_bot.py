@@ -25,9 +25,10 @@ Safe by default:
   mention the bot, and of DMs, without the message_content intent, and that is all dann reads.
   (A reply with its ping switched off arrives without its text then; dann answers the chain.)
   With the intent, admins may let it chime in unprompted (chime.py).
-- Scheduled posts (autopost.py) and quiet hours are kept in bot-presence.json (presence.py).
+- Scheduled posts (autopost.py) and quiet hours are kept in the state store (presence.py).
 """
 
+import asyncio
 import logging
 
 import discord
@@ -46,6 +47,7 @@ from bot.presence import Presence
 from bot.text import BUSY, NO_PINGS, SORRY, STILL_LEARNING
 from dann.serving.service import Busy, GenerationService, NotReady, service_for
 from dann.settings import DiscordSettings, load_settings
+from dann.state import open_store
 from dann.voice.forget import ForgetList
 from dann.voice.request import GenerationRequest
 from lstm.errors import DannError
@@ -72,10 +74,11 @@ class DannBot(commands.Bot):
         self.owns_service = owns_service  # a service shared with the web page is started by its owner
         self.cooldown = Cooldown(settings.user_cooldown_s, settings.channel_cooldown_s,
                                  server_per_minute=settings.server_per_minute, global_per_minute=settings.bot_per_minute)
-        self.control = Control(settings.checkpoint_dir)
-        self.forget = ForgetList(settings.checkpoint_dir)  # the file the service's filter reads
-        self.feedback = Feedback(settings.checkpoint_dir)
-        self.presence = Presence(settings.checkpoint_dir)
+        store = open_store(settings)  # the same database the service's forget filter reads
+        self.control = Control(store, settings.checkpoint_dir)
+        self.forget = ForgetList(store, settings.checkpoint_dir)
+        self.feedback = Feedback(store, settings.checkpoint_dir)
+        self.presence = Presence(store, settings.checkpoint_dir)
         self.autopost = Autoposter(self)
         self.sync_commands = False  # set by run_bot(sync=True)
         self.owners_checked = False  # on_ready runs again after every reconnect; the lookup need not
@@ -207,10 +210,11 @@ class DannBot(commands.Bot):
         # Discord rejects an empty message; the model may end at once.
         return (text if text.strip() else "…"), generation.model_version
 
-    def remember(self, sent, version: int | None) -> None:
-        """Note which model wrote a message just sent, so reactions to it count for that version."""
+    async def remember(self, sent, version: int | None) -> None:
+        """Note which model wrote a message just sent, so reactions to it count for that version.
+        In a worker thread: the write waits for the disk, and the event loop must not."""
         if version is not None and isinstance(getattr(sent, "id", None), int):
-            self.feedback.said(sent.id, version)
+            await asyncio.to_thread(self.feedback.said, sent.id, version)
 
 
 def create_bot(settings: DiscordSettings | None = None, *, service: GenerationService | None = None) -> DannBot:

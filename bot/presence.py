@@ -1,26 +1,27 @@
 """What dann does unprompted, as server admins set it: scheduled posts per channel, quiet hours
-per server, chime-ins per channel. Kept beside the checkpoints as bot-presence.json, so that it
-survives a restart and travels with the models.
+per server, chime-ins per channel. Kept in the state store (dann/state/), so that it survives a
+restart; the bot is its only writer.
 
-    {"autopost": {"<channel id>": {"guild": id, "every_s": 21600, "since": t, "last": t | null}},
-     "quiet":    {"<guild id>":   {"from": 23, "to": 8, "tz": "Europe/Berlin"}},
-     "chime":    {"<channel id>": {"guild": id, "chance": 0.02}}}
+    autopost: channel -> guild, every_s, since (the grid's origin), last (the last run) | None
+    quiet:    guild   -> from, to (hours), tz ("Europe/Berlin")
+    chime:    channel -> guild, chance
 
-Times are Unix seconds. The bot is the only writer: the file is read once at start and written
-through (atomically, dann/jsonfile.py) on every change. A file that cannot be read is left as it
-is and nothing is scheduled, so that nothing in it is lost by writing over it.
+Times are Unix seconds. A bot-presence.json of an older version beside the checkpoints is
+imported once, then renamed; one that cannot be read stops nothing but schedules nothing, and
+says so.
 
 What an admin types ("6h", "Europe/Berlin") is parsed by dann/schedule.py, a chance ("2%") here;
 each raises a ScheduleError with the one line the admin is shown.
 """
 
-import json
 import logging
 import re
 from pathlib import Path
 
-from dann.jsonfile import write_json
+from sqlalchemy import delete, select, update
+
 from dann.schedule import ScheduleError
+from dann.state import StateError, Store, failing_as, tables, upsert
 
 log = logging.getLogger("dann.discord")
 
@@ -29,7 +30,7 @@ MAX_CHANCE = 0.5  # above this a chime-in is no longer a surprise but a reply to
 
 
 class PresenceError(ScheduleError):
-    """A chance that cannot be used, or a presence file that cannot be read or written."""
+    """A chance that cannot be used, or presence settings that cannot be read or written."""
 
 
 def parse_chance(text: str) -> float:
@@ -44,87 +45,89 @@ def parse_chance(text: str) -> float:
 
 
 class Presence:
-    def __init__(self, checkpoint_dir):
-        self.path = Path(checkpoint_dir) / FILE_NAME
-        self.broken: str | None = None  # why the file could not be read: then nothing is written
-        self.data = {"autopost": {}, "quiet": {}, "chime": {}}
-        try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-            if not isinstance(data, dict) or not all(isinstance(data.get(k, {}), dict) for k in self.data):
-                raise ValueError("not the object dann writes")
-            for key in self.data:
-                self.data[key] = {str(k): dict(v) for k, v in data.get(key, {}).items()}
-        except FileNotFoundError:
-            pass
-        except (OSError, UnicodeDecodeError, ValueError, TypeError) as error:
-            self.broken = f"{self.path} cannot be read ({error}); fix or remove it"
-            log.error("%s: no scheduled posts, quiet hours or chime-ins until then", self.broken)
+    def __init__(self, store: Store, checkpoint_dir=None):
+        self.store = store
+        if checkpoint_dir is not None:
+            try:
+                store.import_once(Path(checkpoint_dir) / FILE_NAME, _load_json)
+            except StateError as error:
+                log.error("%s: it is not imported until then", error)
 
-    def _write(self) -> None:
-        if self.broken:
-            raise PresenceError(self.broken)
-        try:
-            write_json(self.path, self.data)
-        except OSError as error:
-            raise PresenceError(f"cannot write {self.path}: {error.strerror or error}") from None
+    def _rows(self, table, *where) -> list:
+        with failing_as(PresenceError), self.store.read("read presence settings from") as conn:
+            return conn.execute(select(table).where(*where)).all()
 
-    def _change(self, section: str, key: int, entry: dict | None) -> bool:
-        """Set (or, with None, remove) one entry and write the file; on failure nothing changes.
-        Returns whether there was an entry before."""
-        table = self.data[section]
-        before = table.get(str(key))
-        if entry is None:
-            table.pop(str(key), None)
-        else:
-            table[str(key)] = entry
-        try:
-            self._write()
-        except PresenceError:
-            if before is None:
-                table.pop(str(key), None)
+    def _set(self, table, key: str, value: int, entry: dict | None) -> bool:
+        """Set (or, with None, remove) one row. Returns whether there was one before."""
+        with failing_as(PresenceError), self.store.write("change presence settings in") as conn:
+            before = conn.execute(select(table).where(table.c[key] == value)).first() is not None
+            if entry is None:
+                conn.execute(delete(table).where(table.c[key] == value))
             else:
-                table[str(key)] = before
-            raise
-        return before is not None
+                upsert(conn, table, {key: value, **entry})
+            return before
 
     # --- scheduled posts ---------------------------------------------------------------------
 
     def autoposts(self) -> dict[int, dict]:
-        return {int(k): v for k, v in self.data["autopost"].items()}
+        return {row.channel: {"guild": row.guild, "every_s": row.every_s, "since": row.since, "last": row.last}
+                for row in self._rows(tables.autopost)}
 
     def set_autopost(self, channel_id: int, guild_id: int, every_s: float, since: float) -> None:
-        self._change("autopost", channel_id, {"guild": guild_id, "every_s": every_s, "since": since, "last": None})
+        self._set(tables.autopost, "channel", channel_id,
+                  {"guild": guild_id, "every_s": every_s, "since": since, "last": None})
 
     def remove_autopost(self, channel_id: int) -> bool:
-        return self._change("autopost", channel_id, None)
+        return self._set(tables.autopost, "channel", channel_id, None)
 
     def ran(self, channel_id: int, when: float) -> None:
         """A scheduled run happened (posted or skipped): after a restart, the next is due one
         interval after it."""
-        entry = self.data["autopost"].get(str(channel_id))
-        if entry is not None:
-            self._change("autopost", channel_id, {**entry, "last": when})
+        with failing_as(PresenceError), self.store.write("change presence settings in") as conn:
+            conn.execute(update(tables.autopost).where(tables.autopost.c.channel == channel_id).values(last=when))
 
     # --- quiet hours -------------------------------------------------------------------------
 
     def quiet_of(self, guild_id: int | None) -> dict | None:
-        return None if guild_id is None else self.data["quiet"].get(str(guild_id))
+        if guild_id is None:
+            return None
+        rows = self._rows(tables.quiet, tables.quiet.c.guild == guild_id)
+        return {"from": rows[0].start_hour, "to": rows[0].end_hour, "tz": rows[0].tz} if rows else None
 
     def set_quiet(self, guild_id: int, quiet: dict | None) -> bool:
-        return self._change("quiet", guild_id, quiet)
+        entry = None if quiet is None else {"start_hour": quiet["from"], "end_hour": quiet["to"], "tz": quiet["tz"]}
+        return self._set(tables.quiet, "guild", guild_id, entry)
 
     # --- chime-ins ---------------------------------------------------------------------------
 
     def chime_of(self, channel_id: int) -> dict | None:
-        return self.data["chime"].get(str(channel_id))
+        rows = self._rows(tables.chime, tables.chime.c.channel == channel_id)
+        return {"guild": rows[0].guild, "chance": rows[0].chance} if rows else None
 
     def set_chime(self, channel_id: int, guild_id: int, chance: float) -> bool:
-        return self._change("chime", channel_id, {"guild": guild_id, "chance": chance} if chance > 0 else None)
+        return self._set(tables.chime, "channel", channel_id,
+                         {"guild": guild_id, "chance": chance} if chance > 0 else None)
 
     def of_guild(self, guild_id: int) -> dict:
         """This server's schedules, chime-ins and quiet hours."""
         return {
-            "autopost": {c: e for c, e in self.autoposts().items() if e.get("guild") == guild_id},
-            "chime": {int(c): e for c, e in self.data["chime"].items() if e.get("guild") == guild_id},
+            "autopost": {c: e for c, e in self.autoposts().items() if e["guild"] == guild_id},
+            "chime": {row.channel: {"guild": row.guild, "chance": row.chance}
+                      for row in self._rows(tables.chime, tables.chime.c.guild == guild_id)},
             "quiet": self.quiet_of(guild_id),
         }
+
+
+def _load_json(conn, data) -> None:
+    """bot-presence.json of older versions: {"autopost": {channel: {...}}, "quiet": {guild: {...}},
+    "chime": {channel: {...}}}."""
+    for channel, entry in data.get("autopost", {}).items():
+        upsert(conn, tables.autopost, {"channel": int(channel), "guild": int(entry["guild"]),
+                                       "every_s": float(entry["every_s"]), "since": float(entry["since"]),
+                                       "last": None if entry.get("last") is None else float(entry["last"])})
+    for guild, entry in data.get("quiet", {}).items():
+        upsert(conn, tables.quiet, {"guild": int(guild), "start_hour": int(entry["from"]),
+                                    "end_hour": int(entry["to"]), "tz": str(entry["tz"])})
+    for channel, entry in data.get("chime", {}).items():
+        upsert(conn, tables.chime, {"channel": int(channel), "guild": int(entry["guild"]),
+                                    "chance": float(entry["chance"])})

@@ -237,6 +237,7 @@ def training_flags(args) -> dict:
 
 
 def cmd_train(args, settings) -> None:
+    from dann.voice.forget import forget_list
     from trainer.config import resolve
     from trainer.data import prepare
     from trainer.lock import TrainerLock
@@ -247,7 +248,7 @@ def cmd_train(args, settings) -> None:
     # The trainer's lock, from the start (a refusal is the only line) to the last version written:
     # beside the trainer, or another writer, both would number versions from the same latest one.
     with TrainerLock(checkpoint_dir, "dann train"):
-        corpus = read_export(args.path, checkpoint_dir, include_dms=include_dms(args, settings), split=args.split,
+        corpus = read_export(args.path, forget_list(settings), include_dms=include_dms(args, settings), split=args.split,
                              author=args.author)
         config = resolve(chars=corpus.chars, minutes=settings.train_minutes, file=args.config,
                          flags=training_flags(args))
@@ -259,9 +260,10 @@ def cmd_train(args, settings) -> None:
 
 
 def cmd_corpus(args, settings) -> None:
+    from dann.voice.forget import forget_list
     from trainer.retrain import read_export
 
-    corpus = read_export(args.path, settings.checkpoint_dir, include_dms=include_dms(args, settings),
+    corpus = read_export(args.path, forget_list(settings), include_dms=include_dms(args, settings),
                          split=args.split, author=args.author)
     if args.stats:
         print(json.dumps(corpus.stats(), ensure_ascii=False))
@@ -283,7 +285,7 @@ def cmd_sample(args, settings) -> None:
     voice = Voice.of(load_latest(checkpoint_dir), settings.known_words)
     (texts,), tally = answer(voice, [request], best_of=args.best_of or settings.best_of,
                              max_chars=args.max_chars or settings.max_chars,
-                             filters=filters_for(settings, checkpoint_dir))
+                             filters=filters_for(settings))
     for i, text in enumerate(texts):
         if args.json:
             print(json.dumps({"text": text, "version": voice.version}))
@@ -294,6 +296,7 @@ def cmd_sample(args, settings) -> None:
 
 def cmd_eval(args, settings) -> None:
     from dann.voice.filters import filters_for
+    from dann.voice.forget import forget_list
     from lstm.checkpoint import load_latest
     from lstm.errors import DannError
     from trainer.evaluation import evaluate_checkpoint, table
@@ -305,10 +308,10 @@ def cmd_eval(args, settings) -> None:
     checkpoint_dir = settings.checkpoint_dir
     ckpt = load_latest(checkpoint_dir)
     result = evaluate_checkpoint(
-        ckpt, read_export(path, checkpoint_dir, include_dms=include_dms(args, settings), split=args.split,
+        ckpt, read_export(path, forget_list(settings), include_dms=include_dms(args, settings), split=args.split,
                           author=args.author), samples=args.samples,
         best_of=args.best_of or settings.best_of, temperature=settings.temperature if args.temp is None else args.temp,
-        max_chars=settings.max_chars, seed=args.seed, filters=filters_for(settings, checkpoint_dir),
+        max_chars=settings.max_chars, seed=args.seed, filters=filters_for(settings),
         known_words=settings.known_words if args.known_words is None else args.known_words,
         ngram_mix=args.ngram_mix,
     )
@@ -325,10 +328,10 @@ def cmd_tune(args, settings) -> None:
 
 
 def cmd_forget(args, settings) -> None:
-    from dann.voice.forget import ForgetList
+    from dann.voice.forget import forget_list
     from lstm.errors import DannError
 
-    forget = ForgetList(settings.checkpoint_dir)
+    forget = forget_list(settings)
     if sum([args.text is not None, args.list, args.remove is not None]) != 1:
         raise DannError("give one of: a phrase to forget, --list, or --remove PHRASE")
     if args.list:
@@ -336,11 +339,11 @@ def cmd_forget(args, settings) -> None:
             print(phrase)
     elif args.remove is not None:
         if not forget.remove(args.remove):
-            raise DannError(f"{args.remove!r} is not on the forget list ({forget.path})")
+            raise DannError(f"{args.remove!r} is not on the forget list (in {forget.store.where})")
         print(f"No longer forgotten: {args.remove!r}. The next training run may learn it again.")
     elif forget.add(args.text):
         print(f"Forgotten: {args.text!r}. It is never served from now on, and the next training run "
-              f"leaves out every post holding it ({forget.path}).")
+              f"leaves out every post holding it (kept in {forget.store.where}).")
     else:
         print(f"{args.text!r} was forgotten already.")
 
@@ -355,7 +358,8 @@ def cmd_trainer(args, settings) -> None:
 
 def cmd_status(args, settings) -> None:
     from dann.serving.status import render_text, summary
-    from dann.serving.votes import Votes, game_file, shown_tally
+    from dann.serving.votes import Votes, shown_tally
+    from dann.state import open_store
     from dann.voice.bestof import Voice
     from lstm.checkpoint import NoCheckpoint, load_latest
     from trainer.retrain import converged_since
@@ -368,7 +372,8 @@ def cmd_status(args, settings) -> None:
         status = {"version": None}
     if status["version"] is not None:
         status["converged_since"] = converged_since(checkpoint_dir, status["version"])
-    if status["version"] is not None and (game := shown_tally(settings, Votes(game_file(settings)), status["version"])):
+    if status["version"] is not None and (game := shown_tally(settings, Votes(open_store(settings)),
+                                                                status["version"])):
         status["game"] = game
     upcoming = next_run(settings)
     status["next_run"] = upcoming.isoformat() if upcoming else None
@@ -457,8 +462,10 @@ def main(argv=None) -> int:
     from dann.process import configure_logging, keep_freed_memory, use_compilation_cache
 
     keep_freed_memory()
-    args = build_parser().parse_args(argv)
+    # Before anything imports orbax: absl's logging gives the root logger a handler of its own
+    # (with its own format) when it logs and finds none.
     configure_logging()
+    args = build_parser().parse_args(argv)
 
     from dann.settings import load_settings
     from lstm.errors import DannError

@@ -1,6 +1,7 @@
 """When dann speaks unprompted, for the Discord bot's autoposts (bot/autopost.py) and the poster
-(dann/poster/): intervals ("6h"), quiet hours ("from 23 to 8 in Europe/Berlin"), and the grid of
-due times with a jitter that never accumulates.
+(dann/poster/): intervals ("6h"), quiet hours ("from 23 to 8 in Europe/Berlin"), the grid of
+due times with a jitter that never accumulates, and the one scheduler both run their posts on
+(PostingGrid).
 
 What a person types is parsed here into values, or a ScheduleError with the one line they see.
 """
@@ -11,6 +12,7 @@ import random
 import re
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
@@ -106,6 +108,71 @@ class GridTrigger(IntervalTrigger):
         if self.jitter:
             due += random.uniform(0, self.jitter)
         return datetime.datetime.fromtimestamp(due, tz=self.timezone)
+
+
+class PostingGrid:
+    """Posts on a grid, on APScheduler's AsyncIOScheduler in the caller's event loop: one job per
+    key (a Discord channel, a poster destination), and polling jobs beside them.
+
+    - A grid job runs at since + k * every_s, each run moved by its own jitter (at most a tenth of
+      the interval) that never accumulates (GridTrigger).
+    - `max_instances=1`: a slow run is never overtaken by the next.
+    - Runs missed while the process was down are made up by one run when it is back (coalescing,
+      with a misfire grace of one interval), not one per missed run: the caller says when its last
+      run was, and the first run is the first grid point after it.
+    Quiet hours and pauses are the caller's to check when a run comes: they skip a run, not the grid.
+    """
+
+    def __init__(self, clock=lambda: datetime.datetime.now(datetime.UTC)):
+        self.clock = clock
+        self.scheduler = AsyncIOScheduler(timezone=datetime.UTC)
+
+    @property
+    def running(self) -> bool:
+        return self.scheduler.running
+
+    def start(self) -> None:
+        """Start running the jobs; call it with the event loop running."""
+        self.scheduler.start()
+
+    def stop(self) -> None:
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+
+    def add(self, key: str, run, args: list, *, every_s: float, since: float, last: float | None,
+            jitter_s: float) -> datetime.datetime:
+        """Run `run(*args)` on the grid from `since` (Unix seconds), replacing `key`'s job. `last`:
+        when it last ran (None: never, and the first run is one interval after `since`). Returns
+        the first run."""
+        utc = datetime.UTC
+        trigger = GridTrigger(seconds=every_s, start_date=datetime.datetime.fromtimestamp(since, utc), timezone=utc,
+                              jitter=min(jitter_s, every_s / 10) or None)
+        # If the first grid point after the last run is in the past, APScheduler runs it at once:
+        # one run for all that were missed (coalesced), as it is within the grace.
+        previous = datetime.datetime.fromtimestamp(since if last is None else last, utc)
+        due = trigger.get_next_fire_time(previous, self.clock())
+        self.scheduler.add_job(run, trigger, args=args, id=key, name=key, replace_existing=True, coalesce=True,
+                               max_instances=1, misfire_grace_time=max(1, int(every_s)), next_run_time=due)
+        return due
+
+    def every(self, key: str, run, args: list, seconds: float) -> None:
+        """Run `run(*args)` now and every `seconds` after (polling), never two at once."""
+        self.scheduler.add_job(run, IntervalTrigger(seconds=seconds, timezone=datetime.UTC), args=args, id=key,
+                               name=key, replace_existing=True, coalesce=True, max_instances=1,
+                               next_run_time=self.clock())
+
+    def once(self, key: str, run, args: list, after_s: float) -> None:
+        """Run `run(*args)` once, `after_s` from now (a retry), replacing `key`'s job."""
+        self.scheduler.add_job(run, "date", run_date=self.clock() + datetime.timedelta(seconds=after_s), args=args,
+                               id=key, name=key, replace_existing=True, misfire_grace_time=None)
+
+    def remove(self, key: str) -> None:
+        if self.scheduler.get_job(key) is not None:
+            self.scheduler.remove_job(key)
+
+    def next_run(self, key: str) -> datetime.datetime | None:
+        job = self.scheduler.get_job(key) if self.scheduler.running else None
+        return None if job is None else job.next_run_time
 
 
 # DANN_TRAIN_CRON is crontab syntax with cron's meaning: weekday 0 and 7 are Sunday, 1 is Monday.

@@ -53,6 +53,11 @@ class CommonSettings(BaseSettings):
     # Where compiled XLA programs are kept between processes, so that a restarted bot or the next
     # scheduled run skips most of its compiling (docs/measurements.md). "off": none.
     jax_cache_dir: str = "~/.cache/dann/jax"
+    # The state store (dann/state/): the forget list, pauses, schedules, reactions, the game's votes
+    # and the poster's record. Empty: SQLite in state.db beside the checkpoints. Every process that
+    # shares the checkpoints must see the same database, with write access to its folder (SQLite's
+    # WAL files live there).
+    database_url: str | None = None
 
 
 class ExportSettings(CommonSettings):
@@ -109,8 +114,9 @@ class ServingSettings(CommonSettings):
     request_deadline_s: float = Field(30.0, gt=0, le=840)  # under Discord's 15 minutes for an interaction
     # "Real or dann?" on the web page: a real post beside one dann wrote, pick the real one. Off by
     # default, because it shows the person's real posts (from the validation split only, never DMs;
-    # web/game.py); it needs DANN_EXPORT_PATH. The votes go to DANN_GAME_FILE (default: game.json
-    # beside the checkpoints), which `dann status` and the bot read.
+    # web/game.py); it needs DANN_EXPORT_PATH. The votes are counted in the state store, which
+    # `dann status` and the bot read; DANN_GAME_FILE is where older versions kept them (default:
+    # game.json beside the checkpoints), imported once.
     web_game: bool = False
     game_file: Path | None = None
 

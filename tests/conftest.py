@@ -83,12 +83,13 @@ async def service(trained_dir, tmp_path):
     """A running generation service on a private copy of `trained_dir`, polling every 50 ms, with
     the forget list of that copy as its filter (as service_for gives it)."""
     from dann.serving.service import GenerationService
+    from dann.state import store_beside
     from dann.voice.filters import Filters
     from dann.voice.forget import ForgetList
     from tests.dann.serving import MAX_CHARS, serving_copy
 
     directory = serving_copy(trained_dir, tmp_path)
-    service = GenerationService(directory, max_chars=MAX_CHARS, poll_s=0.05, filters=Filters(forget=ForgetList(directory)))
+    service = GenerationService(directory, max_chars=MAX_CHARS, poll_s=0.05, filters=Filters(forget=ForgetList(store_beside(directory))))
     await service.start()
     yield service
     await service.stop()

@@ -1,6 +1,7 @@
 """Running the `dann` command in process and checking that it failed with one readable line."""
 
 from dann.cli import main
+from dann.state import Store
 
 
 def run_main(capsys, *argv):
@@ -19,3 +20,9 @@ def assert_one_line_error(code, err, *words):
     assert "Traceback" not in err
     for word in words:
         assert word in lines[0], lines[0]
+
+
+def read_only(store: Store) -> Store:
+    """The same SQLite database, opened read-only, as a read-only volume would give it: reads work,
+    every write fails."""
+    return Store(f"sqlite:///file:{store.where}?mode=ro&uri=true")

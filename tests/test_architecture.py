@@ -79,7 +79,7 @@ def test_the_cycle_check_finds_a_cycle(tmp_path, monkeypatch):
 # functions count. docs/architecture.md draws the same table.
 LAYERS = (
     ("model", ("lstm",)),  # the model, the sampler, the checkpoint and its schema
-    ("settings and state", ("dann.settings", "dann.schedule", "dann.jsonfile", "dann.process")),
+    ("settings and state", ("dann.settings", "dann.schedule", "dann.state", "dann.process")),
     ("voice", ("dann.voice",)),  # best-of-n and the filters, synchronous
     ("trainer", ("trainer",)),
     ("service", ("dann.serving",)),  # the running generation service

@@ -81,16 +81,20 @@ def test_the_cpu_file_runs_everything_without_a_gpu(tmp_path):
 
 @needs_compose
 @pytest.mark.parametrize("name", ["docker-compose.yml", "docker-compose.cpu.yml"])
-def test_only_the_trainer_and_the_bot_write_the_checkpoints_and_nobody_writes_the_export(tmp_path, name):
+def test_only_the_trainer_writes_the_checkpoints_every_service_shares_the_state_and_nobody_writes_the_export(
+        tmp_path, name):
     services = compose_config(tmp_path, name)
     for service_name, service in services.items():
         assert service["restart"] == "unless-stopped", service_name
         assert service["environment"]["DANN_TRAIN_CRON"] == "0 3 * * *", service_name  # read from .env
         mounts = {volume.split(":")[1]: volume for volume in service["volumes"]}
-        writable = service_name in ("trainer", "bot")  # the bot: the owner's pause and forget list
+        writable = service_name == "trainer"
         assert mounts["/data/checkpoints"] == f"checkpoints:/data/checkpoints:{'rw' if writable else 'ro'}"
         assert service["environment"]["DANN_CHECKPOINT_DIR"] == "/data/checkpoints"
-    assert services["trainer"]["volumes"][1].endswith("/export:/data/export:ro")
+        # One state database for all: read-write everywhere, since SQLite's WAL files live beside it.
+        assert mounts["/data/state"] == "state:/data/state:rw"
+        assert service["environment"]["DANN_DATABASE_URL"] == "sqlite:////data/state/state.db"
+    assert any(volume.endswith("/export:/data/export:ro") for volume in services["trainer"]["volumes"])
     assert services["trainer"]["environment"]["DANN_EXPORT_PATH"].startswith("/data/export/")
     assert services["web"]["ports"] == ["127.0.0.1:8000:8000/tcp"]  # this machine only
     assert services["web"]["environment"]["DANN_WEB_HOST"] == "0.0.0.0"  # inside the container: every interface
@@ -102,11 +106,13 @@ def test_the_game_file_gives_the_web_page_the_export_read_only_and_the_votes_to_
     services = compose_config(tmp_path, "docker-compose.yml", "docker-compose.game.yml")
     web, bot = services["web"], services["bot"]
     assert web["environment"]["DANN_WEB_GAME"] == "true"
-    assert web["environment"]["DANN_GAME_FILE"] == bot["environment"]["DANN_GAME_FILE"] == "/data/game/votes.json"
     web_mounts = {volume.split(":")[1]: volume for volume in web["volumes"]}
     assert web_mounts["/data/export"].endswith(":ro") and web_mounts["/data/checkpoints"].endswith(":ro")
-    assert web_mounts["/data/game"] == "game:/data/game:rw"
-    assert "game:/data/game:ro" in bot["volumes"]
+    # The votes go to the state database, which the bot reads for /dann status.
+    assert "state:/data/state:rw" in web["volumes"] and "state:/data/state:rw" in bot["volumes"]
+    assert web["environment"]["DANN_DATABASE_URL"] == bot["environment"]["DANN_DATABASE_URL"]
+    assert web_mounts["/data/game"] == "game:/data/game:ro"  # older versions' votes, imported once
+    assert web["environment"]["DANN_GAME_FILE"] == "/data/game/votes.json"
 
 
 COMBINATIONS = [("docker-compose.yml",), ("docker-compose.cpu.yml",),
@@ -146,7 +152,7 @@ def test_the_poster_runs_only_when_asked_for_and_alone_holds_its_keys(tmp_path):
     assert poster["command"] == ["dann", "poster"] and poster["image"] == "dann:cpu" and gpus(poster) == []
     assert poster["environment"]["DANN_MASTODON_TOKEN"] == POSTER_KEY and poster["environment"]["DANN_POSTER_LIVE"] == "true"
     assert poster["environment"].get("DANN_DISCORD_TOKEN", "") == ""
-    assert "checkpoints:/data/checkpoints:rw" in poster["volumes"]  # poster.json: what was posted and answered
+    assert "state:/data/state:rw" in poster["volumes"]  # what was posted and answered
     for name in ("trainer", "bot", "web"):
         assert POSTER_KEY not in json.dumps(services[name]), name
 

@@ -15,8 +15,10 @@ import itertools
 import json
 import sys
 
+from dann.state import store_beside
 from dann.voice import bestof
 from dann.voice.bestof import Voice
+from dann.voice.forget import ForgetList
 from lstm.checkpoint import load_latest
 from trainer.data import prepare
 from trainer.evaluation import evaluate_voice
@@ -56,7 +58,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     ckpt = load_latest(args.checkpoint_dir)
     voice = Voice.of(ckpt)
-    data = prepare(read_export(args.path, args.checkpoint_dir), voice.record.config.train, vocab=ckpt.vocab)
+    data = prepare(read_export(args.path, ForgetList(store_beside(args.checkpoint_dir))), voice.record.config.train, vocab=ckpt.vocab)
     record = voice.record if voice.record.lengths else dataclasses.replace(voice.record, lengths=data.length_quantiles)
     if args.median_length:  # every percentile the median: each text's drawn target is the median
         record = dataclasses.replace(record, lengths={kind: [float(median)] * 21

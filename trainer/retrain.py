@@ -24,7 +24,7 @@ import jax
 from dann.settings import TrainerSettings
 from dann.voice.bestof import Voice
 from dann.voice.filters import filters_for
-from dann.voice.forget import ForgetList
+from dann.voice.forget import ForgetList, forget_list
 from lstm import checkpoint
 from lstm.errors import DannError
 from lstm.schema import RunConfig, RunRecord
@@ -66,11 +66,11 @@ def config_file(settings: TrainerSettings) -> Path | None:
     return settings.train_config or (tuned if tuned.is_file() else None)
 
 
-def read_export(path, checkpoint_dir, *, include_dms: bool = False, **options) -> Corpus:
+def read_export(path, forget: ForgetList, *, include_dms: bool = False, **options) -> Corpus:
     """The export as training sees it: read (private messages left out unless `include_dms`), minus
-    every record holding a phrase of the forget list kept in `checkpoint_dir`. `dann train`, `dann
+    every record holding a phrase of the forget list. `dann train`, `dann
     eval`, `dann tune` and the trainer all read through this, so they see the same posts."""
-    return read_corpus(path, include_dms=include_dms, **options).without(ForgetList(checkpoint_dir))
+    return read_corpus(path, include_dms=include_dms, **options).without(forget)
 
 
 def configured(settings: TrainerSettings, corpus: Corpus) -> RunConfig:
@@ -82,7 +82,7 @@ def retrain(settings: TrainerSettings, config: RunConfig | None = None, progress
     if settings.export_path is None:
         raise DannError("set DANN_EXPORT_PATH to the post export the trainer should learn from")
     serving = Path(settings.checkpoint_dir)
-    corpus = read_export(settings.export_path, serving, include_dms=settings.include_dms)
+    corpus = read_export(settings.export_path, forget_list(settings), include_dms=settings.include_dms)
     config = config or configured(settings, corpus)
     log.info("hyperparameters: %s", config.describe())
     data_hash = corpus.data_hash()

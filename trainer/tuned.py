@@ -5,6 +5,7 @@ import contextlib
 import json
 from pathlib import Path
 
+from dann.voice.forget import forget_list
 from trainer.config import resolve, write_file
 from trainer.lock import TrainerLock
 from trainer.retrain import config_file, read_export, tuned_path
@@ -24,7 +25,7 @@ def tune_export(path, settings, *, minutes: float | None, steps: int | None = No
     beside = out.resolve().parent == Path(checkpoint_dir).resolve()
     with (TrainerLock(checkpoint_dir, "dann tune", instead="an --out file elsewhere") if beside
           else contextlib.nullcontext()):
-        corpus = read_export(path, checkpoint_dir, include_dms=include_dms)
+        corpus = read_export(path, forget_list(settings), include_dms=include_dms)
         run = resolve(chars=corpus.chars, minutes=settings.train_minutes, file=config or config_file(settings))
         result = tune(corpus, minutes, run, steps=steps)
         out = write_file(out, result["best"]["model"], result["best"]["train"])

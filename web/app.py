@@ -39,6 +39,7 @@ from fastapi.staticfiles import StaticFiles
 from dann.serving.service import Busy, GenerationService, NotReady, service_for
 from dann.serving.votes import Votes, game_file
 from dann.settings import WebSettings
+from dann.state import open_store
 from lstm.errors import DannError
 from web import routes
 from web.body_limit import BodyLimit
@@ -81,7 +82,7 @@ def create_app(settings: WebSettings, service: GenerationService | None = None) 
 
     # No /docs: Swagger UI loads its scripts from a CDN, and these servers have no internet.
     app = FastAPI(title="dann", lifespan=lifespan, docs_url=None, redoc_url=None)
-    votes = Votes(game_file(settings))
+    votes = Votes(open_store(settings), game_file(settings))
     app.state.settings, app.state.service, app.state.lag, app.state.votes = settings, service, lag, votes
     app.state.limits = RateLimits(settings.web_rate_per_minute, settings.web_rate_global_per_minute)
     app.state.proxies = networks(settings.web_trusted_proxies)

@@ -26,6 +26,7 @@ import threading
 
 from dann.serving.votes import Votes
 from dann.voice.bestof import SAFE_LINE
+from dann.voice.forget import forget_list
 from dann.voice.request import GenerationRequest
 from lstm.errors import DannError
 
@@ -53,9 +54,10 @@ def showable(settings, voice, filters) -> list[str]:
 
     if settings.export_path is None:
         raise NoRealPosts("the game needs the export (DANN_EXPORT_PATH) to show real posts from")
-    trained_on = read_export(settings.export_path, settings.checkpoint_dir, include_dms=settings.include_dms)
+    forget = forget_list(settings)
+    trained_on = read_export(settings.export_path, forget, include_dms=settings.include_dms)
     _, val = split_records(trained_on.records, voice.record.config.train.val_fraction)
-    public = {(r.source_id, r.text) for r in read_export(settings.export_path, settings.checkpoint_dir).records}
+    public = {(r.source_id, r.text) for r in read_export(settings.export_path, forget).records}
     posts = [r.text for r in val if (r.source_id, r.text) in public and len(r.text) <= settings.max_chars
              and (filters is None or filters.verdict(r.text) is None)]
     if not posts:

@@ -20,6 +20,7 @@ from web.http import (
     CONTENT_SECURITY_POLICY,
     MAX_TEMPERATURE,
     MIN_TEMPERATURE,
+    ClientGone,
     GenerateRequest,
     Refused,
     VoteRequest,
@@ -85,7 +86,7 @@ async def generate(body: GenerateRequest, request: Request):
                               seed=body.seed)
     try:
         result = await unless_gone(request, service.generate(asked, client=client_of(request)))
-    except DannError:
+    except (DannError, ClientGone):
         raise  # expected, and mapped in one place
     except Exception:
         log.exception("generating %d %s(s) failed", body.n, body.mode)

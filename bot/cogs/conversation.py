@@ -114,7 +114,7 @@ class Conversation(DannCog):
             async with message.channel.typing():
                 text, version = await bot.speak("reply", context=self.context_of(message, chain),
                                                 client=str(message.author.id))
-            bot.remember(await self.answer(message, text), version)
+            await bot.remember(await self.answer(message, text), version)
         except discord.Forbidden:  # a channel where it may read but not type or speak
             log.warning("no permission to send messages in channel %s", message.channel.id)
         finally:
@@ -146,7 +146,7 @@ class Conversation(DannCog):
             text, version = await bot.speak("reply", context=self.context_of(message, chain),
                                             client=f"chime:{message.channel.id}")
             if version is not None:  # no model, or busy: nobody asked, so nothing is said
-                bot.remember(await self.answer(message, text), version)
+                await bot.remember(await self.answer(message, text), version)
         except discord.Forbidden:
             log.warning("no permission to chime in in channel %s", message.channel.id)
         finally:
@@ -182,7 +182,7 @@ class Conversation(DannCog):
             await interaction.response.defer(thinking=True)  # Discord wants an answer within 3 s
             text, version = await self.bot.speak("post", temperature=temp, client=str(interaction.user.id),
                                                  deadline_s=time_left(interaction))
-            self.bot.remember(await interaction.followup.send(clip(text), allowed_mentions=NO_PINGS, wait=True),
+            await self.bot.remember(await interaction.followup.send(clip(text), allowed_mentions=NO_PINGS, wait=True),
                               version)
         finally:
             self.bot.cooldown.release(interaction.user.id)
@@ -198,7 +198,7 @@ class Conversation(DannCog):
             context = prompt_text(text, self.bot.settings.max_prompt_chars) or None
             answer, version = await self.bot.speak("reply", temperature=temp, context=context,
                                                    client=str(interaction.user.id), deadline_s=time_left(interaction))
-            self.bot.remember(await interaction.followup.send(clip(f"{quote(text)}\n{answer}"),
+            await self.bot.remember(await interaction.followup.send(clip(f"{quote(text)}\n{answer}"),
                                                               allowed_mentions=NO_PINGS, wait=True), version)
         finally:
             self.bot.cooldown.release(interaction.user.id)

@@ -2,7 +2,7 @@
 
 - /dann pause [minutes] and /dann resume: an owner (DANN_OWNER_IDS) pauses dann everywhere; a
   member with Manage Server pauses it in their server only, and cannot lift an owner's pause.
-  While paused dann answers its owners only. The pause is kept in bot-control.json (control.py),
+  While paused dann answers its owners only. The pause is kept in the state store (control.py),
   so it survives a restart.
 - /dann forget text: owners only; the phrase is never said again and the next training run
   leaves out every post holding it (dann/voice/forget.py).

@@ -24,7 +24,7 @@ NO_INTENT = ("Chime-ins need to read every message, which Discord allows only wi
 
 class PresenceSettings(DannCog):
     """/dann autopost, /dann schedules, /dann quiet and /dann chime. What they set is kept in the
-    bot's `presence` (bot-presence.json) and run by the bot's `autopost` scheduler and the
+    bot's `presence` (presence.py, in the state store) and run by the bot's `autopost` scheduler and the
     Conversation cog's chime-ins, which read it there."""
 
     def not_a_server_manager(self, interaction: discord.Interaction) -> str | None:

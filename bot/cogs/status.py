@@ -6,13 +6,15 @@
 - 👍 and 👎 on dann's messages count for the model version that wrote them (feedback.py).
 """
 
+import asyncio
+
 import discord
 from discord.ext import commands
 
 from bot.commands import DannCog, subcommand, tell
 from bot.text import NO_PINGS, STILL_LEARNING, clip, discord_time
 from dann.serving.status import about, render_text
-from dann.serving.votes import Votes, game_file, shown_tally
+from dann.serving.votes import Votes, shown_tally
 
 
 class StatusAndFeedback(DannCog):
@@ -22,7 +24,7 @@ class StatusAndFeedback(DannCog):
 
     def __init__(self, bot: commands.Bot):
         super().__init__(bot)
-        self.game_votes = Votes(game_file(bot.settings))
+        self.game_votes = Votes(bot.forget.store)  # the web page counts them
 
     def status_text(self) -> str:
         bot = self.bot
@@ -47,14 +49,15 @@ class StatusAndFeedback(DannCog):
         await interaction.response.send_message(clip(text), allowed_mentions=NO_PINGS)
 
     # Raw events: a reaction to a message no longer in discord.py's cache counts too. Only 👍 and
-    # 👎 on a message the bot noted with `remember` are votes (feedback.py).
+    # 👎 on a message the bot noted with `remember` are votes (feedback.py). Counted in a worker
+    # thread: the write waits for the disk, and the event loop must not.
 
     @commands.Cog.listener()
     async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
         if self.bot.user is not None and payload.user_id != self.bot.user.id:
-            self.bot.feedback.react(payload.message_id, str(payload.emoji), +1)
+            await asyncio.to_thread(self.bot.feedback.react, payload.message_id, str(payload.emoji), +1)
 
     @commands.Cog.listener()
     async def on_raw_reaction_remove(self, payload: discord.RawReactionActionEvent) -> None:
         if self.bot.user is not None and payload.user_id != self.bot.user.id:
-            self.bot.feedback.react(payload.message_id, str(payload.emoji), -1)
+            await asyncio.to_thread(self.bot.feedback.react, payload.message_id, str(payload.emoji), -1)

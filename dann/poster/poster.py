@@ -1,18 +1,21 @@
 """`dann poster`: posts in the voice on a schedule to X, Mastodon and Bluesky, and answers mentions.
 
-One loop (`Poster.run`), a tick every DANN_POSTER_POLL_S; each tick, for each destination:
-1. The schedule: the grid since + k * DANN_POSTER_EVERY from the poster's first start. When a
-   grid point has passed (plus that slot's jitter) and was not posted yet, it posts once; after
-   downtime only the latest missed slot is posted, not one per slot. A slot in quiet hours
-   (DANN_POSTER_QUIET) is skipped.
-2. Mentions (where the destination answers them): each new one gets one reply, primed with its
-   thread, unless its author is marked as a bot or its thread already holds DANN_MAX_THREAD_DEPTH
-   of dann's posts.
+It runs on the scheduler the Discord autopost uses too (dann/schedule.py's PostingGrid), with
+two jobs for each destination:
+1. Posts: on the grid since + k * DANN_POSTER_EVERY from the poster's first start, each run moved
+   by a jitter of up to DANN_POSTER_JITTER_S. A slot is posted once; after downtime only the latest
+   missed slot is posted, not one per slot. A slot in quiet hours (DANN_POSTER_QUIET) is skipped.
+   A slot that could not be posted (no model yet, busy, the platform down) is tried again every
+   DANN_POSTER_POLL_S until the next one comes.
+2. Mentions (where the destination answers them), polled every DANN_POSTER_POLL_S: each new one
+   gets one reply, primed with its thread, unless its author is marked as a bot or its thread
+   already holds DANN_MAX_THREAD_DEPTH of dann's posts.
+`dann poster --once` does both once (`Poster.tick`): it posts the latest slot if it is due.
 Every text is a generation of the same service and filters as the bot's (copies, blocklist,
 forget list), cut to the platform's length.
 
 Failures: a 429 waits until the platform's reset time and retries; a platform that does not
-answer is tried again next tick (the poster keeps running); wrong credentials or an account that
+answer is tried again after DANN_POSTER_POLL_S (the poster keeps running); wrong credentials or an account that
 is not marked as a bot stop the poster with one line. Until DANN_POSTER_LIVE=true (or with
 --dry-run) nothing is sent: what would be posted is printed, and the record stays in memory.
 """
@@ -20,13 +23,13 @@ is not marked as a bot stop the poster with one line. Until DANN_POSTER_LIVE=tru
 import asyncio
 import datetime
 import logging
-import random
 import time
 
 from dann.poster.destination import Destination, Mention, PosterError, RateLimited, Refused, Unauthorized, Unreachable
 from dann.poster.record import PosterRecord
-from dann.schedule import is_quiet, parse_interval, parse_quiet_hours, slot_at
+from dann.schedule import PostingGrid, is_quiet, parse_interval, parse_quiet_hours, slot_at
 from dann.serving.service import Busy, NotReady, service_for
+from dann.state import open_store
 from dann.voice.request import GenerationRequest
 
 log = logging.getLogger("dann.poster")
@@ -45,7 +48,7 @@ class Poster:
         self.destinations = destinations
         self.service = service
         self.live = live
-        self.record = PosterRecord(settings.checkpoint_dir, persist=live)
+        self.record = PosterRecord(open_store(settings), settings.checkpoint_dir, persist=live)
         self.clock = clock
         self.sleep = sleep
         self.say = say  # where a dry run shows what it would send
@@ -71,17 +74,22 @@ class Poster:
                          f"{await self.text(destination, 'post')}")
 
     async def tick(self) -> None:
+        """Everything due now, once: the latest slot if it was not posted, and new mentions."""
         for destination in self.destinations:
-            try:
-                await self.post_due(destination)
-                if destination.replies:
-                    await self.answer_mentions(destination)
-            except Unreachable as error:
-                log.warning("%s: %s; trying again in %g s", destination.name, error, self.settings.poster_poll_s)
-            except PosterStopped:
-                raise
-            except PosterError as error:  # one request refused (a deleted post, a rejected text): the rest goes on
-                log.error("%s: %s", destination.name, error)
+            if await self.guarded(self.post_due, destination) and destination.replies:
+                await self.guarded(self.answer_mentions, destination)
+
+    async def guarded(self, step, destination: Destination) -> bool:
+        """`step(destination)`; False when it failed and should be tried again. Raises PosterStopped."""
+        try:
+            return await step(destination) is not False
+        except Unreachable as error:
+            log.warning("%s: %s; trying again in %g s", destination.name, error, self.settings.poster_poll_s)
+        except PosterStopped:
+            raise
+        except PosterError as error:  # one request refused (a deleted post, a rejected text): the rest goes on
+            log.error("%s: %s", destination.name, error)
+        return False
 
     async def run(self, once: bool = False) -> None:
         while True:  # a platform down at start is waited for, as one down later is
@@ -93,11 +101,34 @@ class Poster:
                     raise
                 log.warning("%s; trying again in %g s", error, self.settings.poster_poll_s)
                 await self.sleep(self.settings.poster_poll_s)
-        while True:
+        if once:
             await self.tick()
-            if once:
-                return
-            await self.sleep(self.settings.poster_poll_s)
+            return
+        stopped = asyncio.get_running_loop().create_future()
+        grid = PostingGrid(lambda: datetime.datetime.fromtimestamp(self.clock(), datetime.UTC))
+
+        async def job(step, destination: Destination) -> None:
+            try:
+                if not await self.guarded(step, destination) and step == self.post_due:
+                    retry = f"{destination.name} retry"  # until it is posted, or the next slot comes
+                    grid.once(retry, job, [step, destination], after_s=self.settings.poster_poll_s)
+            except PosterStopped as error:
+                if not stopped.done():
+                    stopped.set_exception(error)
+
+        for destination in self.destinations:
+            entry = self.record.of(destination.name)
+            last = None if not entry["slot"] else entry["since"] + entry["slot"] * self.every_s
+            grid.add(f"{destination.name} posts", job, [self.post_due, destination], every_s=self.every_s,
+                     since=entry["since"], last=last, jitter_s=self.settings.poster_jitter_s)
+            if destination.replies:
+                grid.every(f"{destination.name} mentions", job, [self.answer_mentions, destination],
+                           self.settings.poster_poll_s)
+        grid.start()
+        try:
+            await stopped
+        finally:
+            grid.stop()
 
     # --- calls to a platform -----------------------------------------------------------------
 
@@ -120,34 +151,32 @@ class Poster:
     # --- the schedule ------------------------------------------------------------------------
 
     def due(self, destination: Destination, now: float) -> int | None:
-        """The grid slot to post now, or None."""
+        """The latest grid slot, if it has come and was not posted yet, or None. (The jitter is
+        the scheduler's: a run comes at its slot plus the jitter.)"""
         entry = self.record.of(destination.name)
         slot = slot_at(now, entry["since"], self.every_s)
-        if slot < 1 or slot <= (entry["slot"] or 0):
-            return None
-        # Each slot's own jitter, the same after a restart; at most a tenth of the interval.
-        jitter = random.Random(f"{destination.name}:{slot}").uniform(
-            0, min(self.settings.poster_jitter_s, self.every_s / 10))
-        return slot if now >= entry["since"] + slot * self.every_s + jitter else None
+        return slot if slot >= 1 and slot > (entry["slot"] or 0) else None
 
-    async def post_due(self, destination: Destination) -> None:
+    async def post_due(self, destination: Destination) -> bool:
+        """Post the due slot, if any. False when it is due but could not be posted yet."""
         now = self.clock()
         slot = self.due(destination, now)
         if slot is None:
-            return
+            return True
         if is_quiet(self.quiet, datetime.datetime.fromtimestamp(now, datetime.UTC)):
             log.info("%s: slot %d skipped: quiet hours", destination.name, slot)
             self.record.change(destination.name, slot=slot)
-            return
+            return True
         text = await self.text(destination, "post")
         if text is None:
-            return  # no model yet, or busy: the same slot is tried again next tick
+            return False  # no model yet, or busy: the same slot is tried again
         if self.live:
             post_id = await self.call(destination, destination.post, text)
             log.info("%s: posted %s (slot %d)", destination.name, post_id, slot)
         else:
             self.say(f"[dry run] {destination.name} would post: {text}")
         self.record.change(destination.name, slot=slot)
+        return True
 
     # --- mentions ----------------------------------------------------------------------------
 

@@ -5,18 +5,21 @@ is real; dann "fools" them when they pick its post. The fool rate is a share of 
 with a 95 % Wilson score interval: with 20 votes, 30 % fooled means anything from 15 % to 52 %.
 50 % is the most a generator can score against readers who cannot tell at all.
 
-The web page writes the counts (web/game.py) to one JSON file (DANN_GAME_FILE, by default
-game.json beside the checkpoints); `dann status` and `/dann status` read it.
+The web page counts the votes (web/game.py) in the state store (dann/state/); `dann status` and
+`/dann status` read them there. A game file of an older version (DANN_GAME_FILE, or game.json
+beside the checkpoints) is imported once, then renamed.
 """
 
-import json
+import logging
 import math
-import threading
 from pathlib import Path
 
-from dann.jsonfile import write_json
+from sqlalchemy import insert, select, update
+
+from dann.state import StateError, Store, tables, upsert
 
 FILE_NAME = "game.json"
+log = logging.getLogger("dann.web")
 Z95 = 1.959964  # the normal quantile of a two-sided 95 % interval
 
 
@@ -31,43 +34,61 @@ def wilson(fooled: int, votes: int, z: float = Z95) -> tuple[float, float]:
 
 
 def game_file(settings) -> Path:
+    """Where older versions kept the votes: imported from there once."""
     return Path(settings.game_file) if settings.game_file else Path(settings.checkpoint_dir) / FILE_NAME
 
 
 def shown_tally(settings, votes: "Votes", version: int) -> dict | None:
     """The tally `dann status` and `/dann status` show: None where the game has never run."""
-    return votes.of(version) if settings.web_game or votes.path.is_file() else None
+    return votes.of(version) if settings.web_game or votes.any() else None
 
 
 class Votes:
-    """{"versions": {"7": {"votes": 40, "fooled": 13}}} in `path`. One writer (the web page);
-    every reader rereads the file, so a vote shows in `dann status` at once."""
+    """Votes per model version. The web page writes them; every reader sees a vote at once."""
 
-    def __init__(self, path):
-        self.path = Path(path)
-        self._lock = threading.Lock()
-
-    def _read(self) -> dict:
-        try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-            return {}  # no votes yet, or unreadable: counting starts again rather than stopping a server
-        versions = data.get("versions") if isinstance(data, dict) else None
-        return versions if isinstance(versions, dict) else {}
+    def __init__(self, store: Store, old_file: Path | None = None):
+        self.store = store
+        if old_file is not None:
+            try:
+                store.import_once(old_file, _load_json)
+            except StateError as error:  # the game goes on; the old counts wait until the file is fixed
+                log.error("%s", error)
 
     def add(self, version: int, fooled: bool) -> dict:
-        """Count one vote on `version`'s post and return the version's tally."""
-        with self._lock:
-            versions = self._read()
-            counts = versions.setdefault(str(version), {"votes": 0, "fooled": 0})
-            counts["votes"] += 1
-            counts["fooled"] += bool(fooled)
-            write_json(self.path, {"versions": versions})
-        return tally(counts)
+        """Count one vote on `version`'s post and return the version's tally. Raises StateError."""
+        votes = tables.game_votes
+        with self.store.write("count a vote in") as conn:
+            if conn.execute(select(votes.c.version).where(votes.c.version == version)).first() is None:
+                conn.execute(insert(votes).values(version=version, votes=0, fooled=0))
+            conn.execute(update(votes).where(votes.c.version == version)
+                         .values(votes=votes.c.votes + 1, fooled=votes.c.fooled + int(bool(fooled))))
+            row = conn.execute(select(votes).where(votes.c.version == version)).one()
+        return tally({"votes": row.votes, "fooled": row.fooled})
 
     def of(self, version: int | None) -> dict:
-        counts = self._read().get(str(version), {})
-        return tally({"votes": int(counts.get("votes", 0)), "fooled": int(counts.get("fooled", 0))})
+        """The version's tally; no votes where the store cannot be read (a status line is no reason to stop)."""
+        try:
+            with self.store.read("read the game's votes from") as conn:
+                row = conn.execute(select(tables.game_votes).where(tables.game_votes.c.version == version)).first()
+        except StateError as error:
+            log.error("%s", error)
+            row = None
+        return tally({"votes": row.votes if row else 0, "fooled": row.fooled if row else 0})
+
+    def any(self) -> bool:
+        """Whether any vote was ever counted."""
+        try:
+            with self.store.read("read the game's votes from") as conn:
+                return conn.execute(select(tables.game_votes.c.version).limit(1)).first() is not None
+        except StateError:
+            return False
+
+
+def _load_json(conn, data) -> None:
+    """game.json of older versions: {"versions": {"7": {"votes": 40, "fooled": 13}}}."""
+    for version, counts in data["versions"].items():
+        upsert(conn, tables.game_votes, {"version": int(version), "votes": int(counts["votes"]),
+                                         "fooled": int(counts["fooled"])})
 
 
 def tally(counts: dict) -> dict:

@@ -2,14 +2,13 @@
 
 Best-of-n (bestof.py) rejects a candidate that copies the corpus (the voice's copy index) or that
 these filters refuse, and never serves one. The bot, the web page and `dann sample` build theirs
-from the settings with `filters_for`; the forget list is the one beside the checkpoints.
+from the settings with `filters_for`; the forget list is the state store's.
 """
 
 import dataclasses
-from pathlib import Path
 
 from dann.voice.blocklist import Blocklist
-from dann.voice.forget import ForgetList
+from dann.voice.forget import ForgetList, forget_list
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,7 +34,7 @@ def blocklist_for(settings) -> Blocklist | None:
     return blocklist
 
 
-def filters_for(settings, checkpoint_dir: Path | None = None) -> Filters:
-    """The filters for these settings, with the forget list kept in `checkpoint_dir` (default: the
-    settings'). Raises BlocklistError for a blocklist file that cannot be used."""
-    return Filters(blocklist_for(settings), ForgetList(checkpoint_dir or settings.checkpoint_dir))
+def filters_for(settings) -> Filters:
+    """The filters for these settings, with the forget list of their state store. Raises
+    BlocklistError for a blocklist file that cannot be used, ForgetError for a store that cannot be opened."""
+    return Filters(blocklist_for(settings), forget_list(settings))

@@ -1,25 +1,28 @@
-"""The forget list: phrases the owner has taken back. Kept beside the checkpoints as forget.json.
+"""The forget list: phrases the owner has taken back, kept in the state store (dann/state/).
 
 From the moment a phrase is added, no generated text containing it is served (the bot, the web
-page and `dann sample` check every candidate against the list as it is on disk now: each process
-rereads the file when it changes). At the next training run the trainer drops every record that
-contains a phrase, so the new model's copy index no longer holds it, and a changed list alone is
-reason to retrain.
+page and `dann sample` check every candidate against the list as the database holds it now: each
+process rereads it when its revision moves). At the next training run the trainer drops every
+record that contains a phrase, so the new model's copy index no longer holds it, and a changed
+list alone is reason to retrain.
 
 Matching ignores case, accents, punctuation and whitespace between words, and works on whole
 words: "my address is 5 Elm St" is found in "MY address... is 5 elm st!", and "ann" is not found
 in "annual".
 
-The file is replaced atomically (dann/jsonfile.py), so a reader never sees half of it.
+A forget.json of an older version beside the checkpoints is imported once, then renamed.
 """
 
 import hashlib
 import json
 import re
 import threading
+import time
 from pathlib import Path
 
-from dann.jsonfile import write_json
+from sqlalchemy import delete, insert, select
+
+from dann.state import Store, failing_as, tables
 from dann.voice.blocklist import fold
 from lstm.errors import DannError
 
@@ -39,62 +42,51 @@ def key(text: str) -> str:
 
 
 class ForgetList:
-    def __init__(self, checkpoint_dir):
-        self.path = Path(checkpoint_dir) / FILE_NAME
-        self._lock = threading.Lock()  # the bot adds from the event loop while the sampler thread reads
-        self._seen: tuple | None = None  # (mtime_ns, size) of the file as last read
+    def __init__(self, store: Store, checkpoint_dir=None):
+        """The list in `store`; a forget.json of an older version in `checkpoint_dir` is imported first."""
+        self.store = store
+        self._lock = threading.Lock()  # the sampler thread and the event loop both read
+        self._seen: int | None = None  # the list's revision as last read
         self._phrases: list[str] = []
         self._keys: list[str] = []
+        if checkpoint_dir is not None:
+            with failing_as(ForgetError):
+                store.import_once(Path(checkpoint_dir) / FILE_NAME, _load_json)
 
     # --- reading -----------------------------------------------------------------------------
 
     def phrases(self) -> list[str]:
-        """The phrases as the owner gave them, oldest first, as the file holds them now."""
-        self._refresh()
-        return list(self._phrases)
+        """The phrases as the owner gave them, oldest first, as the database holds them now."""
+        return list(self._refresh()[0])
 
     def match(self, text: str) -> str | None:
         """The first forgotten phrase that `text` contains, or None."""
-        self._refresh()
-        if not self._keys:
+        phrases, keys = self._refresh()
+        if not keys:
             return None
         text_key = key(text)
-        for phrase, phrase_key in zip(self._phrases, self._keys, strict=True):
+        for phrase, phrase_key in zip(phrases, keys, strict=True):
             if phrase_key in text_key:
                 return phrase
         return None
 
     def digest(self) -> str:
         """A hash of what is forgotten (order and spelling aside): the trainer retrains when it changes."""
-        self._refresh()
-        return hashlib.sha256(json.dumps(sorted(set(self._keys))).encode()).hexdigest()[:16] if self._keys else ""
+        keys = self._refresh()[1]
+        return hashlib.sha256(json.dumps(sorted(set(keys))).encode()).hexdigest()[:16] if keys else ""
 
-    def _refresh(self) -> None:
-        try:
-            stat = self.path.stat()
-        except FileNotFoundError:
-            self._set([], None)
-            return
-        except OSError as error:
-            raise ForgetError(f"cannot read the forget list {self.path}: {error.strerror or error}") from None
-        seen = (stat.st_mtime_ns, stat.st_size)
-        if seen != self._seen:
-            self._set(self._read(), seen)
-
-    def _read(self) -> list[str]:
-        try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return []
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise ForgetError(f"the forget list {self.path} cannot be read ({error}); fix or remove it") from None
-        phrases = data.get("phrases") if isinstance(data, dict) else None
-        if not isinstance(phrases, list) or not all(isinstance(p, str) for p in phrases):
-            raise ForgetError(f"the forget list {self.path} is damaged: expected {{\"phrases\": [text, ...]}}")
-        return phrases
-
-    def _set(self, phrases: list[str], seen) -> None:
-        self._phrases, self._keys, self._seen = phrases, [key(p) for p in phrases], seen
+    def _refresh(self) -> tuple[list[str], list[str]]:
+        """(phrases, keys), reread when another writer has changed them. A list that cannot be read
+        raises ForgetError: nothing is served unchecked."""
+        with failing_as(ForgetError), self.store.read("read the forget list in") as conn:
+            seen = conn.execute(select(tables.revision.c.number)
+                                .where(tables.revision.c.name == "forget")).scalar() or 0
+            with self._lock:
+                if seen != self._seen:
+                    rows = conn.execute(select(tables.forget.c.phrase).order_by(tables.forget.c.id)).all()
+                    self._phrases = [row.phrase for row in rows]
+                    self._keys, self._seen = [key(p) for p in self._phrases], seen
+                return self._phrases, self._keys
 
     # --- changing ----------------------------------------------------------------------------
 
@@ -107,26 +99,40 @@ class ForgetList:
         if len(phrase) > MAX_PHRASE_CHARS:
             raise ForgetError(f"a phrase to forget is at most {MAX_PHRASE_CHARS} characters; this one has "
                               f"{len(phrase)}. Forget its most telling part")
-        with self._lock:
-            phrases = self._read()
-            if key(phrase) in map(key, phrases):
-                return False
-            self._write([*phrases, phrase])
-            return True
+        with failing_as(ForgetError), self.store.write("add to the forget list in") as conn:
+            return _add(conn, phrase)
 
     def remove(self, phrase: str) -> bool:
         """Stop forgetting `phrase` (matched as texts are). False if it was not on the list."""
-        with self._lock:
-            phrases = self._read()
-            kept = [p for p in phrases if key(p) != key(phrase)]
-            if len(kept) == len(phrases):
-                return False
-            self._write(kept)
-            return True
+        with failing_as(ForgetError), self.store.write("remove from the forget list in") as conn:
+            gone = conn.execute(delete(tables.forget).where(tables.forget.c.key == key(phrase))).rowcount
+            if gone:
+                Store.bump(conn, "forget")
+            return bool(gone)
 
-    def _write(self, phrases: list[str]) -> None:
-        try:
-            write_json(self.path, {"phrases": phrases})
-        except OSError as error:
-            raise ForgetError(f"cannot write the forget list {self.path}: {error.strerror or error}") from None
-        self._seen = None  # reread on next use
+
+def forget_list(settings) -> ForgetList:
+    """The forget list of these settings' store (importing a forget.json beside their checkpoints)."""
+    from dann.state import open_store
+
+    with failing_as(ForgetError):
+        return ForgetList(open_store(settings), settings.checkpoint_dir)
+
+
+def _add(conn, phrase: str) -> bool:
+    # Inside one write transaction: a second process adding at the same moment waits for this one.
+    if conn.execute(select(tables.forget.c.id).where(tables.forget.c.key == key(phrase))).first() is not None:
+        return False
+    conn.execute(insert(tables.forget).values(key=key(phrase), phrase=phrase, added_at=time.time()))
+    Store.bump(conn, "forget")
+    return True
+
+
+def _load_json(conn, data) -> None:
+    """forget.json of older versions: {"phrases": [text, ...]}."""
+    phrases = data["phrases"]
+    if not isinstance(phrases, list) or not all(isinstance(p, str) for p in phrases):
+        raise ValueError('expected {"phrases": [text, ...]}')
+    for phrase in phrases:
+        if key(phrase) != "  ":
+            _add(conn, " ".join(phrase.split()))

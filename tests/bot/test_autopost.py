@@ -16,6 +16,7 @@ import pytest
 from bot.autopost import Autoposter
 from bot.presence import Presence
 from dann.schedule import is_quiet
+from dann.state import Store
 from tests.bot.helpers import connect, dann, interaction, said, settings_for, slash
 
 UTC = datetime.UTC
@@ -49,21 +50,21 @@ def clock(monkeypatch):
 async def start(service, clock, restart=None, **overrides):
     """A bot on dpytest's fake server with its autoposter started on the fake clock, and the list
     of fake times at which it posted. With `restart` (a bot whose autoposter was stopped), that
-    bot's schedules are forgotten and read back from disk, as a restarted process reads them (a
+    bot's schedules are forgotten and read back from the database, as a restarted process reads them (a
     new bot would be in a new dpytest server, whose channels have other ids)."""
     if restart is None:
         bot = await connect(settings_for(service.checkpoint_dir, **overrides), service)
     else:
         bot = restart
         bot.remember = type(bot).remember.__get__(bot)
-        bot.presence = Presence(bot.settings.checkpoint_dir)
+        bot.presence = Presence(Store(f"sqlite:///{bot.presence.store.where}"))
     bot.autopost = Autoposter(bot, clock)
     posted = []
     real = bot.remember
 
-    def remember(sent, version):
+    async def remember(sent, version):
         posted.append(clock.now)
-        real(sent, version)
+        await real(sent, version)
 
     bot.remember = remember
     bot.autopost.start()

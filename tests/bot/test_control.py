@@ -10,8 +10,10 @@ import pytest
 
 from bot.commands import MANAGERS_ONLY, OWNER_ONLY
 from bot.control import Control
+from dann.state import store_beside
 from dann.voice.forget import ForgetList
 from tests.bot.helpers import connect, interaction, mention, said, settings_for, slash
+from tests.helpers import read_only
 
 pytestmark = pytest.mark.usefixtures("service")
 
@@ -78,7 +80,7 @@ async def test_a_server_admin_pauses_only_their_server_and_cannot_lift_the_owner
 
 async def test_a_timed_pause_ends_by_itself(tmp_path):
     now = [1000.0]
-    control = Control(tmp_path, clock=lambda: now[0])
+    control = Control(store_beside(tmp_path), clock=lambda: now[0])
     control.pause(None, 5)
     assert control.pause_of(7) == {"until": 1300.0, "everywhere": True}
     now[0] = 1301.0
@@ -87,10 +89,10 @@ async def test_a_timed_pause_ends_by_itself(tmp_path):
 
 async def test_a_pause_that_cannot_be_written_is_told_to_the_owner(service, cleanup):
     bot, owner, _ = await owned_bot(service)
-    bot.control = Control("/sys")  # cannot be written, even by root
+    bot.control = Control(read_only(bot.forget.store))  # as a read-only volume gives it
     inter = interaction(user_id=owner.id)
     await slash(bot, "pause", inter)
-    assert said(inter).startswith("Could not pause: cannot write /sys/bot-control.json")
+    assert said(inter).startswith("Could not pause: cannot pause in the state database /")
 
 
 async def test_a_server_not_in_the_allow_list_gets_no_reply_and_is_left(service, cleanup):
@@ -118,7 +120,7 @@ async def test_forget_is_the_owners_and_refuses_bad_phrases_in_one_line(service,
     inter = interaction(user_id=other.id)
     await slash(bot, "forget", inter, text="lol same")
     assert said(inter) == OWNER_ONLY
-    assert ForgetList(service.checkpoint_dir).phrases() == []
+    assert ForgetList(store_beside(service.checkpoint_dir)).phrases() == []
     for phrase, problem in ((" ", "no letters or digits"), ("y" * 5000, "at most 500 characters")):
         inter = interaction(user_id=owner.id)
         await slash(bot, "forget", inter, text=phrase)
@@ -130,10 +132,10 @@ async def test_forget_is_the_owners_and_refuses_bad_phrases_in_one_line(service,
     await dpytest.message(f"{mention(bot)} hi", member=1)
     assert "lol same" not in dpytest.get_message().content.lower()
 
-    bot.forget = ForgetList("/sys")  # a read-only volume
+    bot.forget = ForgetList(read_only(bot.forget.store))  # as a read-only volume gives it
     inter = interaction(user_id=owner.id)
     await slash(bot, "forget", inter, text="good morning")
-    assert said(inter).startswith("Could not forget that: cannot write the forget list /sys/forget.json")
+    assert said(inter).startswith("Could not forget that: cannot add to the forget list in the state database /")
 
 
 def own_message(bot, content, answered=None):
@@ -158,14 +160,14 @@ async def test_delete_and_forget(service, cleanup):
     asker = interaction(user_id=other.id)
     await menu.callback(asker, message)  # the person it answered: deleted, not forgotten
     message.delete.assert_awaited_once()
-    assert said(asker) == "Deleted." and ForgetList(service.checkpoint_dir).phrases() == []
+    assert said(asker) == "Deleted." and ForgetList(store_beside(service.checkpoint_dir)).phrases() == []
 
     by_owner = interaction(user_id=owner.id)
     reply = own_message(bot, "> what do you say?\nlol same", answered=other.id)
     await menu.callback(by_owner, reply)
     reply.delete.assert_awaited_once()
     assert said(by_owner).startswith("Deleted and forgotten")
-    assert ForgetList(service.checkpoint_dir).phrases() == ["lol same"]  # without /dann reply's quote
+    assert ForgetList(store_beside(service.checkpoint_dir)).phrases() == ["lol same"]  # without /dann reply's quote
 
     someone_elses = own_message(bot, "hi")
     someone_elses.author.id = other.id

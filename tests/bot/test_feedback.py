@@ -1,11 +1,15 @@
 """👍 and 👎 on dann's messages, counted for the model version that wrote them, across a restart."""
 
+import asyncio
+import threading
+import time
 from unittest.mock import MagicMock
 
 import discord
 import discord.ext.test as dpytest
 
 from bot.feedback import Feedback, vote_of
+from dann.state import Store
 from tests.bot.helpers import connect, interaction, mention, settings_for, slash
 
 
@@ -39,7 +43,7 @@ async def test_reactions_count_per_version_and_survive_a_restart(service):
         await deliver(bot, "raw_reaction_add", reaction(bot, 12345, "👎"))  # not one of its messages
         version = service.status()["version"]
         assert bot.feedback.of(version) == {"up": 2, "down": 0}
-        assert Feedback(service.checkpoint_dir).of(version) == {"up": 2, "down": 0}  # on disk
+        assert Feedback(Store(f"sqlite:///{bot.forget.store.where}")).of(version) == {"up": 2, "down": 0}  # saved
 
         inter = interaction()
         await slash(bot, "status", inter)
@@ -51,8 +55,8 @@ async def test_reactions_count_per_version_and_survive_a_restart(service):
 async def test_status_shows_the_web_game_s_fool_rate_for_the_served_version(service, tmp_path):
     from dann.serving.votes import Votes
 
-    votes = Votes(tmp_path / "votes.json")
-    bot = await connect(settings_for(service.checkpoint_dir, game_file=tmp_path / "votes.json"), service)
+    bot = await connect(settings_for(service.checkpoint_dir), service)
+    votes = Votes(Store(f"sqlite:///{bot.forget.store.where}"))  # as the web page writes them, in its own process
     try:
         inter = interaction()
         await slash(bot, "status", inter)
@@ -65,5 +69,37 @@ async def test_status_shows_the_web_game_s_fool_rate_for_the_served_version(serv
         await slash(bot, "status", inter)
         assert ("Real or dann?: it fooled 2 of 5 votes on this version (40%, 95% interval 12% to 77%"
                 in inter.response.send_message.await_args.args[0])
+    finally:
+        await dpytest.empty_queue()
+
+
+async def test_a_reaction_is_stored_without_blocking_the_event_loop(service):
+    bot = await connect(settings_for(service.checkpoint_dir), service)
+    try:
+        await dpytest.message(f"{mention(bot)} hi")
+        answer = dpytest.get_message()
+        # Another process holds the database's write lock: the reaction's write must wait for it.
+        other, held, release = Store(f"sqlite:///{bot.forget.store.where}"), threading.Event(), threading.Event()
+
+        def hold():
+            with other.write():
+                held.set()
+                release.wait(timeout=30)
+
+        holder = threading.Thread(target=hold)
+        holder.start()
+        await asyncio.to_thread(held.wait, 30)
+        started = time.monotonic()
+        bot.dispatch("raw_reaction_add", reaction(bot, answer.id, "👍"))
+        await asyncio.sleep(0.05)  # the loop runs on while the write waits (blocked, it would wait out the lock)
+        assert time.monotonic() - started < 5
+        version = service.status()["version"]
+        assert bot.feedback.of(version) == {"up": 0, "down": 0}  # not yet: the lock is still held
+        release.set()
+        await dpytest.run_all_events()
+        await asyncio.to_thread(holder.join, 30)
+        while bot.feedback.of(version)["up"] == 0 and time.monotonic() - started < 10:
+            await asyncio.sleep(0.01)  # the worker thread commits once the lock is free
+        assert bot.feedback.of(version) == {"up": 1, "down": 0}
     finally:
         await dpytest.empty_queue()

@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from dann.state import store_beside
 from dann.voice.forget import ForgetList
 from trainer.batches import split_records
 from trainer.exports import read_corpus
@@ -50,7 +51,7 @@ def write_package(root: Path, guild: list[str], private: list[str]) -> Path:
 def game_dir(trained_dir, tmp_path) -> Path:
     """A private copy of the trained checkpoints, whose forget list holds FORGOTTEN."""
     directory = shutil.copytree(trained_dir, tmp_path / "checkpoints")
-    ForgetList(directory).add(FORGOTTEN)
+    ForgetList(store_beside(directory)).add(FORGOTTEN)
     return directory
 
 

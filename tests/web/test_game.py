@@ -1,16 +1,15 @@
 """"Real or dann?" through the API: what may be shown, one vote per visitor and pair, the tally."""
 
 import asyncio
-import json
 
 from dann.serving.votes import Votes
+from dann.state import Store
 from tests.web.helpers import make_settings, one_line, serving
 from web.app import create_app
 
 
 def game_settings(game_dir, game_export, **overrides):
-    options = {"web_game": True, "export_path": game_export.path, "include_dms": True,
-               "game_file": game_dir / "votes.json"}
+    options = {"web_game": True, "export_path": game_export.path, "include_dms": True}
     return make_settings(game_dir, **{**options, **overrides})
 
 
@@ -51,9 +50,9 @@ def test_pairs_show_only_validation_posts_that_are_public_and_votes_count_once(g
     assert fooled.json()["correct"] is False and fooled.json()["tally"]["fooled"] == 1
     assert status["game"] == {"enabled": True, "tally": fooled.json()["tally"]}
     version = pairs[0]["model_version"]
-    saved = json.loads((game_dir / "votes.json").read_text())
-    assert saved == {"versions": {str(version): {"votes": 2, "fooled": 1}}}
-    assert Votes(game_dir / "votes.json").of(version)["votes"] == 2
+    # Saved: another process (`dann status`, the bot) opening the database reads the same tally.
+    saved = Votes(Store(f"sqlite:///{game_dir / 'state.db'}")).of(version)
+    assert (saved["votes"], saved["fooled"]) == (2, 1)
 
 
 def test_the_game_is_off_unless_asked_for_and_says_what_it_lacks(game_dir, game_export, tmp_path):
@@ -89,6 +88,7 @@ def test_a_bad_vote_gets_one_line_naming_the_field(game_dir, game_export):
 
 def test_a_phrase_forgotten_while_the_game_runs_is_never_shown_again(game_dir, game_export, tmp_path):
     from dann.serving.service import GenerationService
+    from dann.state import store_beside
     from dann.voice.filters import Filters
     from dann.voice.forget import ForgetList
 
@@ -96,13 +96,13 @@ def test_a_phrase_forgotten_while_the_game_runs_is_never_shown_again(game_dir, g
     phrase = " ".join(target.split()[1:3])  # "post 90": in this post only
 
     async def scenario():
-        service = GenerationService(game_dir, max_chars=60, poll_s=0.05, filters=Filters(forget=ForgetList(game_dir)))
+        service = GenerationService(game_dir, max_chars=60, poll_s=0.05, filters=Filters(forget=ForgetList(store_beside(game_dir))))
         app = create_app(game_settings(game_dir, game_export), service)
         await service.start()
         try:
             async with serving(app, lifespan=False) as client:
                 before = [await deal(client) for _ in range(3)]
-                ForgetList(game_dir).add(phrase)
+                ForgetList(store_beside(game_dir)).add(phrase)
                 after = [await deal(client) for _ in range(15)]
         finally:
             await service.stop()

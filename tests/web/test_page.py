@@ -236,13 +236,12 @@ def test_before_any_model_the_page_says_so(browser, tmp_path):
 
 @pytest.fixture
 def game_url(game_dir, game_export):
-    with server(game_dir, web_game=True, export_path=game_export.path, include_dms=True,
-                game_file=game_dir / "votes.json") as address:
+    with server(game_dir, web_game=True, export_path=game_export.path, include_dms=True) as address:
         yield address
 
 
 def test_real_or_dann_counts_one_vote_per_pair_and_shows_only_validation_posts(
-        page, game_url, game_export, game_dir, capsys, monkeypatch):
+        page, game_url, game_export, game_dir, capsys):
     from playwright.sync_api import expect
 
     from tests.helpers import run_main
@@ -280,6 +279,5 @@ def test_real_or_dann_counts_one_vote_per_pair_and_shows_only_validation_posts(
     stranger = other.request.post(game_url + "api/game/vote", data={"pair": dealt.value.json()["pair"], "pick": "a"})
     assert stranger.status == 404
     other.close()
-    monkeypatch.setenv("DANN_GAME_FILE", str(game_dir / "votes.json"))
     code, out, _ = run_main(capsys, "status", "--checkpoint-dir", str(game_dir))
     assert code == 0 and "Real or dann?: it fooled 1 of 3 votes on this version (33%, 95% interval 6% to 79%" in out

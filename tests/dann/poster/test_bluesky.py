@@ -6,6 +6,8 @@ import pytest
 
 from dann.poster.bluesky import BlueskyDestination
 from dann.poster.poster import Poster, PosterStopped
+from dann.poster.record import PosterRecord
+from dann.state import store_beside
 from tests.dann.poster.conftest import START, at, poster_settings
 from tests.dann.poster.fake_bluesky import FakeBluesky
 
@@ -154,7 +156,7 @@ async def test_a_dry_run_sends_no_post_request(tmp_path, fake_server, fake_time,
     await at(poster, fake_time, 1, 6, 6.5)
     assert fake_server.of("POST") == []  # not even the login
     assert len([line for line in said if line.startswith("[dry run] bluesky would post: ")]) == 1  # slot 1's
-    assert not (tmp_path / "poster.json").exists()
+    assert PosterRecord(store_beside(tmp_path)).data == {}  # a dry run keeps its record in memory
 
 
 async def test_the_poster_survives_the_server_disappearing(

@@ -1,6 +1,8 @@
 """The poster on X, against a fake of X's API v2 on 127.0.0.1."""
 
+import asyncio
 import logging
+import time
 
 import pytest
 
@@ -127,3 +129,25 @@ async def test_it_survives_x_disappearing_for_a_minute(tmp_path, fake_server, fa
     assert len(x.posted()) == 1  # the slot's post, once it is back
     await at(poster, fake_time, 6.5)
     assert len(x.posted()) == 1
+
+
+async def test_on_its_scheduler_it_makes_up_missed_slots_once_polls_mentions_and_stops_on_refused_keys(
+        tmp_path, fake_server, service):
+    x = FakeX(fake_server)
+    settings = poster_settings(tmp_path, x_api_url=fake_server.url, x_replies=True, poster_poll_s=1, **KEYS)
+    poster = Poster(settings, [XDestination(settings)], service, live=True)  # the real clock and sleep
+    # The poster first started 18.5 hours ago and has been down since: slots 1 to 3 were missed.
+    poster.record.change("x", since=time.time() - 18.5 * HOUR, slot=0)
+    x.add("@dann_ebooks hello there", "7", username="sam")
+    run = asyncio.create_task(poster.run())
+    deadline = time.monotonic() + 60
+    while len(x.posted()) < 2 and not run.done() and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)  # until the scheduler's first post and the mentions job's reply
+    assert [("reply" in p) for p in x.posted()].count(False) == 1  # one post for the three missed slots
+    assert [("reply" in p) for p in x.posted()].count(True) == 1
+    assert poster.record.of("x")["slot"] == 3
+    # Keys revoked while it runs: the next poll of the mentions is refused, and the poster stops.
+    fake_server.script("GET", f"/2/users/{DANN_ID}/mentions", (401, {"title": "Unauthorized"}))
+    with pytest.raises(PosterStopped, match=r"X refused the keys \(401\)"):
+        await asyncio.wait_for(run, 30)
+    assert len(x.posted()) == 2

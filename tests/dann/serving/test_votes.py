@@ -1,8 +1,11 @@
-"""The game's votes: per model version, in a file every process rereads, with a Wilson interval."""
+"""The game's votes: per model version, in the state store every process reads, with a Wilson interval."""
+
+import json
 
 import pytest
 
 from dann.serving.votes import Votes, render, wilson
+from dann.state import Store, store_beside
 
 
 @pytest.mark.parametrize(("fooled", "votes", "low", "high"), [
@@ -16,8 +19,8 @@ def test_the_wilson_interval(fooled, votes, low, high):
 
 
 def test_votes_are_kept_per_version_and_seen_by_another_reader(tmp_path):
-    path = tmp_path / "game.json"
-    writer, reader = Votes(path), Votes(path)
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    writer, reader = Votes(Store(url)), Votes(Store(url))
     assert reader.of(3) == {"votes": 0, "fooled": 0, "fool_rate": None, "low": 0.0, "high": 1.0}
     writer.add(3, fooled=True)
     writer.add(3, fooled=False)
@@ -26,11 +29,18 @@ def test_votes_are_kept_per_version_and_seen_by_another_reader(tmp_path):
     assert reader.of(3)["fool_rate"] == 0.5
 
 
-def test_an_unreadable_file_starts_the_count_again(tmp_path):
-    path = tmp_path / "game.json"
-    path.write_text("{not json")
-    assert Votes(path).of(1)["votes"] == 0
-    assert Votes(path).add(1, fooled=True)["fooled"] == 1
+def test_the_old_file_is_imported_once_and_an_unreadable_one_is_left_alone(tmp_path):
+    old = tmp_path / "game.json"
+    old.write_text(json.dumps({"versions": {"7": {"votes": 40, "fooled": 13}}}))
+    votes = Votes(store_beside(tmp_path), old)
+    assert votes.of(7)["fooled"] == 13 and votes.add(7, fooled=True)["votes"] == 41
+    assert not old.exists() and (tmp_path / "game.json.imported").is_file()
+    # A damaged file stops nothing: counting goes on, and the file stays for the owner to fix.
+    other = tmp_path / "elsewhere" / "votes.json"
+    other.parent.mkdir()
+    other.write_text("{not json")
+    assert Votes(store_beside(other.parent), other).add(1, fooled=True)["fooled"] == 1
+    assert other.read_text() == "{not json"
 
 
 def test_the_sentence_for_status():

@@ -3,6 +3,7 @@ model whose every sample copies its corpus."""
 
 import pytest
 
+from dann.state import store_beside
 from dann.voice.bestof import SAFE_LINE, Tally, balanced, choose, generate_best, loops, resample_temperature
 from dann.voice.blocklist import Blocklist
 from dann.voice.filters import Filters
@@ -48,7 +49,7 @@ def test_the_prompt_counts_a_continuation_that_completes_a_copy_is_one():
 
 
 def test_blocked_and_forgotten_candidates_are_never_served(tmp_path):
-    forget = ForgetList(tmp_path)
+    forget = ForgetList(store_beside(tmp_path))
     forget.add("Elm Street 5")
     filters = Filters(Blocklist(["nice"]), forget)
     candidates = [("such a n.i.c.e day out", -1.0), ("i live at elm street, 5!", -1.0), ("qz xv jk wq pf", -5.0)]

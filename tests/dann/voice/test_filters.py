@@ -4,6 +4,7 @@ again, by a model that says little else."""
 import asyncio
 
 from dann.serving.service import GenerationService
+from dann.state import store_beside
 from dann.voice.filters import Filters
 from dann.voice.forget import ForgetList
 from dann.voice.request import GenerationRequest
@@ -12,7 +13,7 @@ from tests.dann.serving import MAX_CHARS, serving_copy
 
 def test_a_forgotten_phrase_is_never_served_again_even_by_a_model_that_always_says_it(trained_dir, tmp_path):
     directory = serving_copy(trained_dir, tmp_path)  # the model says "good morning friends" or "lol same"
-    forget = ForgetList(directory)
+    forget = ForgetList(store_beside(directory))
 
     async def posts(service, count=12):
         texts = []
@@ -21,11 +22,11 @@ def test_a_forgotten_phrase_is_never_served_again_even_by_a_model_that_always_sa
         return texts
 
     async def scenario():
-        service = GenerationService(directory, max_chars=MAX_CHARS, filters=Filters(None, ForgetList(directory)))
+        service = GenerationService(directory, max_chars=MAX_CHARS, filters=Filters(None, ForgetList(store_beside(directory))))
         await service.start()
         try:
             before = await posts(service)
-            ForgetList(directory).add("Good  morning!")  # another process's list: the service rereads the file
+            ForgetList(store_beside(directory)).add("Good  morning!")  # another process's list: the service rereads the file
             after = await posts(service)
             return before, after, service.tally
         finally:

@@ -1,0 +1,206 @@
+"""The state store: one database for all mutable state beside the checkpoints (tables.py says what).
+
+SQLite through SQLAlchemy Core is the default, as `state.db` beside the checkpoints; DANN_DATABASE_URL
+names another database. Every process opens it once (`open_store`) and passes it down. Changes are
+short transactions, which replace the file locks of the JSON files this store took over: SQLite
+serialises writers across processes (a write transaction takes the write lock when it begins, so
+a read-then-write cannot lose another process's update), and in WAL mode readers never wait for
+a writer. Nothing holds a transaction across an `await`.
+
+A database that cannot be opened, read or written raises StateError with one line naming it; the
+callers decide what failing closed means for their table (a pause that cannot be read is a pause).
+"""
+
+import contextlib
+import functools
+import json
+import logging
+import time
+from pathlib import Path
+
+from sqlalchemy import create_engine, event, insert, inspect, select, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
+
+import dann.state.tables as tables
+from lstm.errors import DannError
+
+FILE_NAME = "state.db"
+BUSY_TIMEOUT_MS = 10_000  # how long a writer waits for another process's transaction to end
+log = logging.getLogger("dann.state")
+
+
+class StateError(DannError):
+    """The state database cannot be opened, read or written, or an old state file cannot be imported."""
+
+
+def database_url(settings) -> str:
+    """DANN_DATABASE_URL, or SQLite in `state.db` beside the checkpoints."""
+    if getattr(settings, "database_url", None):
+        return settings.database_url
+    return f"sqlite:///{Path(settings.checkpoint_dir).expanduser().resolve() / FILE_NAME}"
+
+
+def open_store(settings) -> "Store":
+    """The process's store for these settings: opened on first use, then shared."""
+    return _opened(database_url(settings))
+
+
+def store_beside(checkpoint_dir) -> "Store":
+    """The default store of a checkpoint folder, for tools that know only the folder."""
+    return _opened(f"sqlite:///{Path(checkpoint_dir).expanduser().resolve() / FILE_NAME}")
+
+
+@functools.cache
+def _opened(url: str) -> "Store":
+    return Store(url)
+
+
+class Store:
+    def __init__(self, url: str):
+        try:
+            parsed = make_url(url)
+        except ArgumentError:
+            raise StateError(f"DANN_DATABASE_URL={url!r} is not a database URL (sqlite:///path or "
+                             "postgresql+psycopg://user@host/db)") from None
+        self.sqlite = parsed.get_backend_name() == "sqlite"
+        # SQLite's own URI form (file:path?mode=ro, with uri=true) names the same file
+        self.where = (parsed.database or "").removeprefix("file:") if self.sqlite \
+            else parsed.render_as_string(hide_password=True)
+        if self.sqlite and self.where:
+            try:
+                Path(self.where).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as error:
+                raise StateError(f"cannot create the folder of the state database {self.where}: "
+                                 f"{error.strerror or error}") from None
+        try:
+            self.engine = create_engine(parsed, **({"connect_args": {"check_same_thread": False}} if self.sqlite else {}))
+        except (NoSuchModuleError, ImportError) as error:
+            raise StateError(f"cannot open the state database {self.where}: {error}") from None
+        if self.sqlite:
+            _sqlite_hooks(self.engine)
+        self._writer = self.engine.execution_options(dann_write=True)
+        if self._schema() == tables.SCHEMA_VERSION:
+            return  # ready: a database this process may only read opens too
+        with self.write("open") as conn:
+            tables.metadata.create_all(conn)
+            found = conn.execute(select(tables.schema.c.version)).scalar()
+            if found is None:
+                conn.execute(insert(tables.schema).values(version=tables.SCHEMA_VERSION))
+            elif found > tables.SCHEMA_VERSION:
+                raise StateError(f"the state database {self.where} was written by a newer dann (schema {found}, "
+                                 f"this one knows {tables.SCHEMA_VERSION}): upgrade dann")
+
+    def _schema(self) -> int | None:
+        with self.read("open") as conn:
+            if not inspect(conn).has_table(tables.schema.name):
+                return None
+            return conn.execute(select(tables.schema.c.version)).scalar()
+
+    @contextlib.contextmanager
+    def read(self, doing: str = "read"):
+        """A connection for reading (one transaction, ended on leaving)."""
+        with self._errors(doing), self.engine.connect() as conn:
+            yield conn
+
+    @contextlib.contextmanager
+    def write(self, doing: str = "write"):
+        """One write transaction: committed on leaving, rolled back on an exception."""
+        with self._errors(doing), self._writer.begin() as conn:
+            yield conn
+
+    @contextlib.contextmanager
+    def _errors(self, doing: str):
+        try:
+            yield
+        except DBAPIError as error:
+            raise StateError(f"cannot {doing} the state database {self.where}: {error.orig}") from None
+        except SQLAlchemyError as error:
+            raise StateError(f"cannot {doing} the state database {self.where}: {error}") from None
+
+    # --- revisions: what readers cache by -------------------------------------------------------
+
+    @staticmethod
+    def bump(conn, name: str) -> None:
+        """Mark table `name` changed, inside the writer's transaction."""
+        if not conn.execute(update(tables.revision).where(tables.revision.c.name == name)
+                            .values(number=tables.revision.c.number + 1)).rowcount:
+            conn.execute(insert(tables.revision).values(name=name, number=1))
+
+    def revision_of(self, name: str) -> int:
+        with self.read() as conn:
+            return conn.execute(select(tables.revision.c.number).where(tables.revision.c.name == name)).scalar() or 0
+
+    # --- the JSON files of older versions ---------------------------------------------------------
+
+    def import_once(self, path: Path, load) -> bool:
+        """Import an old JSON state file: `load(conn, data)` writes its rows in one transaction with
+        the note that it was imported, then the file is renamed to `<name>.imported`. A file that
+        cannot be parsed or loaded raises StateError and nothing of it is written. Returns whether
+        it imported anything now."""
+        path = Path(path)
+        if not path.is_file():
+            return False
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise StateError(f"cannot import {path} into the state database ({error}); fix or remove it") from None
+        done = False
+        with self.write("import into") as conn:
+            key = str(path.resolve())
+            if conn.execute(select(tables.imported.c.path).where(tables.imported.c.path == key)).first() is None:
+                try:
+                    load(conn, data)
+                except (ValueError, TypeError, KeyError, AttributeError) as error:
+                    raise StateError(f"cannot import {path}: it is not what dann wrote ({error}); "
+                                     "fix or remove it") from None
+                conn.execute(insert(tables.imported).values(path=key, at=time.time()))
+                done = True
+        try:
+            path.rename(path.with_name(path.name + ".imported"))
+        except OSError as error:  # a read-only volume: the note above keeps it from being imported again
+            if done:
+                log.warning("imported %s, but cannot rename it (%s)", path, error.strerror or error)
+        if done:
+            log.info("imported %s into the state database %s", path, self.where)
+        return done
+
+
+@contextlib.contextmanager
+def failing_as(kind):
+    """Turn a StateError into the caller's own error family, with the same one line."""
+    try:
+        yield
+    except StateError as error:
+        raise kind(str(error)) from None
+
+
+def upsert(conn, table, values: dict) -> None:
+    """Insert a row, or update the row with the same primary key, in one statement."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    keys = [column.name for column in table.primary_key.columns]
+    statement = dialect_insert(table).values(values)
+    changed = {name: statement.excluded[name] for name in values if name not in keys}
+    conn.execute(statement.on_conflict_do_update(index_elements=keys, set_=changed) if changed
+                 else statement.on_conflict_do_nothing(index_elements=keys))
+
+
+def _sqlite_hooks(engine) -> None:
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_connection, _record):
+        # pysqlite's own BEGIN comes late and deferred; "begin" below says what each one is.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")  # WAL stays consistent; a power cut may lose the last commit
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def on_begin(conn):
+        # A writer takes the write lock at BEGIN: a deferred transaction that read first could not
+        # be upgraded while another process writes, and SQLite would refuse it without waiting.
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("dann_write") else "BEGIN")

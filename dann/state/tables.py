@@ -1,0 +1,83 @@
+"""What the state store holds: every piece of mutable state beside the checkpoints, one table each.
+
+The owner's decisions (the forget list, pauses), the bot's presence (scheduled posts, quiet hours,
+chime-ins), the counts people leave (reactions, the game's votes) and the poster's record (what it
+posted and answered). Times are Unix seconds; Discord ids are 64-bit integers.
+"""
+
+from sqlalchemy import BigInteger, Column, Float, Integer, MetaData, String, Table, Text, UniqueConstraint
+
+SCHEMA_VERSION = 1  # raised with every change to these tables, with a migration in store.py
+
+metadata = MetaData()
+
+schema = Table("schema", metadata, Column("version", Integer, nullable=False))
+
+# A counter per table that readers cache (the forget list is checked for every candidate text):
+# a writer bumps it in the same transaction, a reader rereads the table only when it moved.
+revision = Table("revision", metadata,
+                 Column("name", String(32), primary_key=True),
+                 Column("number", Integer, nullable=False))
+
+# JSON files of older versions, imported once (store.py): the path, so that no process imports
+# a file twice even when it could not rename it afterwards (a read-only volume).
+imported = Table("imported", metadata,
+                 Column("path", Text, primary_key=True),
+                 Column("at", Float, nullable=False))
+
+forget = Table("forget", metadata,
+               Column("id", Integer, primary_key=True, autoincrement=True),  # the order given
+               Column("key", Text, nullable=False, unique=True),  # the phrase as texts are compared
+               Column("phrase", Text, nullable=False),  # as the owner wrote it
+               Column("added_at", Float, nullable=False))
+
+pause = Table("pause", metadata,
+              Column("scope", String(32), primary_key=True),  # "everywhere" or a server's id
+              Column("until", Float, nullable=True))  # None: until someone resumes
+
+autopost = Table("autopost", metadata,
+                 Column("channel", BigInteger, primary_key=True),
+                 Column("guild", BigInteger, nullable=False),
+                 Column("every_s", Float, nullable=False),
+                 Column("since", Float, nullable=False),  # the grid's origin
+                 Column("last", Float, nullable=True))  # the last run, posted or skipped
+
+quiet = Table("quiet", metadata,
+              Column("guild", BigInteger, primary_key=True),
+              Column("start_hour", Integer, nullable=False),
+              Column("end_hour", Integer, nullable=False),
+              Column("tz", String(64), nullable=False))
+
+chime = Table("chime", metadata,
+              Column("channel", BigInteger, primary_key=True),
+              Column("guild", BigInteger, nullable=False),
+              Column("chance", Float, nullable=False))
+
+# Which model version wrote each of dann's Discord messages, so that a reaction added later counts
+# for it; `id` orders them for pruning the oldest.
+said = Table("said", metadata,
+             Column("id", Integer, primary_key=True, autoincrement=True),
+             Column("message", BigInteger, nullable=False, unique=True),
+             Column("version", Integer, nullable=False))
+
+reactions = Table("reactions", metadata,
+                  Column("version", Integer, primary_key=True),
+                  Column("up", Integer, nullable=False, default=0),
+                  Column("down", Integer, nullable=False, default=0))
+
+game_votes = Table("game_votes", metadata,
+                   Column("version", Integer, primary_key=True),
+                   Column("votes", Integer, nullable=False, default=0),
+                   Column("fooled", Integer, nullable=False, default=0))
+
+poster = Table("poster", metadata,
+               Column("destination", String(32), primary_key=True),
+               Column("since", Float, nullable=True),  # the posting grid's origin (the first start)
+               Column("slot", Integer, nullable=True),  # the last grid point posted or skipped
+               Column("cursor", Text, nullable=True))  # the platform's position in its mentions
+
+answered = Table("answered", metadata,
+                 Column("id", Integer, primary_key=True, autoincrement=True),
+                 Column("destination", String(32), nullable=False),
+                 Column("mention", String(64), nullable=False),
+                 UniqueConstraint("destination", "mention"))
