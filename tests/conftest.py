@@ -1,5 +1,6 @@
 """Shared fixtures: tiny corpora and a tiny trained checkpoint, so tests run in seconds on a CPU."""
 
+import fcntl
 import os
 import shutil
 import tempfile
@@ -17,17 +18,27 @@ TINY_MODEL = {"hidden": 64, "layers": 1}
 
 
 def pytest_configure(config):
-    """One compilation cache for the run, shared by the tests in this process and by every `dann`
-    subprocess they start (those inherit the environment): a program compiles once per run."""
-    directory = tempfile.mkdtemp(prefix="dann-test-jax-")
-    os.environ["DANN_JAX_CACHE_DIR"] = config.dann_jax_cache = directory
+    """One compilation cache for the run, shared by the tests in this process, by every `dann`
+    subprocess they start and by pytest-xdist's workers (all inherit the environment of the
+    process that made it): a program compiles once per run, not once per worker."""
+    worker = hasattr(config, "workerinput")
+    if worker and os.environ.get("DANN_TEST_JAX_CACHE"):
+        directory = os.environ["DANN_TEST_JAX_CACHE"]  # the controller's: it removes it at the end
+    else:
+        directory = config.dann_jax_cache = tempfile.mkdtemp(prefix="dann-test-jax-")
+        os.environ["DANN_TEST_JAX_CACHE"] = directory
+    os.environ["DANN_JAX_CACHE_DIR"] = directory
+    # The tests' programs are tiny: LLVM's optimisation passes cost far more time than they save.
+    # Read when JAX starts its CPU backend, so it reaches every `dann` subprocess too.
+    os.environ["XLA_FLAGS"] = " ".join([os.environ.get("XLA_FLAGS", ""), "--xla_backend_optimization_level=0"]).strip()
     from dann.process import use_compilation_cache
 
     use_compilation_cache(directory)
 
 
 def pytest_unconfigure(config):
-    shutil.rmtree(getattr(config, "dann_jax_cache", ""), ignore_errors=True)
+    if getattr(config, "dann_jax_cache", None):
+        shutil.rmtree(config.dann_jax_cache, ignore_errors=True)
 
 
 class Clock:
@@ -69,12 +80,21 @@ def tiny_config(**overrides) -> TrainConfig:
 
 
 @pytest.fixture(scope="session")
-def trained_dir(tmp_path_factory):
-    """A checkpoint directory holding one small model trained on posts and replies."""
-    records = [Record("post", "good morning friends") for _ in range(80)]
-    records += [Record("reply", "lol same") for _ in range(80)]
-    directory = tmp_path_factory.mktemp("ckpt")
-    fit(Corpus("test", records), TINY_MODEL, tiny_config(max_steps=150, eval_every=150), directory)
+def trained_dir(tmp_path_factory, worker_id):
+    """A checkpoint directory holding one small model trained on posts and replies: trained once
+    per run, by the first pytest-xdist worker that needs it (the others wait for it, then share
+    it). Tests read it, or copy it before they change anything."""
+    base = tmp_path_factory.getbasetemp()
+    root = base if worker_id == "master" else base.parent  # the run's folder, above each worker's
+    directory = root / "trained-ckpt"
+    with open(root / "trained-ckpt.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (root / "trained-ckpt.done").exists():
+            records = [Record("post", "good morning friends") for _ in range(80)]
+            records += [Record("reply", "lol same") for _ in range(80)]
+            shutil.rmtree(directory, ignore_errors=True)  # what a worker that failed midway left
+            fit(Corpus("test", records), TINY_MODEL, tiny_config(max_steps=150, eval_every=150), directory)
+            (root / "trained-ckpt.done").touch()
     return directory
 
 

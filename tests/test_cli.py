@@ -61,6 +61,7 @@ def test_bad_setting_from_the_environment(capsys, tmp_path, monkeypatch):
     assert_one_line_error(code, err, "DANN_TEMPERATURE")
 
 
+@pytest.mark.slow
 def test_train_then_sample_in_fresh_processes(tmp_path):
     corpus = tmp_path / "posts.txt"
     corpus.write_text("\n".join(["good morning friends", "coffee first then code", "lol same"] * 60))
@@ -114,6 +115,7 @@ def wait_for_lock(lock, pid, process, seconds=120.0):
         time.sleep(0.05)
 
 
+@pytest.mark.slow
 def test_train_tune_and_demo_refuse_a_directory_the_trainer_is_writing(tmp_path):
     export = tmp_path / "posts.txt"
     export.write_text("\n".join(["good morning friends", "coffee first then code", "lol same"] * 60))
@@ -139,6 +141,7 @@ def test_train_tune_and_demo_refuse_a_directory_the_trainer_is_writing(tmp_path)
         trainer.communicate(timeout=60)
 
 
+@pytest.mark.slow
 def test_train_takes_the_lock_and_gives_it_back(capsys, tmp_path):
     from lstm.checkpoint import versions
     from trainer.lock import Locked, TrainerLock
@@ -192,6 +195,7 @@ def test_corpus_stats_count_dms_and_forgotten_posts_and_the_flag_brings_dms_back
     assert run_main(capsys, "forget", "--list")[1] == ""
 
 
+@pytest.mark.slow
 def test_train_on_an_export_learns_posts_and_replies_apart(capsys, tmp_path):
     """Kinds flow from an X archive through training to `sample --mode`."""
     from tests.trainer.fixtures import zip_members
@@ -231,6 +235,7 @@ def test_train_on_an_export_learns_posts_and_replies_apart(capsys, tmp_path):
     assert code == 0 and "gram baseline" in out and "copy rate" in out, out
 
 
+@pytest.mark.slow
 def test_bench_prints_one_json_line(capsys):
     code, out, _ = run_main(capsys, "bench", "sample", "--hidden", "16", "--layers", "1", "--chars", "20",
                             "--candidates", "2", "--repeats", "1", "--no-reference")
@@ -261,6 +266,7 @@ def test_eval_and_tune_refuse_bad_input_in_one_line(capsys, trained_dir, tmp_pat
     assert_one_line_error(code, err, "nope.zip")
 
 
+@pytest.mark.slow
 def test_tune_writes_the_config_and_says_what_it_found(capsys, tmp_path):
     from lstm.schema import tunable
     from tests.trainer.helpers import TUNE_MODEL, TUNE_POST, tune_config
@@ -278,6 +284,7 @@ def test_tune_writes_the_config_and_says_what_it_found(capsys, tmp_path):
     assert set(written) == {"model", "train"} and written["train"]["batch_size"] == tune_config().batch_size
 
 
+@pytest.mark.slow
 def test_train_takes_a_config_file_and_flags_override_it(capsys, tmp_path, caplog):
     from lstm import checkpoint
     from lstm.schema import RunRecord

@@ -199,6 +199,7 @@ def dann_process():
         process.communicate(timeout=30)
 
 
+@pytest.mark.slow
 def test_the_web_healthcheck_passes_once_the_page_answers(dann_process, tmp_path):
     port = free_port()
     command = healthcheck("web")
@@ -208,6 +209,7 @@ def test_the_web_healthcheck_passes_once_the_page_answers(dann_process, tmp_path
     wait_until_healthy(command, env, process)  # with no model yet: healthy means answering, not ready
 
 
+@pytest.mark.slow
 def test_the_trainer_healthcheck_follows_the_schedulers_heartbeat(dann_process, tmp_path):
     export = tmp_path / "posts.txt"
     export.write_text("hello\n")

@@ -109,6 +109,7 @@ def drain() -> int:
     return count
 
 
+@pytest.mark.slow
 async def test_every_6h_posts_4_times_a_day_never_in_quiet_hours_nor_while_paused(service, clock, caplog):
     caplog.set_level(logging.INFO, logger="dann.discord")
     bot, posted = await start(service, clock)

@@ -2,11 +2,13 @@
 a chain holding DANN_MAX_THREAD_DEPTH of dann's messages is answered no more."""
 
 import discord.ext.test as dpytest
+import pytest
 
 from tests.bot.conftest import reply
 from tests.bot.helpers import connect, mention, settings_for
 
 
+@pytest.mark.slow
 async def test_a_reply_to_dann_without_a_mention_is_answered_primed_with_the_chain(service, asked, sent, threaded):
     bot = await connect(settings_for(service.checkpoint_dir), service)
     member = dpytest.get_config().members[0]
@@ -55,6 +57,7 @@ async def test_the_chain_that_primes_is_bounded_in_messages_and_characters(servi
     await dpytest.empty_queue()
 
 
+@pytest.mark.slow
 async def test_the_seventh_dann_message_in_one_chain_never_happens(service, threaded):
     bot = await connect(settings_for(service.checkpoint_dir), service)
     assert bot.settings.max_thread_depth == 6

@@ -2,6 +2,7 @@
 
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from flax import nnx
 
 from lstm.lexicon import Lexicon, words_of
@@ -64,6 +65,7 @@ def sample(lexicon, prompt="", seeds=64):
     return [text for text, _ in out]
 
 
+@pytest.mark.slow
 def test_the_sampler_spells_only_known_words():
     lexicon = Lexicon.of_words(WORDS, VOCAB)
     free = sample(None)
@@ -88,6 +90,7 @@ def test_a_prompt_is_read_as_written_and_the_next_words_are_known():
         assert lexicon.accepts(complete), text
 
 
+@pytest.mark.slow
 def test_the_model_log_probability_is_not_the_lexicon_s():
     """Best-of-n judges candidates by the model's own probabilities: a uniform model gives every
     character log(1/V), with or without the lexicon narrowing the choice."""

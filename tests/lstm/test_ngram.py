@@ -31,6 +31,7 @@ def counted():
     return model, NGramTable.build(table_levels(model), len(VOCAB))
 
 
+@pytest.mark.slow
 def test_the_table_gives_the_counting_models_distribution_for_seen_and_unseen_contexts(counted):
     model, table = counted
     rng = np.random.default_rng(1)
@@ -82,6 +83,7 @@ def untrained():
     return CharRNN(ModelConfig(vocab_size=len(VOCAB), hidden=16), rngs=nnx.Rngs(0))
 
 
+@pytest.mark.slow
 def test_the_sampler_at_weight_zero_gives_exactly_the_plain_sampler(counted, untrained):
     _, table = counted
     prompts = ["", "ba", "cafe f"]
@@ -90,6 +92,7 @@ def test_the_sampler_at_weight_zero_gives_exactly_the_plain_sampler(counted, unt
         generate(untrained, VOCAB, prompts, **options)
 
 
+@pytest.mark.slow
 def test_the_sampler_at_weight_one_speaks_the_counts(untrained):
     # Only one text was ever counted: at weight 1 and a low temperature, an untrained LSTM says it.
     model = NGramModel(stream("bad cafe fade", 30), len(VOCAB), 6)

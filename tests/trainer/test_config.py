@@ -76,6 +76,7 @@ def test_the_model_spec_is_the_model_without_its_vocabulary():
         ModelSpec(dropout=1.0)
 
 
+@pytest.mark.slow
 def test_the_speed_knobs_reach_the_kernel_and_unrolling_changes_no_result():
     # The shapes of tests/trainer/test_train.py's one-step test, so the plain step is compiled once a run.
     model = CharRNN(ModelConfig(vocab_size=12, hidden=8, layers=2, residual=True), rngs=nnx.Rngs(0))

@@ -15,6 +15,7 @@ import pytest
 from lstm import checkpoint
 from lstm.sample import generate
 
+pytestmark = pytest.mark.slow  # trains in subprocesses: not in the fast tier
 ROOT = Path(__file__).parents[2]
 SHAKESPEARE = ROOT / "trainer" / "corpora" / "shakespeare.txt"
 

@@ -1,5 +1,7 @@
 """The measured-only levers (the word-pair score), and the served n-gram mixture with the lexicon."""
 
+import pytest
+
 from lstm import checkpoint
 from lstm.lexicon import Lexicon
 from lstm.ngram import NGramTable
@@ -12,6 +14,7 @@ from trainer.levers import pair_score
 POSTS = [Record("post", "good morning friends")] * 40 + [Record("reply", "lol same")] * 40
 
 
+@pytest.mark.slow
 def test_the_mixture_speaks_within_the_lexicon(trained_dir):
     ckpt = checkpoint.load_latest(trained_dir)
     stream = encode_records(POSTS, ckpt.vocab)

@@ -23,6 +23,8 @@ from trainer.config import SMALL_EXPORT
 from trainer.exports import read_corpus
 from trainer.retrain import configured, converged_since, retrain, state_dir
 
+pytestmark = pytest.mark.slow  # trains: not in the fast tier
+
 TINY = {"hidden": 32}
 EVAL_SAMPLES = 6  # posts and replies the trainer samples to measure what it publishes (50 by default)
 DANN = [sys.executable, "-m", "dann.cli"]

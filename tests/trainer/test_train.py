@@ -29,6 +29,7 @@ def test_one_train_step_changes_every_parameter():
     assert all(jax.tree.leaves(changed)), changed
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("text, copies", [("lmao", 1000), ("lmao" * 4, 200), ("abcdefghijklmnopqrstuvwxyz", 200)])
 def test_overfits_a_tiny_text_and_greedy_sampling_reproduces_it(tmp_path, text, copies):
     # "lmao" * 4 needs counting: the model must know where the post began to stop after the 4th.
@@ -40,6 +41,7 @@ def test_overfits_a_tiny_text_and_greedy_sampling_reproduces_it(tmp_path, text, 
     assert sample == text
 
 
+@pytest.mark.slow
 def test_metrics_are_appended_as_json_lines(tmp_path):
     result = fit(repeated_corpus("hello there"), TINY_MODEL, tiny_config(max_steps=40, eval_every=20),
                  tmp_path)
@@ -52,6 +54,7 @@ def test_metrics_are_appended_as_json_lines(tmp_path):
     assert result.steps == 40 and summary["val_loss"] == pytest.approx(min(r["val_loss"] for r in rows), abs=1e-4)
 
 
+@pytest.mark.slow
 def test_the_saved_model_is_the_best_one_evaluated(tmp_path):
     result = fit(repeated_corpus("hello there"), TINY_MODEL, tiny_config(max_steps=60, eval_every=20),
                  tmp_path)
@@ -66,6 +69,7 @@ def test_the_saved_model_is_the_best_one_evaluated(tmp_path):
     assert all(np.array_equal(a, b) for a, b in zip(in_memory, jax.tree.leaves(nnx.state(saved.model)), strict=True))
 
 
+@pytest.mark.slow
 def test_resumes_from_the_latest_checkpoint(tmp_path):
     corpus = repeated_corpus("resume me please")
     first = fit(corpus, TINY_MODEL, tiny_config(max_steps=30, eval_every=30), tmp_path)
@@ -77,6 +81,7 @@ def test_resumes_from_the_latest_checkpoint(tmp_path):
     assert fresh.steps == 30
 
 
+@pytest.mark.slow
 def test_stateful_training_runs(tmp_path):
     result = fit(repeated_corpus("carry the state " * 3), TINY_MODEL, tiny_config(max_steps=60, stateful=True),
                  tmp_path)
@@ -102,6 +107,7 @@ def test_too_small_a_corpus_is_a_clear_error(tmp_path):
         fit(Corpus("test", [Record("post", "hi"), Record("post", "yo")]), TINY_MODEL, tiny_config(), tmp_path)
 
 
+@pytest.mark.slow
 def test_baselines_are_measured_on_the_same_validation_text_and_logged(tmp_path):
     records = [Record("post", f"the cat sat on the mat number {i % 13}") for i in range(200)]
     summary = fit(Corpus("test", records), TINY_MODEL, tiny_config(max_steps=100, eval_every=50), tmp_path).summary()
@@ -111,6 +117,7 @@ def test_baselines_are_measured_on_the_same_validation_text_and_logged(tmp_path)
     assert RunRecord.of(checkpoint.load_latest(tmp_path)).baselines.ngram_val_loss == summary["ngram_val_loss"]
 
 
+@pytest.mark.slow
 def test_a_small_export_is_evaluated_every_epoch_and_cools_down_once_it_stops_improving(tmp_path, caplog):
     # Random letters: nothing to learn past their frequencies, so the model soon only overfits.
     rng = np.random.default_rng(0)
@@ -189,6 +196,7 @@ def test_the_defaults_follow_the_export_size_and_the_device_under_what_was_given
     assert default_options(big, given, platform="gpu")["model"] == {"hidden": 64, "layers": 2, "dropout": 0.1}
 
 
+@pytest.mark.slow
 def test_a_subword_model_trains_reports_nats_per_character_and_speaks(tmp_path):
     from dann.voice.bestof import Voice, answer
     from dann.voice.request import GenerationRequest

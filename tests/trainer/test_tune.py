@@ -7,6 +7,7 @@ import json
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from flax import nnx
 
 from dann.settings import Settings
@@ -17,6 +18,8 @@ from trainer.config import SMALL_EXPORT, write_file
 from trainer.retrain import configured, tuned_path
 from trainer.train import make_optimizer, train_step
 from trainer.tune import population_step, tune
+
+pytestmark = pytest.mark.slow  # trains: not in the fast tier
 
 
 def test_each_population_member_trains_exactly_like_a_lone_model_with_its_learning_rate():

@@ -21,6 +21,7 @@ REPO = Path(__file__).parents[2]
 
 # --- generating ----------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_generate_speaks_with_the_served_model(trained_dir):
     async def scenario():
         app = create_app(make_settings(trained_dir))
@@ -47,6 +48,7 @@ def test_generate_speaks_with_the_served_model(trained_dir):
     assert status["model"]["copy_filter"]["words"] == 7
 
 
+@pytest.mark.slow
 def test_fifty_concurrent_requests_are_served_in_shared_batches(trained_dir):
     async def scenario():
         app = create_app(make_settings(trained_dir, web_rate_per_minute=1000))  # one client sends all 50
@@ -204,6 +206,7 @@ def test_run_web_refuses_a_port_out_of_range(tmp_path):
         run_web(make_settings(tmp_path), port=70000)
 
 
+@pytest.mark.slow
 def test_run_web_serves_until_interrupted(tmp_path):
     port = free_port()
     code = ("import sys; from dann.settings import Settings; from web.app import run_web; "

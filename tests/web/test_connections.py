@@ -7,6 +7,7 @@ import threading
 import time
 
 import httpx
+import pytest
 
 from tests.web.conftest import web_server
 
@@ -33,6 +34,7 @@ def closed_after(sock: socket.socket, send_slowly: bytes, limit_s: float) -> flo
     raise AssertionError("ran out of bytes to send before the server closed the connection")
 
 
+@pytest.mark.slow
 def test_slow_and_idle_connections_are_closed_while_others_are_served(tmp_path):
     with web_server(tmp_path / "checkpoints", tmp_path / "web.log") as (_, url):
         port = int(url.rsplit(":", 1)[1])
@@ -62,6 +64,7 @@ def test_slow_and_idle_connections_are_closed_while_others_are_served(tmp_path):
         assert len(served) >= 20 and max(served) < 1.0, served  # every normal request was served at once
 
 
+@pytest.mark.slow
 def test_a_trickled_body_gets_408_and_a_slow_second_request_is_cut_off(tmp_path):
     with web_server(tmp_path / "checkpoints", tmp_path / "web.log", web_body_timeout_s=2) as (_, url):
         port = int(url.rsplit(":", 1)[1])

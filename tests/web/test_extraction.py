@@ -35,6 +35,7 @@ def memorised(tmp_path_factory):
     return directory
 
 
+@pytest.mark.slow
 def test_prompting_with_a_posts_first_words_never_returns_seven_of_its_words_in_a_row(memorised):
     training_runs = set().union(*map(seven_word_runs, POSTS))
     prompts = [" ".join(post.split()[:k]) + " " for k in range(1, 7) for post in POSTS]

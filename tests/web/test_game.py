@@ -2,6 +2,8 @@
 
 import asyncio
 
+import pytest
+
 from dann.serving.votes import Votes
 from dann.state import Store
 from tests.web.helpers import make_settings, one_line, serving
@@ -19,6 +21,7 @@ async def deal(client):
     return response.json()
 
 
+@pytest.mark.slow
 def test_pairs_show_only_validation_posts_that_are_public_and_votes_count_once(game_dir, game_export):
     async def scenario():
         app = create_app(game_settings(game_dir, game_export))
@@ -55,6 +58,7 @@ def test_pairs_show_only_validation_posts_that_are_public_and_votes_count_once(g
     assert (saved["votes"], saved["fooled"]) == (2, 1)
 
 
+@pytest.mark.slow
 def test_the_game_is_off_unless_asked_for_and_says_what_it_lacks(game_dir, game_export, tmp_path):
     async def scenario(settings):
         async with serving(create_app(settings)) as client:

@@ -21,8 +21,11 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.web.conftest import web_server
+
+pytestmark = pytest.mark.slow  # a real server under load: not in the fast tier
 
 CLIENTS = 1000
 DEADLINE_S = 10.0

@@ -14,9 +14,8 @@ from dann.settings import Settings
 from web.app import create_app, listen
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None, reason="chromium is not installed (apt-get install chromium); the browser tests need it"
-)
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(
+    CHROMIUM is None, reason="chromium is not installed (apt-get install chromium); the browser tests need it")]
 XSS = "<img src=x onerror=alert(1)>"
 VOICE_XSS = "<script>alert(2)</script>"
 

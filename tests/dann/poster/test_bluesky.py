@@ -71,6 +71,7 @@ async def test_a_scheduled_run_posts_once_per_slot_labelled_as_a_bots(
     assert fake_server.of("POST", CREATE)[0].json["repo"] == bluesky.did
 
 
+@pytest.mark.slow
 async def test_mentions_are_answered_once_even_after_a_restart_and_the_cap_holds(
         tmp_path, fake_server, fake_time, service, bluesky, asked):
     root = bluesky.post("sam.test", "what a day")

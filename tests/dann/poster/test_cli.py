@@ -5,6 +5,8 @@ import shutil
 import subprocess
 import sys
 
+import pytest
+
 from tests.dann.poster.fake_x import FakeX
 
 DANN = [sys.executable, "-m", "dann.cli"]
@@ -24,6 +26,7 @@ def one_line(result) -> str:
     return lines[0]
 
 
+@pytest.mark.slow
 def test_without_a_destination_it_says_what_to_set(tmp_path):
     assert "no destination is set up" in one_line(poster(tmp_path, "--once"))
     assert "needs all four keys: set DANN_X_ACCESS_TOKEN, DANN_X_ACCESS_SECRET" in one_line(
@@ -31,6 +34,7 @@ def test_without_a_destination_it_says_what_to_set(tmp_path):
     assert "DANN_POSTER_EVERY" in one_line(poster(tmp_path, "--once", DANN_POSTER_EVERY="5m", **X_KEYS))
 
 
+@pytest.mark.slow
 def test_a_dry_run_prints_a_post_and_sends_nothing(tmp_path, trained_dir, fake_server):
     x = FakeX(fake_server)
     shutil.copytree(trained_dir, tmp_path / "ckpt")
@@ -42,6 +46,7 @@ def test_a_dry_run_prints_a_post_and_sends_nothing(tmp_path, trained_dir, fake_s
     assert "token-secret" not in done.stdout + done.stderr and "key-secret" not in done.stdout + done.stderr
 
 
+@pytest.mark.slow
 def test_refused_keys_stop_it_with_one_line(tmp_path, trained_dir, fake_server):
     FakeX(fake_server)
     fake_server.script("GET", "/2/users/me", (401, {"title": "Unauthorized"}))

@@ -71,6 +71,7 @@ async def test_the_poster_stops_when_it_may_not_set_the_bot_flag(tmp_path, fake_
     assert mastodon.posts == []
 
 
+@pytest.mark.slow
 async def test_mentions_are_answered_once_even_after_a_restart(tmp_path, fake_server, fake_time, service,
                                                               asked):
     mastodon = FakeMastodon(fake_server)

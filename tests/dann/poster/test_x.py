@@ -40,6 +40,7 @@ def test_the_text_fits_xs_weighted_count():
     assert fit("é" * 280) == "é" * 280
 
 
+@pytest.mark.slow
 async def test_mentions_are_answered_once_even_after_a_restart_and_the_cap_holds(
         tmp_path, fake_server, fake_time, service, asked):
     x = FakeX(fake_server)
@@ -131,6 +132,7 @@ async def test_it_survives_x_disappearing_for_a_minute(tmp_path, fake_server, fa
     assert len(x.posted()) == 1
 
 
+@pytest.mark.slow
 async def test_on_its_scheduler_it_makes_up_missed_slots_once_polls_mentions_and_stops_on_refused_keys(
         tmp_path, fake_server, service):
     x = FakeX(fake_server)

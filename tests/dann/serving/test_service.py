@@ -94,6 +94,7 @@ async def test_a_version_that_failed_to_load_is_tried_again_with_backoff(serving
     assert (await serving.generate(R("reply", temperature=0.05))).texts == ["LOL SAME"]
 
 
+@pytest.mark.slow
 async def test_requests_that_arrive_together_share_one_sampler_call(serving):
     alone = await serving.generate(R("post", temperature=1.0, seed=7))
     batches, served = serving.batches, serving.requests_served
@@ -111,6 +112,7 @@ async def test_requests_that_arrive_together_share_one_sampler_call(serving):
     assert answers[-1].texts == ["good morning friends"] * 3
 
 
+@pytest.mark.slow
 async def test_the_event_loop_keeps_running_while_generations_run(serving):
     gaps = []
 

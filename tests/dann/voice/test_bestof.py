@@ -113,6 +113,7 @@ def copying_model(tmp_path_factory):
     return checkpoint.load_latest(directory)
 
 
+@pytest.mark.slow
 def test_the_trained_checkpoint_carries_its_index_and_every_copy_is_counted(copying_model):
     assert copying_model.copy_index is not None
     assert copying_model.meta["copy"]["words"] == 7

@@ -422,6 +422,7 @@ member_bodies = st.sampled_from([b"", b"[]", b"{}", b"window.YTD.tweets.part0 = 
     | st.binary(max_size=200)
 
 
+@pytest.mark.slow
 @given(st.data())
 def test_zip_members(data):
     """Zips with many members, odd member names, every compression method, and members that
