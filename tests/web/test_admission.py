@@ -7,7 +7,7 @@ import json
 import pytest
 
 from dann.voice.request import GenerationRequest
-from tests.dann.serving import Recorded, sampled
+from tests.dann.serving import Recorded, eventually, sampled
 from tests.web.helpers import make_settings, one_line, serving
 from web.app import create_app
 
@@ -78,9 +78,9 @@ async def test_a_full_queue_is_a_503_with_retry_after(tmp_path, stub):
     stub.release.clear()  # nothing is answered, so the queue fills: 16 rows are two requests
     async with serving(app, lifespan=False) as client:
         waiting = [asyncio.create_task(client.post("/api/generate", json={"prompt": "p0"}))]
-        await asyncio.sleep(0.2)  # p0 is being sampled (held); two more fill the 16 rows
+        await eventually(lambda: stub.calls)  # p0 is being sampled (held); two more fill the 16 rows
         waiting += [asyncio.create_task(client.post("/api/generate", json={"prompt": f"p{i}"})) for i in (1, 2)]
-        await asyncio.sleep(0.2)
+        await eventually(lambda: stub.load()["pending_rows"] == 16)
         refused = await client.post("/api/generate", json={})
         assert refused.status_code == 503 and "busy" in one_line(refused)
         assert int(refused.headers["Retry-After"]) >= 1
@@ -109,10 +109,9 @@ async def test_a_client_that_leaves_has_its_request_withdrawn_before_sampling(tm
              "root_path": "", "headers": [(b"content-type", b"application/json"), (b"host", b"dann.test")],
              "client": ("127.0.0.1", 5), "server": ("dann.test", 80)}
     blocker = asyncio.create_task(stub.generate(GenerationRequest("post", "blocker"), client="other"))
-    await asyncio.sleep(0.1)  # the blocker's call is running (and held): "gone" must wait
+    await eventually(lambda: stub.calls)  # the blocker's call is running (and held): "gone" must wait
     call = asyncio.create_task(app(scope, receive, send))
-    await asyncio.sleep(0.2)
-    assert stub.load()["pending_rows"] == 8
+    await eventually(lambda: stub.load()["pending_rows"] == 8)
     await messages.put({"type": "http.disconnect"})
     await asyncio.wait_for(call, 5)
     assert stub.load()["pending_rows"] == 0 and stub.load()["withdrawn"] == 1

@@ -9,7 +9,7 @@ import pytest
 
 from dann.serving.service import Busy, TooLate
 from dann.voice.request import GenerationRequest as R
-from tests.dann.serving import Recorded, sampled
+from tests.dann.serving import Recorded, eventually, sampled
 
 
 @pytest.fixture
@@ -39,13 +39,12 @@ async def test_past_the_bound_requests_are_refused_at_once_with_a_retry_time(stu
 async def test_a_request_cancelled_by_its_asker_is_withdrawn_and_never_sampled(stub):
     stub.release.clear()  # the first call blocks, so the second request waits in the queue
     first = asyncio.create_task(stub.generate(R("post", "first"), client="a"))
-    await asyncio.sleep(0.1)
+    await eventually(lambda: stub.calls)  # the first call is running (and held)
     gone = asyncio.create_task(stub.generate(R("post", "gone", n=4), client="b"))
-    await asyncio.sleep(0.05)
-    assert stub.load()["pending_rows"] == 32
+    await eventually(lambda: stub.load()["pending_rows"] == 32)
     gone.cancel()  # what the web page does when its client disconnects
-    await asyncio.sleep(0.05)
-    assert stub.load()["pending_rows"] == 0 and stub.load()["withdrawn"] == 1
+    await eventually(lambda: stub.load()["withdrawn"] == 1)
+    assert stub.load()["pending_rows"] == 0
     stub.release.set()
     await first
     await asyncio.sleep(0.1)
@@ -55,7 +54,7 @@ async def test_a_request_cancelled_by_its_asker_is_withdrawn_and_never_sampled(s
 async def test_a_request_past_its_deadline_fails_without_being_sampled(stub):
     stub.release.clear()
     first = asyncio.create_task(stub.generate(R("post", "first"), client="a"))
-    await asyncio.sleep(0.1)
+    await eventually(lambda: stub.calls)  # the first call is running (and held)
     began = time.perf_counter()
     with pytest.raises(TooLate, match="could not answer within 0.2 s"):
         await stub.generate(R("post", "late"), client="b", deadline_s=0.2)
@@ -87,7 +86,7 @@ async def test_expired_requests_are_dropped_when_their_turn_comes(stub):
     instead of sampling it, even if nobody is left waiting for its answer."""
     stub.release.clear()
     first = asyncio.create_task(stub.generate(R("post", "first"), client="a"))
-    await asyncio.sleep(0.1)
+    await eventually(lambda: stub.calls)  # the first call is running (and held)
     late = asyncio.create_task(stub.generate(R("post", "late"), client="b", deadline_s=0.3))
     await asyncio.sleep(0.5)
     stub.release.set()
@@ -102,7 +101,7 @@ async def test_one_clients_many_requests_do_not_starve_another(stub):
     stub.max_pending_rows = 10_000
     stub.release.clear()
     hog = [asyncio.create_task(stub.generate(R("post", f"hog{i}", n=8), client="hog")) for i in range(12)]
-    await asyncio.sleep(0.1)  # the first call (hog0) is running; the rest wait
+    await eventually(lambda: stub.calls)  # the first call (hog0) is running; the rest wait
     other = asyncio.create_task(stub.generate(R("post", "other"), client="other"))
     await asyncio.sleep(0.05)
     stub.release.set()
