@@ -277,15 +277,17 @@ def cmd_sample(args, settings) -> None:
     from dann.voice.filters import filters_for
     from dann.voice.request import GenerationRequest
     from lstm.checkpoint import load_latest
+    from lstm.errors import DannError
 
     request = GenerationRequest(args.mode, args.prompt, temperature=settings.temperature if args.temp is None
                                 else args.temp, n=args.n, seed=args.seed, max_chars=args.max_chars,
                                 top_k=args.top_k, top_p=args.top_p)
-    checkpoint_dir = settings.checkpoint_dir
-    voice = Voice.of(load_latest(checkpoint_dir), settings.known_words)
+    filters = filters_for(settings)
+    if why := filters.refusal(request):
+        raise DannError(why)
+    voice = Voice.of(load_latest(settings.checkpoint_dir), settings.known_words)
     (texts,), tally = answer(voice, [request], best_of=args.best_of or settings.best_of,
-                             max_chars=args.max_chars or settings.max_chars,
-                             filters=filters_for(settings))
+                             max_chars=args.max_chars or settings.max_chars, filters=filters)
     for i, text in enumerate(texts):
         if args.json:
             print(json.dumps({"text": text, "version": voice.version}))

@@ -149,3 +149,13 @@ async def test_the_bot_says_expected_failures_and_logs_bugs(tmp_path, caplog, er
     assert said == (SORRY if logged else "the model is resting", None)
     traced = [r for r in caplog.records if r.exc_info]
     assert bool(traced) == logged
+
+
+def test_a_prompt_holding_a_blocked_or_forgotten_term_is_one_line(capsys, clean_env, monkeypatch):
+    (clean_env / "words.txt").write_text("dishwasher\n")
+    monkeypatch.setenv("DANN_BLOCKLIST_FILE", "words.txt")
+    code, _, err = run_main(capsys, "sample", "--prompt", "dishwasherndd", "-n", "2")
+    assert_one_line_error(code, err, "the prompt holds a blocked term; dann will not say it")
+    assert run_main(capsys, "forget", "my secret plan")[0] == 0
+    code, _, err = run_main(capsys, "sample", "--prompt", "MySecretPlan")
+    assert_one_line_error(code, err, "the prompt holds a phrase dann was asked to forget")

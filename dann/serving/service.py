@@ -31,7 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dann.serving import status
 from dann.voice.bestof import Tally, Voice, answer
 from dann.voice.filters import Filters, filters_for
-from dann.voice.request import GenerationRequest
+from dann.voice.request import GenerationRequest, RequestError
 from lstm import checkpoint
 from lstm.errors import DannError
 from lstm.sample import generate
@@ -247,6 +247,8 @@ class GenerationService:
             raise NotReady("dann is still learning: no model has been trained yet")
         if self._work is None:
             raise RuntimeError("call start() first")
+        if self.filters is not None and (why := self.filters.refusal(request)):
+            raise RequestError(why)
         loop = asyncio.get_running_loop()
         deadline_s = self.deadline_s if deadline_s is None else min(deadline_s, self.deadline_s)
         rows = request.n * self.best_of

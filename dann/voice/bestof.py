@@ -150,8 +150,10 @@ def choose(candidates: list[tuple[str, float]], *, index: CopyIndex | None, val_
     scores = [score(text, logp, real_logp=real_logp if val_loss is not None else logp, max_chars=max_chars,
                     typical_chars=typical_chars) for text, logp in candidates]
     ranked = sorted(range(len(candidates)), key=lambda i: -scores[i])
+    # A fallback (gibberish, a loop) must not hold a blocked or forgotten term even inside a word.
     picks = ([i for i in ranked if reasons[i] is None]
-             or [i for i in ranked if reasons[i] not in NEVER_SERVED])
+             or [i for i in ranked if reasons[i] not in NEVER_SERVED
+                 and not (filters is not None and filters.glued(prompt + candidates[i][0]))])
     if not picks:
         return None, tally
     tally.fallbacks += reasons[picks[0]] is not None

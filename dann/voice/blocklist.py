@@ -92,6 +92,7 @@ def term_key(term: str) -> str:
 class Blocklist:
     def __init__(self, terms):
         terms = [term for term in terms if term_key(term)]
+        self.raw = tuple(terms)  # as given: a union rebuilds from these, spaces and all
         self.terms = frozenset(map(term_key, terms))
         # Terms of several words ("street shitter") are also looked for across the spaces between
         # words; single words are not, or "go ok" would spell a slur.
@@ -118,10 +119,25 @@ class Blocklist:
         return cls(line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#"))
 
     def __or__(self, other: "Blocklist") -> "Blocklist":
-        return Blocklist(self.terms | other.terms)
+        # From the raw terms: the keys have lost the spaces that mark a term of several words.
+        return Blocklist((*self.raw, *other.raw))
 
     def __len__(self) -> int:
         return len(self.terms)
+
+    def glued(self, text: str) -> str | None:
+        """The first listed term spelled anywhere in `text`, even inside a longer word
+        ("dishwasherndd" holds "dishwasher"), or None. Stricter than `match`: for what a person
+        typed (a prompt is served as dann's own words) and for last-resort fallbacks."""
+        if not self.terms:
+            return None
+        for reading in readings(text):
+            squeezed = "".join(PIECE.findall(reading))
+            held = HELD.sub(r"\1", squeezed)
+            for term in self.terms:
+                if term in squeezed or term in held:
+                    return term
+        return None
 
     def match(self, text: str) -> str | None:
         """The first listed term `text` spells, or None."""

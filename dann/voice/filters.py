@@ -16,6 +16,28 @@ class Filters:
     blocklist: Blocklist | None = None
     forget: ForgetList | None = None
 
+    def glued(self, text: str) -> str | None:
+        """"blocked" or "forgotten" when `text` holds a term or phrase anywhere, even glued inside
+        a longer word; None otherwise."""
+        if self.blocklist is not None and self.blocklist.glued(text):
+            return "blocked"
+        if self.forget is not None and self.forget.glued(text):
+            return "forgotten"
+        return None
+
+    def refusal(self, request) -> str | None:
+        """Why a request's prompt or context cannot be served, or None. Every answer begins with
+        its prompt, so a term the asker typed would come back as dann's own words; a context is
+        read back into the reply's prompt the same way."""
+        texts = (request.context,) if isinstance(request.context, str) else (request.context or ())
+        for field, text in (("prompt", request.prompt), *(("context", t) for t in texts)):
+            why = self.glued(text)
+            if why == "blocked":
+                return f"the {field} holds a blocked term; dann will not say it"
+            if why == "forgotten":
+                return f"the {field} holds a phrase dann was asked to forget"
+        return None
+
     def verdict(self, text: str) -> str | None:
         """"blocked", "forgotten", or None when `text` may be served."""
         if self.blocklist is not None and self.blocklist.match(text):

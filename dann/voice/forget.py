@@ -70,6 +70,16 @@ class ForgetList:
                 return phrase
         return None
 
+    def glued(self, text: str) -> str | None:
+        """The first forgotten phrase in `text` even without the spaces and word ends `match`
+        needs ("mysecretplanB" holds "my secret plan"), or None."""
+        phrases, keys = self._refresh()
+        squeezed = "".join(WORD.findall(fold(text)))
+        for phrase, phrase_key in zip(phrases, keys, strict=True):
+            if phrase_key.replace(" ", "") in squeezed:
+                return phrase
+        return None
+
     def digest(self) -> str:
         """A hash of what is forgotten (order and spelling aside): the trainer retrains when it changes."""
         keys = self._refresh()[1]

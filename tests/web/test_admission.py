@@ -120,3 +120,21 @@ async def test_a_client_that_leaves_has_its_request_withdrawn_before_sampling(tm
     await asyncio.sleep(0.1)
     assert sampled(stub) == ["blocker"]  # "gone" was never sampled
     assert sent[0]["status"] == 499
+
+
+async def test_a_prompt_holding_a_blocked_term_is_a_422_and_never_sampled(tmp_path):
+    from dann.voice.blocklist import Blocklist
+    from dann.voice.filters import Filters
+
+    service = Recorded(tmp_path, filters=Filters(Blocklist(["dishwasher"])))
+    await service.start()
+    service.current = object()
+    try:
+        app = create_app(make_settings(tmp_path), service)
+        async with serving(app, lifespan=False) as client:
+            refused = await client.post("/api/generate", json={"prompt": "dishwasherndd"})
+            fine = await client.post("/api/generate", json={"prompt": "the dishes"})
+    finally:
+        await service.stop()
+    assert refused.status_code == 422 and one_line(refused) == "the prompt holds a blocked term; dann will not say it"
+    assert fine.status_code == 200 and sampled(service) == ["the dishes"]

@@ -50,3 +50,17 @@ def test_a_missing_or_non_utf8_file_is_one_clear_line(tmp_path):
     latin1.write_bytes("caf\xe9\n".encode("latin-1"))
     with pytest.raises(BlocklistError, match=r"latin1\.txt: not UTF-8 text \(byte 3\)"):
         Blocklist.from_file(latin1)
+
+
+def test_an_owners_list_joined_to_the_default_keeps_terms_of_several_words():
+    both = Blocklist(["street shitter"]) | Blocklist(["foo"])
+    assert both.match("you street shitter") == "streetshitter" and both.match("foo") == "foo"
+    with_default = Blocklist.default() | Blocklist(["street shitter"])
+    assert with_default.match("you street shitter") == "streetshitter"
+
+
+def test_a_term_glued_inside_a_longer_word_is_found_where_it_must_be():
+    blocklist = Blocklist(["dishwasher"])
+    assert blocklist.match("dishwasherndd~, we") is None  # served text is judged by whole words
+    assert blocklist.glued("dishwasherndd~, we") == "dishwasher"  # a prompt or a fallback: anywhere
+    assert blocklist.glued("d1shw4sher") == "dishwasher" and blocklist.glued("the dishes, washed") is None

@@ -37,3 +37,39 @@ def test_a_forgotten_phrase_is_never_served_again_even_by_a_model_that_always_sa
     assert not any("good morning" in text.lower() for text in after)
     assert tally.forgotten > 0
     assert forget.phrases() == ["Good morning!"]
+
+
+def test_a_prompt_or_context_holding_a_blocked_or_forgotten_term_is_refused(tmp_path):
+    from dann.serving.service import GenerationService
+    from dann.voice.blocklist import Blocklist
+    from dann.voice.request import RequestError
+
+    forget = ForgetList(store_beside(tmp_path))
+    forget.add("my secret plan")
+    filters = Filters(Blocklist(["dishwasher"]), forget)
+    service = GenerationService(tmp_path, filters=filters)
+    service.current, service._work = object(), asyncio.Event()  # as if started: refused before any queueing
+    for request, problem in [(GenerationRequest("post", "dishwasherndd"), "the prompt holds a blocked term"),
+                             (GenerationRequest("reply", "ok", context=("hi", "a DISHWASHER!")),
+                              "the context holds a blocked term"),
+                             (GenerationRequest("post", "mysecretplan B"), "the prompt holds a phrase dann was asked")]:
+        try:
+            asyncio.run(service.generate(request))
+        except RequestError as error:
+            assert str(error).startswith(problem) and "\n" not in str(error)
+        else:
+            raise AssertionError(f"{request} was not refused")
+    assert filters.refusal(GenerationRequest("post", "the dishes were washed")) is None
+
+
+def test_a_fallback_never_holds_a_blocked_term_even_inside_a_word():
+    from dann.voice.bestof import choose
+    from dann.voice.blocklist import Blocklist
+
+    filters = Filters(Blocklist(["dishwasher"]))
+    # Both are gibberish (far below the model's real-post log-probability): only fallbacks are left.
+    picked, tally = choose([("dishwasherndd we", -9.0)], index=None, val_loss=1.0, max_chars=40, filters=filters)
+    assert picked is None  # then the request is drawn again, or gets the safe line
+    picked, _ = choose([("dishwasherndd we", -9.0), ("plain words now", -9.5)], index=None, val_loss=1.0,
+                       max_chars=40, filters=filters)
+    assert picked == 1
