@@ -6,7 +6,7 @@ is a cog (bot/cogs/), added in `DannBot.setup_hook`, and the /dann commands are 
 Who it answers (`DannBot.refusal`):
 - only in the servers of DANN_DISCORD_GUILD_IDS when that is set; it leaves any other it is in;
 - in DMs only the owners (DANN_OWNER_IDS, `DannBot.is_dann_owner`), unless DANN_ANSWER_DMS is true;
-- while paused (control.py), only the owners.
+- while paused (dann/state/pause.py), only the owners.
 
 Safe by default:
 - Nothing it sends can ping: allowed mentions are none on the Bot and on every send, so a
@@ -40,7 +40,6 @@ from bot.cogs.owner import OwnerControls
 from bot.cogs.presence import PresenceSettings
 from bot.cogs.status import StatusAndFeedback
 from bot.commands import DannGroup
-from bot.control import Control, ControlError
 from bot.cooldown import Cooldown
 from bot.feedback import Feedback
 from bot.presence import Presence
@@ -48,6 +47,7 @@ from bot.text import BUSY, NO_PINGS, SORRY, STILL_LEARNING
 from dann.serving.service import Busy, GenerationService, NotReady, service_for
 from dann.settings import DiscordSettings, load_settings
 from dann.state import open_store
+from dann.state.pause import Control, ControlError
 from dann.voice.forget import ForgetList
 from dann.voice.request import GenerationRequest
 from lstm.errors import DannError

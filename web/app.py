@@ -40,6 +40,7 @@ from dann.serving.service import Busy, GenerationService, NotReady, service_for
 from dann.serving.votes import Votes, game_file
 from dann.settings import WebSettings
 from dann.state import open_store
+from dann.state.pause import Control
 from lstm.errors import DannError
 from web import routes
 from web.body_limit import BodyLimit
@@ -84,6 +85,7 @@ def create_app(settings: WebSettings, service: GenerationService | None = None) 
     app = FastAPI(title="dann", lifespan=lifespan, docs_url=None, redoc_url=None)
     votes = Votes(open_store(settings), game_file(settings))
     app.state.settings, app.state.service, app.state.lag, app.state.votes = settings, service, lag, votes
+    app.state.pause = Control(votes.store)  # the owner's pause, set from Discord: it holds here too
     app.state.limits = RateLimits(settings.web_rate_per_minute, settings.web_rate_global_per_minute)
     app.state.proxies = networks(settings.web_trusted_proxies)
     app.state.game = Game(settings, service, votes) if settings.web_game else None

@@ -6,6 +6,7 @@ web/app.py's `create_app`; expected failures are raised and mapped to HTTP in on
 import logging
 import math
 import secrets
+import time
 from pathlib import Path
 
 from fastapi import APIRouter, Request
@@ -13,6 +14,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 
 from dann.serving.service import Busy, NotReady
 from dann.serving.status import about
+from dann.state.pause import ControlError
 from dann.voice.request import GenerationRequest
 from lstm.errors import DannError
 from web.game import COOKIE
@@ -42,8 +44,17 @@ def client_of(request: Request) -> str:
 
 
 def take_rate(request: Request) -> None:
-    """Refuses with 429 once this client, or everyone together, has had the minute's generations
-    (pairs count too)."""
+    """Refuses with 503 while an owner has paused dann everywhere (a pause that cannot be read
+    counts as one), and with 429 once this client, or everyone together, has had the minute's
+    generations (pairs count too)."""
+    try:
+        paused = request.app.state.pause.pause_of(None)
+    except ControlError as error:
+        log.error("%s; the page answers 503 until it is fixed", error)
+        paused = {"until": None}
+    if paused is not None:
+        wait = 60 if paused["until"] is None else max(1, math.ceil(paused["until"] - time.time()))
+        raise Refused(503, "dann is paused by its owner for now", {"Retry-After": str(min(wait, 3600))})
     if wait := request.app.state.limits.take(client_of(request)):
         seconds = math.ceil(wait)
         raise Refused(429, f"too many requests: try again in {seconds} s", {"Retry-After": str(seconds)})

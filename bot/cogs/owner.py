@@ -2,7 +2,7 @@
 
 - /dann pause [minutes] and /dann resume: an owner (DANN_OWNER_IDS) pauses dann everywhere; a
   member with Manage Server pauses it in their server only, and cannot lift an owner's pause.
-  While paused dann answers its owners only. The pause is kept in the state store (control.py),
+  While paused dann answers its owners only. The pause is kept in the state store (dann/state/pause.py),
   so it survives a restart.
 - /dann forget text: owners only; the phrase is never said again and the next training run
   leaves out every post holding it (dann/voice/forget.py).
@@ -15,7 +15,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.commands import OWNER_ONLY, DannCog, at_text, not_a_manager, subcommand, tell
-from bot.control import ControlError
+from dann.state.pause import ControlError
 from dann.voice.forget import MAX_PHRASE_CHARS, ForgetError
 
 MAX_PAUSE_MINUTES = 7 * 24 * 60

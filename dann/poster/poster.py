@@ -4,7 +4,8 @@ It runs on the scheduler the Discord autopost uses too (dann/schedule.py's Posti
 two jobs for each destination:
 1. Posts: on the grid since + k * DANN_POSTER_EVERY from the poster's first start, each run moved
    by a jitter of up to DANN_POSTER_JITTER_S. A slot is posted once; after downtime only the latest
-   missed slot is posted, not one per slot. A slot in quiet hours (DANN_POSTER_QUIET) is skipped.
+   missed slot is posted, not one per slot. A slot in quiet hours (DANN_POSTER_QUIET), or while an owner has paused dann
+   everywhere (/dann pause), is skipped; so is a mention that comes while paused.
    A slot that could not be posted (no model yet, busy, the platform down) is tried again every
    DANN_POSTER_POLL_S until the next one comes.
 2. Mentions (where the destination answers them), polled every DANN_POSTER_POLL_S: each new one
@@ -30,6 +31,7 @@ from dann.poster.record import PosterRecord
 from dann.schedule import PostingGrid, is_quiet, parse_interval, parse_quiet_hours, slot_at
 from dann.serving.service import Busy, NotReady, service_for
 from dann.state import open_store
+from dann.state.pause import Control, ControlError
 from dann.voice.request import GenerationRequest
 
 log = logging.getLogger("dann.poster")
@@ -48,7 +50,9 @@ class Poster:
         self.destinations = destinations
         self.service = service
         self.live = live
-        self.record = PosterRecord(open_store(settings), settings.checkpoint_dir, persist=live)
+        store = open_store(settings)
+        self.record = PosterRecord(store, settings.checkpoint_dir, persist=live)
+        self.pause = Control(store)  # the owner's pause, set from Discord, holds here too
         self.clock = clock
         self.sleep = sleep
         self.say = say  # where a dry run shows what it would send
@@ -163,8 +167,9 @@ class Poster:
         slot = self.due(destination, now)
         if slot is None:
             return True
-        if is_quiet(self.quiet, datetime.datetime.fromtimestamp(now, datetime.UTC)):
-            log.info("%s: slot %d skipped: quiet hours", destination.name, slot)
+        if is_quiet(self.quiet, datetime.datetime.fromtimestamp(now, datetime.UTC)) or self.paused():
+            why = "paused by the owner" if self.paused() else "quiet hours"
+            log.info("%s: slot %d skipped: %s", destination.name, slot, why)
             self.record.change(destination.name, slot=slot)
             return True
         text = await self.text(destination, "post")
@@ -177,6 +182,14 @@ class Poster:
             self.say(f"[dry run] {destination.name} would post: {text}")
         self.record.change(destination.name, slot=slot)
         return True
+
+    def paused(self) -> bool:
+        """Whether an owner has paused dann everywhere; a pause that cannot be read counts as one."""
+        try:
+            return self.pause.pause_of(None) is not None
+        except ControlError as error:
+            log.error("%s; posting and answering nothing until it is fixed", error)
+            return True
 
     # --- mentions ----------------------------------------------------------------------------
 
@@ -193,8 +206,9 @@ class Poster:
         name = destination.name
         if self.record.answered(name, mention.id):
             return
-        if mention.author_is_bot or mention.dann_posts >= self.settings.max_thread_depth:
-            why = "its author is a bot" if mention.author_is_bot else "its thread is at DANN_MAX_THREAD_DEPTH"
+        if mention.author_is_bot or mention.dann_posts >= self.settings.max_thread_depth or self.paused():
+            why = ("its author is a bot" if mention.author_is_bot else "dann is paused by its owner" if self.paused()
+                   else "its thread is at DANN_MAX_THREAD_DEPTH")
             log.info("%s: not answering %s from %s: %s", name, mention.id, mention.author, why)
             self.record.mark_answered(name, mention.id)
             return

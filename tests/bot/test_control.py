@@ -9,8 +9,8 @@ import discord.ext.test as dpytest
 import pytest
 
 from bot.commands import MANAGERS_ONLY, OWNER_ONLY
-from bot.control import Control
 from dann.state import store_beside
+from dann.state.pause import Control
 from dann.voice.forget import ForgetList
 from tests.bot.helpers import connect, interaction, mention, said, settings_for, slash
 from tests.helpers import read_only

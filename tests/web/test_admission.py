@@ -138,3 +138,19 @@ async def test_a_prompt_holding_a_blocked_term_is_a_422_and_never_sampled(tmp_pa
         await service.stop()
     assert refused.status_code == 422 and one_line(refused) == "the prompt holds a blocked term; dann will not say it"
     assert fine.status_code == 200 and sampled(service) == ["the dishes"]
+
+
+async def test_the_owners_pause_is_a_503_on_the_web_while_it_lasts(tmp_path, stub):
+    from dann.state import store_beside
+    from dann.state.pause import Control
+
+    app = create_app(make_settings(tmp_path), stub)
+    owner = Control(store_beside(tmp_path))  # as /dann pause writes it, from the bot's process
+    async with serving(app, lifespan=False) as client:
+        owner.pause(None, None)
+        paused = await client.post("/api/generate", json={"prompt": "hi"})
+        owner.resume(None)
+        resumed = await client.post("/api/generate", json={"prompt": "again"})
+    assert paused.status_code == 503 and one_line(paused) == "dann is paused by its owner for now"
+    assert int(paused.headers["Retry-After"]) >= 1
+    assert resumed.status_code == 200 and sampled(stub) == ["again"]

@@ -153,3 +153,20 @@ async def test_on_its_scheduler_it_makes_up_missed_slots_once_polls_mentions_and
     with pytest.raises(PosterStopped, match=r"X refused the keys \(401\)"):
         await asyncio.wait_for(run, 30)
     assert len(x.posted()) == 2
+
+
+async def test_while_the_owner_has_paused_dann_it_posts_and_answers_nothing(tmp_path, fake_server, fake_time, service):
+    from dann.state import store_beside
+    from dann.state.pause import Control
+
+    x = FakeX(fake_server)
+    poster = x_poster(tmp_path, fake_server, service, fake_time, x_replies=True)
+    await poster.start()
+    owner = Control(store_beside(tmp_path))  # as /dann pause writes it, from the bot's process
+    owner.pause(None, None)
+    x.add("@dann_ebooks are you there?", "7", username="sam")
+    await at(poster, fake_time, 6.1, 6.2)
+    assert x.posted() == []  # slot 1 skipped, the mention passed over
+    owner.resume(None)
+    await at(poster, fake_time, 6.3, 12.1)
+    assert [("reply" in p) for p in x.posted()] == [False]  # slot 2 posted; the old mention stays unanswered

@@ -1,7 +1,8 @@
-"""Who is in charge of the bot, and whether it is paused.
+"""Whether dann is paused, everywhere or in one Discord server.
 
-- Owners (DANN_OWNER_IDS) may pause and resume it everywhere, and are answered even while it is paused.
-- A server's admins (Manage Server) may pause and resume it in their own server only; they
+- Owners (DANN_OWNER_IDS) pause and resume it everywhere (/dann pause): the bot then answers its
+  owners only, the web page answers 503, and the poster skips its posts and replies.
+- A server's admins (Manage Server) may pause and resume the bot in their own server only; they
   cannot lift a pause an owner set.
 - A pause may last some minutes or until someone resumes it. It is kept in the state store
   (dann/state/), so it survives a restart; times are wall-clock times, which a restart does not reset.
