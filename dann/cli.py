@@ -273,7 +273,7 @@ def cmd_corpus(args, settings) -> None:
 
 
 def cmd_sample(args, settings) -> None:
-    from dann.voice.bestof import Voice, answer
+    from dann.voice.bestof import Voice, answer, servable
     from dann.voice.filters import filters_for
     from dann.voice.request import GenerationRequest
     from lstm.checkpoint import load_latest
@@ -285,7 +285,7 @@ def cmd_sample(args, settings) -> None:
     filters = filters_for(settings)
     if why := filters.refusal(request):
         raise DannError(why)
-    voice = Voice.of(load_latest(settings.checkpoint_dir), settings.known_words)
+    voice = servable(Voice.of(load_latest(settings.checkpoint_dir), settings.known_words))
     (texts,), tally = answer(voice, [request], best_of=args.best_of or settings.best_of,
                              max_chars=args.max_chars or settings.max_chars, filters=filters)
     for i, text in enumerate(texts):

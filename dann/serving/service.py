@@ -29,7 +29,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from dann.serving import status
-from dann.voice.bestof import Tally, Voice, answer
+from dann.voice.bestof import Tally, Voice, answer, servable
 from dann.voice.filters import Filters, filters_for
 from dann.voice.request import GenerationRequest, RequestError
 from lstm import checkpoint
@@ -147,7 +147,7 @@ class GenerationService:
                       if v > serving and self._failed.get(v, (0, 0.0))[1] <= now]
         for version in candidates:  # newest first
             try:
-                fresh = Voice.of(checkpoint.load_version(self.checkpoint_dir, version), self.known_words)
+                fresh = servable(Voice.of(checkpoint.load_version(self.checkpoint_dir, version), self.known_words))
                 # Compile (and try) the shape of one request before serving it.
                 generate(fresh.model, fresh.vocab, [""] * self.best_of, max_chars=self.max_chars,
                          lexicon=fresh.lexicon, ngram=fresh.ngram)

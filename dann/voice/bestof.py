@@ -37,6 +37,7 @@ from dann.voice.filters import Filters
 from dann.voice.request import GenerationRequest
 from lstm.checkpoint import Checkpoint
 from lstm.copyindex import CopyIndex
+from lstm.errors import DannError
 from lstm.lexicon import Lexicon
 from lstm.model import CharRNN
 from lstm.ngram import NGramTable
@@ -252,7 +253,7 @@ class Voice:
 
     model: CharRNN
     vocab: Vocab
-    copy_index: CopyIndex | None  # None: a version saved before the copy filter; served without it
+    copy_index: CopyIndex | None  # None: a version saved before the copy filter, which is never served
     record: RunRecord
     version: int | None = None  # the checkpoint version, once published
     lexicon: Lexicon | None = None  # None: spelled freely (DANN_KNOWN_WORDS=false, or an older version)
@@ -262,6 +263,15 @@ class Voice:
     def of(cls, checkpoint: Checkpoint, known_words: bool = True) -> "Voice":
         return cls(checkpoint.model, checkpoint.vocab, checkpoint.copy_index, RunRecord.of(checkpoint),
                    checkpoint.version, checkpoint.lexicon if known_words else None, ngram=checkpoint.ngram)
+
+
+def servable(voice: Voice) -> Voice:
+    """`voice`, if it may speak to anyone: a version without a copy index could recite the
+    person's posts unchecked, so it is refused as a version that cannot load is."""
+    if voice.copy_index is None:
+        raise DannError(f"model version {voice.version} has no copy index (it was saved before the copy "
+                        "filter), so nothing it says could be checked for copies: train a new version")
+    return voice
 
 
 def answer(voice: Voice, requests: list[GenerationRequest], *, best_of: int, max_chars: int,

@@ -20,14 +20,17 @@ def serving_copy(trained_dir, tmp_path):
     return shutil.copytree(trained_dir, tmp_path / "serving")
 
 
-def publish(source_dir, directory, version: int, *, shout: bool = False, val_loss: float = 0.5) -> None:
+def publish(source_dir, directory, version: int, *, shout: bool = False, val_loss: float = 0.5,
+            copy_index: bool = True) -> None:
     """Write `version` into `directory`: the model of `source_dir`, with new training facts. With
     `shout`, its vocabulary maps the same ids to upper-case letters, so its texts are recognisably
-    the new version's ("lol same" becomes "LOL SAME")."""
+    the new version's ("lol same" becomes "LOL SAME"). Without `copy_index`, it is saved as
+    versions were before the copy filter."""
     source = checkpoint.load_latest(source_dir)
     vocab = Vocab(chars=tuple(c.upper() for c in source.vocab.chars)) if shout else source.vocab
     record = dataclasses.replace(RunRecord.of(source), val_loss=val_loss, trained_at="2026-11-23T12:00:00+00:00")
-    checkpoint.save(directory, version, source.model, vocab, record.to_json())
+    checkpoint.save(directory, version, source.model, vocab, record.to_json(),
+                    copy_index=source.copy_index if copy_index else None)
 
 
 def publish_damaged(directory, version: int) -> None:

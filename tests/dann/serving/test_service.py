@@ -77,6 +77,14 @@ async def test_a_version_that_fails_to_load_keeps_the_current_model(serving, tra
     assert (await serving.generate(R("reply", temperature=0.05))).texts == ["LOL SAME"]
 
 
+async def test_a_version_without_a_copy_index_is_refused_like_one_that_cannot_load(serving, trained_dir, caplog):
+    caplog.set_level(logging.WARNING, logger="dann.service")
+    publish(trained_dir, serving.checkpoint_dir, 2, shout=True, copy_index=False)
+    await eventually(lambda: any("has no copy index" in r.getMessage() for r in caplog.records))
+    answer = await serving.generate(R("reply", temperature=0.05))
+    assert (answer.model_version, answer.texts) == (1, ["lol same"])  # version 2 is never served
+
+
 async def test_a_version_that_failed_to_load_is_tried_again_with_backoff(serving, trained_dir, caplog, monkeypatch):
     """A failure may pass (a disk that was full, a copy still arriving): the version is retried,
     each time after a longer wait, and served once it loads."""
