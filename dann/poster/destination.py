@@ -33,6 +33,11 @@ class Unreachable(PosterError):
     """The platform did not answer, or answered with a server error: try again later."""
 
 
+class Forbidden(PosterError):
+    """A 403 on one request (X also answers it to a reply to a deleted or hidden post): that request
+    is skipped. Only at the start, checking the account, does it stop the poster."""
+
+
 class Refused(PosterError):
     """The account cannot be used as dann's (no bot flag or label, and dann may not set it): the poster stops."""
 

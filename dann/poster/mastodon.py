@@ -17,6 +17,7 @@ import mastodon
 import requests
 
 from dann.poster.destination import (
+    Forbidden,
     Mention,
     PosterError,
     RateLimited,
@@ -69,9 +70,9 @@ class MastodonDestination:
             raise Gone(f"Mastodon answered 404: {message_of(error)}") from None
         except mastodon.MastodonAPIError as error:
             status = status_of(error)
-            if status == 403:  # the token lacks a scope: retrying cannot help
-                raise Unauthorized(f"Mastodon refused (403: {message_of(error)}); DANN_MASTODON_TOKEN needs "
-                                   "scopes read and write") from None
+            if status == 403:  # a scope the token lacks (then every request is refused), or one post's privacy
+                raise Forbidden(f"Mastodon refused (403: {message_of(error)}); if every request is refused, "
+                                "DANN_MASTODON_TOKEN needs scopes read and write") from None
             raise PosterError(f"Mastodon refused the request ({status}: {message_of(error)})") from None
 
     def check(self, live: bool) -> None:

@@ -26,7 +26,16 @@ import datetime
 import logging
 import time
 
-from dann.poster.destination import Destination, Mention, PosterError, RateLimited, Refused, Unauthorized, Unreachable
+from dann.poster.destination import (
+    Destination,
+    Forbidden,
+    Mention,
+    PosterError,
+    RateLimited,
+    Refused,
+    Unauthorized,
+    Unreachable,
+)
 from dann.poster.record import PosterRecord
 from dann.schedule import PostingGrid, is_quiet, parse_interval, parse_quiet_hours, slot_at
 from dann.serving.service import Busy, NotReady, service_for
@@ -89,11 +98,12 @@ class Poster:
             return await step(destination) is not False
         except Unreachable as error:
             log.warning("%s: %s; trying again in %g s", destination.name, error, self.settings.poster_poll_s)
+            return False
         except PosterStopped:
             raise
-        except PosterError as error:  # one request refused (a deleted post, a rejected text): the rest goes on
-            log.error("%s: %s", destination.name, error)
-        return False
+        except PosterError as error:  # one request refused (a deleted post, a rejected text): skipped
+            log.error("%s: %s; skipped", destination.name, error)
+            return True
 
     async def run(self, once: bool = False) -> None:
         while True:  # a platform down at start is waited for, as one down later is
@@ -151,6 +161,10 @@ class Poster:
                 await self.sleep(wait)
             except (Unauthorized, Refused) as error:
                 raise PosterStopped(f"{destination.name}: {error}") from None
+            except Forbidden as error:
+                if function == destination.check:  # the account itself is refused: nothing would work
+                    raise PosterStopped(f"{destination.name}: {error}") from None
+                raise
 
     # --- the schedule ------------------------------------------------------------------------
 

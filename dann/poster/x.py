@@ -17,7 +17,15 @@ import logging
 import requests
 import tweepy
 
-from dann.poster.destination import Mention, PosterError, RateLimited, Unauthorized, Unreachable, without_handles
+from dann.poster.destination import (
+    Forbidden,
+    Mention,
+    PosterError,
+    RateLimited,
+    Unauthorized,
+    Unreachable,
+    without_handles,
+)
 
 log = logging.getLogger("dann.poster")
 X_HOST = "https://api.twitter.com"
@@ -85,8 +93,8 @@ class XDestination:
             raise Unauthorized("X refused the keys (401): check DANN_X_API_KEY, DANN_X_API_SECRET, "
                                "DANN_X_ACCESS_TOKEN and DANN_X_ACCESS_SECRET") from None
         except tweepy.Forbidden as error:
-            raise Unauthorized(f"X refused (403: {one_line(error)}); the app needs Read and Write permission, "
-                               "and keys made after that was set") from None
+            raise Forbidden(f"X refused (403: {one_line(error)}); if every request is refused, the app needs Read "
+                            "and Write permission, and keys made after that was set") from None
         except tweepy.TwitterServerError as error:
             raise Unreachable(f"X answered {error.response.status_code}") from None
         except requests.RequestException as error:

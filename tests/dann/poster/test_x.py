@@ -103,6 +103,27 @@ async def test_a_401_stops_the_poster_with_one_line(tmp_path, fake_server, fake_
     assert "\n" not in message and "ks" not in message.split()  # one line, and no secret in it
 
 
+async def test_a_403_on_one_request_is_skipped_and_only_a_403_at_the_start_stops_it(
+        tmp_path, fake_server, fake_time, service):
+    x = FakeX(fake_server)
+    poster = x_poster(tmp_path, fake_server, service, fake_time, x_replies=True)
+    await poster.start()
+    x.add("@dann_ebooks gone soon", "7", username="sam")  # then deleted: X answers the reply with 403
+    fake_server.script("POST", "/2/tweets", (403, {"title": "Forbidden", "detail": "deleted or not visible"}))
+    await at(poster, fake_time, 0.1)
+
+    def sent():  # what X took (the fake records the refused request too)
+        return [("referenced_tweets" in t) for t in x.tweets.values() if t["author_id"] == DANN_ID]
+
+    assert len(x.posted()) == 1 and sent() == []  # the refused reply, skipped; the poster goes on
+    x.add("@dann_ebooks still here?", "8", username="kim")
+    await at(poster, fake_time, 0.2, 6.1)
+    assert sent() == [True, False]  # kim's answer, then slot 1's post
+    fake_server.script("GET", "/2/users/me", (403, {"title": "Forbidden"}))
+    with pytest.raises(PosterStopped, match=r"^x: X refused \(403"):
+        await x_poster(tmp_path / "again", fake_server, service, fake_time).start()
+
+
 async def test_a_dry_run_makes_no_post_at_all(tmp_path, fake_server, fake_time, service):
     x = FakeX(fake_server)
     x.add("@dann_ebooks hello", "7", username="sam")
