@@ -218,6 +218,8 @@ class PosterSettings(ServingSettings):
     poster_timezone: str = "UTC"
     poster_quiet: str = ""
     poster_poll_s: float = Field(60.0, ge=1)
+    # One reply per author at most this often: anyone may mention dann, not make it talk all day.
+    poster_author_cooldown_s: float = Field(600.0, ge=0)
     poster_replies: bool = True
     # X (API v2, with OAuth 1.0a user keys from the developer portal: all four, or none).
     x_api_key: SecretStr | None = None

@@ -8,6 +8,7 @@ worker thread.
 """
 
 import dataclasses
+import re
 from typing import Protocol
 
 from lstm.errors import DannError
@@ -71,6 +72,16 @@ class Destination(Protocol):
 
     def reply(self, mention: Mention, text: str) -> str:
         """Answer a mention; returns the reply's id."""
+
+
+HANDLE = re.compile(r"(?<![\w@＠])@([A-Za-z0-9_][A-Za-z0-9_.\-]*(?:@[A-Za-z0-9.\-]+)?)")
+
+
+def neutralised(text: str, keep: str | None = None) -> str:
+    """`text` with every @handle made inert, so that dann mentions nobody: the @ becomes a
+    full-width ＠, which no platform links. `keep` (the account being replied to) stays a mention."""
+    keep = (keep or "").lstrip("@").casefold()
+    return HANDLE.sub(lambda m: m[0] if keep and m[1].casefold().rstrip(".") == keep else "＠" + m[1], text)
 
 
 def without_handles(text: str) -> str:

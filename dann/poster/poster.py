@@ -35,6 +35,7 @@ from dann.poster.destination import (
     Refused,
     Unauthorized,
     Unreachable,
+    neutralised,
 )
 from dann.poster.record import PosterRecord
 from dann.schedule import PostingGrid, is_quiet, parse_interval, parse_quiet_hours, slot_at
@@ -62,6 +63,7 @@ class Poster:
         store = open_store(settings)
         self.record = PosterRecord(store, settings.checkpoint_dir, persist=live)
         self.pause = Control(store)  # the owner's pause, set from Discord, holds here too
+        self.replied_to: dict[tuple[str, str], float] = {}  # (destination, author) -> when last answered
         self.clock = clock
         self.sleep = sleep
         self.say = say  # where a dry run shows what it would send
@@ -226,8 +228,15 @@ class Poster:
             log.info("%s: not answering %s from %s: %s", name, mention.id, mention.author, why)
             self.record.mark_answered(name, mention.id)
             return
+        last = self.replied_to.get((name, mention.author))
+        if last is not None and self.clock() - last < self.settings.poster_author_cooldown_s:
+            log.info("%s: not answering %s from %s: answered them less than DANN_POSTER_AUTHOR_COOLDOWN_S ago",
+                     name, mention.id, mention.author)
+            self.record.mark_answered(name, mention.id)
+            return
         texts = mention.thread + ((mention.text,) if mention.text else ())
-        text = await self.text(destination, "reply", texts if len(texts) > 1 else (texts[0] if texts else None))
+        text = await self.text(destination, "reply", texts if len(texts) > 1 else (texts[0] if texts else None),
+                               to=mention.author)
         if text is None:
             return  # tried again next tick: the mention is not marked
         if not self.live:
@@ -242,11 +251,14 @@ class Poster:
         except Unreachable:
             self.record.unmark_answered(name, mention.id)
             raise
+        self.replied_to[(name, mention.author)] = self.clock()
         log.info("%s: answered %s from %s with %s", name, mention.id, mention.author, reply_id)
 
     # --- generation --------------------------------------------------------------------------
 
-    async def text(self, destination: Destination, mode: str, context=None) -> str | None:
+    async def text(self, destination: Destination, mode: str, context=None, to: str | None = None) -> str | None:
+        """A text in the voice for `destination`, its @handles inert but for `to`'s (the author
+        replied to); None when there is no model yet or it is busy."""
         max_chars = min(self.settings.max_chars, destination.max_chars)
         try:
             generation = await self.service.generate(GenerationRequest(
@@ -255,7 +267,7 @@ class Poster:
         except (NotReady, Busy) as error:
             log.info("%s: nothing to say yet (%s)", destination.name, type(error).__name__)
             return None
-        text = generation.texts[0].strip()
+        text = neutralised(generation.texts[0].strip(), keep=to)
         return text[:max_chars] if text else None
 
 

@@ -39,7 +39,8 @@ def poster_settings(checkpoint_dir, **overrides):
     from dann.settings import Settings
 
     options = {"checkpoint_dir": checkpoint_dir, "temperature": 0.05, "max_chars": 60, "poster_every": "6h",
-               "poster_jitter_s": 0, "poster_poll_s": 60, "reload_poll_s": 0.05}
+               "poster_jitter_s": 0, "poster_poll_s": 60, "reload_poll_s": 0.05,
+               "poster_author_cooldown_s": 0}
     return Settings(_env_file=None, **{**options, **overrides})
 
 

@@ -191,3 +191,32 @@ async def test_while_the_owner_has_paused_dann_it_posts_and_answers_nothing(tmp_
     owner.resume(None)
     await at(poster, fake_time, 6.3, 12.1)
     assert [("reply" in p) for p in x.posted()] == [False]  # slot 2 posted; the old mention stays unanswered
+
+
+def test_handles_in_generated_text_mention_nobody_but_the_author_replied_to():
+    from dann.poster.destination import neutralised
+
+    text = "@sam ok and @bob.bsky.social and @kim@mastodon.social, mail me@example.com"
+    assert neutralised(text) == "＠sam ok and ＠bob.bsky.social and ＠kim@mastodon.social, mail me@example.com"
+    assert neutralised(text, keep="Sam").startswith("@sam ok and ＠bob")
+
+
+async def test_each_author_gets_one_reply_per_cooldown_and_no_handle_of_anyone_else(
+        tmp_path, fake_server, fake_time, service, monkeypatch):
+    from dann.serving.service import Generation
+
+    async def says_handles(request, **_):
+        return Generation(["@sam you and @bob"], 1, 1.0)
+
+    x = FakeX(fake_server)
+    poster = x_poster(tmp_path, fake_server, service, fake_time, x_replies=True, poster_author_cooldown_s=3600)
+    await poster.start()
+    monkeypatch.setattr(service, "generate", says_handles)
+    x.add("@dann_ebooks one", "7", username="sam")
+    await at(poster, fake_time, 0.1)
+    x.add("@dann_ebooks two", "7", username="sam")  # 12 minutes later: inside the hour
+    await at(poster, fake_time, 0.3)
+    x.add("@dann_ebooks three", "7", username="sam")
+    await at(poster, fake_time, 1.2)  # past the hour
+    replies = [p["text"] for p in x.posted() if "reply" in p]
+    assert replies == ["@sam you and ＠bob", "@sam you and ＠bob"]  # one, two skipped, three answered
