@@ -39,7 +39,9 @@ def wait_notice(wait_s: float) -> str:
 
 
 def quote(text: str) -> str:
+    """A member's text as a block quote, its markdown shown as typed (no headings, links or spoilers)."""
     text = text if len(text) <= QUOTE_CHARS else text[: QUOTE_CHARS - 1] + "…"
+    text = discord.utils.escape_markdown(text)
     return "\n".join("> " + line for line in text.splitlines() or [""])
 
 

@@ -198,6 +198,9 @@ class Conversation(DannCog):
             context = prompt_text(text, self.bot.settings.max_prompt_chars) or None
             answer, version = await self.bot.speak("reply", temperature=temp, context=context,
                                                    client=str(interaction.user.id), deadline_s=time_left(interaction))
+            if version is None:  # refused (a blocked or forgotten term), busy or still learning: no quote
+                await interaction.followup.send(clip(answer), allowed_mentions=NO_PINGS)
+                return
             await self.bot.remember(await interaction.followup.send(clip(f"{quote(text)}\n{answer}"),
                                                               allowed_mentions=NO_PINGS, wait=True), version)
         finally:

@@ -14,6 +14,8 @@ from discord.ext.test import backend, callbacks, factories
 from bot import create_bot, run_bot
 from bot.text import BUSY, STILL_LEARNING, clip, prompt_text
 from dann.serving.service import Generation, GenerationService
+from dann.state import store_beside
+from dann.voice.forget import ForgetList
 from lstm.errors import DannError
 from tests.bot.helpers import connect, dann, interaction, mention, settings_for, slash
 from tests.dann.serving import MAX_CHARS, eventually, publish
@@ -258,6 +260,17 @@ async def test_dann_reply_quotes_the_text_and_answers_it(bot):
     assert text.startswith("> @everyone <@123> what's up\n> friends\n")
     assert len(text.splitlines()) == 3
     assert inter.followup.send.await_args.kwargs["allowed_mentions"].to_dict() == NO_PINGS
+
+
+async def test_dann_reply_never_quotes_a_forgotten_phrase_and_escapes_markdown(bot, service):
+    ForgetList(store_beside(service.checkpoint_dir)).add("my secret plan")
+    inter = interaction()
+    await slash(bot, "reply", inter, text="# my SECRET plan!")
+    said = inter.followup.send.await_args.args[0]
+    assert "secret" not in said.lower() and said == "the context holds a phrase dann was asked to forget"
+    inter = interaction()
+    await slash(bot, "reply", inter, text="# **big** ||news||")
+    assert inter.followup.send.await_args.args[0].startswith(r"> \# \*\*big\*\* \|\|news\|\|")
 
 
 async def test_slash_commands_and_mentions_share_the_cooldown(service):
