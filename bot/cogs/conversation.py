@@ -102,14 +102,15 @@ class Conversation(DannCog):
         guild_id = message.guild.id if message.guild else None
         if bot.refusal(message.author.id, guild_id):
             return  # in silence: a notice to every mention would be the noise a pause is there to stop
-        chain = await self.chain_of(message)
-        if self.at_cap(message, chain):
-            return
+        # The cooldown first: walking a reply chain costs up to DANN_MAX_THREAD_DEPTH fetches.
         wait = bot.cooldown.try_acquire(message.author.id, message.channel.id, guild_id)
         try:
             if wait:
                 if bot.cooldown.should_notice(message.author.id, message.channel.id, wait):
                     await self.answer(message, wait_notice(wait), delete_after=wait)
+                return
+            chain = await self.chain_of(message)
+            if self.at_cap(message, chain):
                 return
             async with message.channel.typing():
                 text, version = await bot.speak("reply", context=self.context_of(message, chain),
@@ -135,8 +136,10 @@ class Conversation(DannCog):
         if bot.pause_of(guild_id) is not None or is_quiet(bot.presence.quiet_of(guild_id),
                                                             datetime.datetime.now(datetime.UTC)):
             return
+        if not self.chimes.due(message.channel.id, entry["chance"]):
+            return  # the dice first: most messages get no chime-in, and need no chain walk
         chain = await self.chain_of(message)
-        if self.at_cap(message, chain) or not self.chimes.due(message.channel.id, entry["chance"]):
+        if self.at_cap(message, chain):
             return
         # dann itself is the asker: one chime-in in flight at a time, within the channel's and the
         # server's limits like any other generation, and silent when they hold.

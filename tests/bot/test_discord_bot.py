@@ -137,6 +137,24 @@ async def test_the_cooldown_holds_with_one_short_notice(service, sent):
     await dpytest.empty_queue()
 
 
+async def test_a_member_in_cooldown_costs_no_chain_walk(service, sent, monkeypatch):
+    bot = await connect(settings_for(service.checkpoint_dir, user_cooldown_s=60), service)
+    conversation = bot.get_cog("Conversation")
+    walks = []
+    real = conversation.chain_of
+
+    async def counted(message):
+        walks.append(message.id)
+        return await real(message)
+
+    monkeypatch.setattr(conversation, "chain_of", counted)
+    member = dpytest.get_config().members[0]
+    for _ in range(3):
+        await dpytest.message(f"{mention(bot)} hi", member=member)
+    assert len(walks) == 1  # the two in cooldown were told to wait, not walked up
+    await dpytest.empty_queue()
+
+
 async def test_fifty_people_mentioning_at_once_in_one_channel_get_one_notice(service, sent):
     bot = await connect(settings_for(service.checkpoint_dir, user_cooldown_s=60, channel_cooldown_s=30), service,
                         members=50)
