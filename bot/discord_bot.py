@@ -201,8 +201,10 @@ class DannBot(commands.Bot):
             return STILL_LEARNING, None
         except Busy:
             return BUSY, None
-        except DannError as error:  # expected: one sentence for the person
-            return str(error), None
+        except DannError as error:  # expected: one sentence for the person (paths only in the log)
+            if error.public:
+                log.error("generating a %s: %s", mode, error)
+            return error.for_public(), None
         except Exception:
             log.exception("generating a %s failed", mode)
             return SORRY, None

@@ -10,4 +10,12 @@ It lives in the model package because it is the lowest layer every other package
 
 
 class DannError(Exception):
-    """An expected failure, shown as one line."""
+    """An expected failure, shown as one line.
+
+    `public`, where set, is what a stranger is told instead (the web page, a Discord channel): the
+    message itself may name server paths, which only the log and the operator should see."""
+
+    public: str | None = None
+
+    def for_public(self) -> str:
+        return self.public or str(self)

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import html
 import json
+import logging
 import math
 from pathlib import Path
 from typing import Literal
@@ -18,6 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from dann.serving.service import Busy, NotReady
 from dann.serving.status import about
 from dann.settings import WebSettings
+
+log = logging.getLogger("dann.web")
 
 STATIC = Path(__file__).parent / "static"
 # The slider's range, and the API's: below 0.05 the voice loops on itself, above 2 it is noise.
@@ -69,6 +72,9 @@ async def expected_failure(request: Request, error: Exception) -> JSONResponse:
         return problem(503, STILL_LEARNING, {"Retry-After": str(math.ceil(settings.reload_poll_s))})
     if isinstance(error, Busy):
         return problem(503, str(error), {"Retry-After": str(math.ceil(error.retry_after))})
+    if error.public:  # the server's own trouble (its database): the detail, paths and all, is logged
+        log.error("%s %s: %s", request.method, request.url.path, error)
+        return problem(503, error.for_public(), {"Retry-After": "60"})
     return problem(422, str(error))  # a DannError: the request cannot be served as asked
 
 

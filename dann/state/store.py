@@ -33,6 +33,8 @@ log = logging.getLogger("dann.state")
 class StateError(DannError):
     """The state database cannot be opened, read or written, or an old state file cannot be imported."""
 
+    public = "dann cannot reach its state database right now; its operator's log says why"
+
 
 def database_url(settings) -> str:
     """DANN_DATABASE_URL, or SQLite in `state.db` beside the checkpoints."""
@@ -172,7 +174,9 @@ def failing_as(kind):
     try:
         yield
     except StateError as error:
-        raise kind(str(error)) from None
+        failure = kind(str(error))
+        failure.public = error.for_public()  # the path stays in the message, for the log
+        raise failure from None
 
 
 def upsert(conn, table, values: dict) -> None:

@@ -154,3 +154,26 @@ async def test_the_owners_pause_is_a_503_on_the_web_while_it_lasts(tmp_path, stu
     assert paused.status_code == 503 and one_line(paused) == "dann is paused by its owner for now"
     assert int(paused.headers["Retry-After"]) >= 1
     assert resumed.status_code == 200 and sampled(stub) == ["again"]
+
+
+async def test_a_store_that_cannot_be_read_is_a_503_that_names_no_path(tmp_path, caplog):
+    from sqlalchemy import create_engine
+
+    from dann.state import store_beside
+    from dann.voice.filters import Filters
+    from dann.voice.forget import ForgetList
+
+    store = store_beside(tmp_path / "state")
+    service = Recorded(tmp_path, filters=Filters(forget=ForgetList(store)))
+    await service.start()
+    service.current = object()
+    store.engine = create_engine("sqlite:////sys/gone/state.db")  # the volume went away under it
+    try:
+        app = create_app(make_settings(tmp_path), service)
+        async with serving(app, lifespan=False) as client:
+            failed = await client.post("/api/generate", json={"prompt": "hi"})
+    finally:
+        await service.stop()
+    assert failed.status_code == 503 and "/" not in one_line(failed)
+    assert one_line(failed) == "dann cannot reach its state database right now; its operator's log says why"
+    assert any(store.where in r.getMessage() for r in caplog.records)  # the detail is in the log
