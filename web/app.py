@@ -47,7 +47,7 @@ from web.body_limit import BodyLimit
 from web.connections import with_header_deadline
 from web.front_door import FrontDoor
 from web.game import Game
-from web.http import STATIC, ClientGone, Refused, expected_failure, render_page, validation_error
+from web.http import STATIC, ClientGone, Refused, SecurityHeaders, expected_failure, render_page, validation_error
 from web.lag import LoopLag
 from web.rate_limit import RateLimits, networks
 
@@ -91,7 +91,8 @@ def create_app(settings: WebSettings, service: GenerationService | None = None) 
     app.state.game = Game(settings, service, votes) if settings.web_game else None
     app.state.page = render_page(settings)
     app.add_middleware(BodyLimit, limit=body_limit(settings), timeout_s=settings.web_body_timeout_s)
-    app.add_middleware(FrontDoor, service=service)  # outermost: before the body is even read
+    app.add_middleware(FrontDoor, service=service)  # before the body is even read
+    app.add_middleware(SecurityHeaders)  # outermost: every response carries them, refusals too
     app.add_exception_handler(RequestValidationError, validation_error)
     for expected in (Refused, ClientGone, NotReady, Busy, DannError):
         app.add_exception_handler(expected, expected_failure)

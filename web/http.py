@@ -78,6 +78,32 @@ async def expected_failure(request: Request, error: Exception) -> JSONResponse:
     return problem(422, str(error))  # a DannError: the request cannot be served as asked
 
 
+SECURITY_HEADERS = [(b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
+                    (b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer"),
+                    (b"x-frame-options", b"DENY")]
+
+
+class SecurityHeaders:
+    """The security headers on every response, the page, the API, static files and every refusal
+    alike: pure ASGI, outermost, so that no route or other middleware can answer without them."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                names = {name.lower() for name, _ in message.get("headers", [])}
+                message = {**message, "headers": [*message.get("headers", []),
+                                                   *(h for h in SECURITY_HEADERS if h[0] not in names)]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
 class ClientGone(Exception):
     """The client disconnected while its request waited."""
 

@@ -50,6 +50,17 @@ def client_key(peer: str | None, forwarded_for: str | None, trusted: list[Networ
     return _key(address)
 
 
+def over_https(scheme: str, peer: str | None, forwarded_proto: str | None, trusted: list[Network]) -> bool:
+    """Whether the client's request came over HTTPS: to this server, or to a trusted proxy that
+    says so in X-Forwarded-Proto (its last entry is the one it wrote)."""
+    if scheme == "https":
+        return True
+    address = _address(peer)
+    if address is None or not forwarded_proto or not _trusted(address, trusted):
+        return False
+    return forwarded_proto.split(",")[-1].strip().lower() == "https"
+
+
 def _address(text: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     try:
         address = ipaddress.ip_address((text or "").strip("[]"))

@@ -19,7 +19,6 @@ from dann.voice.request import GenerationRequest
 from lstm.errors import DannError
 from web.game import COOKIE
 from web.http import (
-    CONTENT_SECURITY_POLICY,
     MAX_TEMPERATURE,
     MIN_TEMPERATURE,
     ClientGone,
@@ -29,7 +28,7 @@ from web.http import (
     unless_gone,
     web_owner,
 )
-from web.rate_limit import client_key
+from web.rate_limit import client_key, over_https
 
 log = logging.getLogger("dann.web")
 
@@ -70,8 +69,7 @@ def plot(request: Request) -> Path | None:
 
 @pages.get("/", response_class=HTMLResponse)
 async def index(request: Request):
-    return HTMLResponse(request.app.state.page, headers={"Content-Security-Policy": CONTENT_SECURITY_POLICY,
-                                                         "X-Content-Type-Options": "nosniff"})
+    return HTMLResponse(request.app.state.page)  # its security headers: web/http.py's SecurityHeaders
 
 
 @pages.get("/healthz")
@@ -156,7 +154,9 @@ async def game_pair(request: Request):
     except DannError as error:  # no export, an export that does not read, nothing it may show
         raise Refused(503, f"the game cannot start: {error}") from None
     response = JSONResponse(dealt)
-    response.set_cookie(COOKIE, visitor, max_age=365 * 86400, httponly=True, samesite="strict")
+    secure = over_https(request.url.scheme, request.client.host if request.client else None,
+                        request.headers.get("x-forwarded-proto"), request.app.state.proxies)
+    response.set_cookie(COOKIE, visitor, max_age=365 * 86400, httponly=True, samesite="strict", secure=secure)
     return response
 
 

@@ -177,3 +177,27 @@ async def test_a_store_that_cannot_be_read_is_a_503_that_names_no_path(tmp_path,
     assert failed.status_code == 503 and "/" not in one_line(failed)
     assert one_line(failed) == "dann cannot reach its state database right now; its operator's log says why"
     assert any(store.where in r.getMessage() for r in caplog.records)  # the detail is in the log
+
+
+async def test_every_response_carries_the_security_headers(tmp_path, stub):
+    app = create_app(make_settings(tmp_path, web_rate_per_minute=1), stub)
+    async with serving(app, lifespan=False) as client:
+        answers = [await client.get("/"), await client.get("/static/nope.css"),
+                   await client.post("/api/generate", json={"prompt": "a"}),
+                   await client.post("/api/generate", json={"prompt": "b"}),  # 429, past the rate
+                   await client.post("/api/generate", content=b"{not json", headers={"content-type": "application/json"})]
+    assert [a.status_code for a in answers] == [200, 404, 200, 429, 422]
+    for answer in answers:
+        assert "default-src 'self'" in answer.headers["content-security-policy"], answer.request.url
+        assert answer.headers["x-content-type-options"] == "nosniff"
+        assert answer.headers["x-frame-options"] == "DENY" and answer.headers["referrer-policy"] == "no-referrer"
+
+
+def test_the_cookie_is_secure_when_the_request_came_over_https():
+    from web.rate_limit import networks, over_https
+
+    proxies = networks(["127.0.0.1"])
+    assert over_https("https", "198.51.100.7", None, proxies)
+    assert over_https("http", "127.0.0.1", "https", proxies)  # the trusted proxy says so
+    assert not over_https("http", "198.51.100.7", "https", proxies)  # anyone else may not
+    assert not over_https("http", "127.0.0.1", "http", proxies) and not over_https("http", "127.0.0.1", None, [])
