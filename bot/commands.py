@@ -27,7 +27,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.text import NO_PINGS, clip
+from bot.text import NO_PINGS, clip, wait_notice
 
 OWNER_ONLY = "Only dann's owner can do that."
 MANAGERS_ONLY = "Only dann's owner, or an admin of this server (Manage Server), can do that."
@@ -81,6 +81,19 @@ class DannCog(commands.Cog):
         # A bound method: discord.py passes this cog as the handler's `self`, as for a cog's own commands.
         self.subcommands = [app_commands.Command(callback=getattr(self, attr), parent=bot.dann_group, **spec)
                             for attr, spec in marked.items()]
+
+    async def refused(self, interaction: discord.Interaction) -> bool:
+        """Answers (only to the asker) and returns True when dann may not speak for them here, or
+        the cooldown holds."""
+        refusal = self.bot.refusal(interaction.user.id, interaction.guild_id)
+        if refusal:
+            await tell(interaction, refusal)
+            return True
+        wait = self.bot.cooldown.try_acquire(interaction.user.id, interaction.channel_id or interaction.user.id,
+                                             interaction.guild_id)
+        if wait:
+            await tell(interaction, wait_notice(wait))  # only the asker sees it: no channel to flood
+        return bool(wait)
 
     async def cog_load(self) -> None:
         for command in self.subcommands:

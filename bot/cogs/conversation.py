@@ -22,7 +22,7 @@ from discord.ext import commands
 
 from bot.chain import Chain, chain_above, parent_now
 from bot.chime import Chimes
-from bot.commands import DannCog, subcommand, tell
+from bot.commands import DannCog, subcommand
 from bot.text import NO_PINGS, clip, prompt_text, quote, wait_notice
 from dann.schedule import is_quiet
 
@@ -161,19 +161,6 @@ class Conversation(DannCog):
         return await message.channel.send(clip(text), reference=reference, allowed_mentions=NO_PINGS, **options)
 
     # --- /dann post and /dann reply -----------------------------------------------------------------
-
-    async def refused(self, interaction: discord.Interaction) -> bool:
-        """Answers (only to the asker) and returns True when dann may not speak for them here, or
-        the cooldown holds."""
-        refusal = self.bot.refusal(interaction.user.id, interaction.guild_id)
-        if refusal:
-            await tell(interaction, refusal)
-            return True
-        wait = self.bot.cooldown.try_acquire(interaction.user.id, interaction.channel_id or interaction.user.id,
-                                             interaction.guild_id)
-        if wait:
-            await tell(interaction, wait_notice(wait))  # only the asker sees it: no channel to flood
-        return bool(wait)
 
     @subcommand(name="post", description="dann posts something new")
     @app_commands.describe(temp="How adventurous, 0.05 to 2.0: low is safe and repetitive, high is wild")

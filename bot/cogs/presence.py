@@ -48,7 +48,8 @@ class PresenceSettings(DannCog):
             return
         try:
             if every.strip().lower() == "off":
-                removed = self.bot.autopost.unschedule(channel.id)
+                mine = self.bot.presence.autoposts().get(channel.id, {}).get("guild") == interaction.guild_id
+                removed = mine and self.bot.autopost.unschedule(channel.id)  # never another server's
                 await tell(interaction, f"No more scheduled posts in <#{channel.id}>." if removed
                            else f"There were no scheduled posts in <#{channel.id}>.")
                 return

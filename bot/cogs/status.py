@@ -42,6 +42,9 @@ class StatusAndFeedback(DannCog):
 
     @subcommand(name="about", description="What dann is, whose voice it imitates, and who runs it")
     async def about(self, interaction: discord.Interaction) -> None:
+        if await self.refused(interaction):  # it speaks in public: the pause and the cooldowns hold
+            return
+        self.bot.cooldown.release(interaction.user.id)  # answered at once, nothing in flight
         settings = self.bot.settings
         owners = settings.owner_name or ", ".join(f"<@{owner}>" for owner in settings.owner_ids)
         text = about(self.bot.service.status(), voice=settings.voice_name, owner=owners or None)

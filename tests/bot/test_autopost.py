@@ -212,6 +212,11 @@ async def test_off_stops_it_and_an_admin_gets_one_line_for_each_mistake(service,
     await advance(bot, clock, 1)
     assert len(posted) == 1 and drain() == 1
 
+    # Another server's admin naming this channel cannot end its schedule.
+    elsewhere = interaction(user_id=config.members[0].id, channel_id=channel.id, guild_id=config.guilds[0].id + 1,
+                            manage_guild=True)
+    await slash(bot, "autopost", elsewhere, channel=channel, every="off")
+    assert "There were no scheduled posts" in said(elsewhere) and channel.id in bot.presence.autoposts()
     assert "No more scheduled posts" in await command(bot, "autopost", channel=channel, every="off")
     await advance(bot, clock, 3)
     assert len(posted) == 1

@@ -188,6 +188,19 @@ async def test_about_names_the_voice_the_training_date_and_the_owner(service, cl
     assert f"<@{owner.id}>" in text
 
 
+async def test_about_follows_the_pause_and_the_cooldown(service, cleanup):
+    bot, owner, other = await owned_bot(service, user_cooldown_s=60)
+    bot.control.pause(None, None)
+    inter = interaction(user_id=other.id)
+    await slash(bot, "about", inter)
+    assert said(inter) == "dann is paused for now." and inter.response.send_message.await_args.kwargs["ephemeral"]
+    bot.control.resume(None)
+    first, second = interaction(user_id=other.id), interaction(user_id=other.id)
+    await slash(bot, "about", first)
+    await slash(bot, "about", second)
+    assert "dann is a bot" in said(first) and "Give me" in said(second)
+
+
 async def test_an_owner_id_discord_does_not_know_is_one_warning_at_start(service, cleanup, caplog, monkeypatch):
     bot, owner, _ = await owned_bot(service)
     bot.settings = bot.settings.model_copy(update={"owner_ids": [owner.id, 4242]})
