@@ -31,7 +31,7 @@ log = logging.getLogger("dann.poster")
 X_HOST = "https://api.twitter.com"
 TIMEOUT_S = 30
 MAX_CHARS = 280
-MAX_WALK = 50  # tweets followed up one thread at most (each one request)
+MAX_WALK = 50  # tweets followed up one thread at most (each one request), whatever the settings
 KEYS = ("x_api_key", "x_api_secret", "x_access_token", "x_access_secret")
 
 
@@ -125,7 +125,9 @@ class XDestination:
 
     def thread_above(self, tweet, depth_cap: int) -> tuple[tuple[str, ...], int]:
         texts, chars, dann_posts = [], 0, 0
-        for _ in range(MAX_WALK):
+        # As far as Bluesky's walk reads: enough for priming, and for depth_cap of dann's tweets in a
+        # chain where dann's and another's alternate. Each step is one request of X's quota.
+        for _ in range(min(MAX_WALK, 2 * depth_cap + self.thread_messages)):
             parent_id = next((r.id for r in tweet.referenced_tweets or [] if r.type == "replied_to"), None)
             if parent_id is None:
                 break

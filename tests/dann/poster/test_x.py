@@ -220,3 +220,18 @@ async def test_each_author_gets_one_reply_per_cooldown_and_no_handle_of_anyone_e
     await at(poster, fake_time, 1.2)  # past the hour
     replies = [p["text"] for p in x.posted() if "reply" in p]
     assert replies == ["@sam you and ＠bob", "@sam you and ＠bob"]  # one, two skipped, three answered
+
+
+async def test_the_thread_walk_reads_no_further_than_priming_and_the_depth_cap_need(
+        tmp_path, fake_server, fake_time, service):
+    x = FakeX(fake_server)
+    above = None
+    for i in range(40):  # a long thread between two people, dann nowhere in it
+        above = x.add(f"message {i}", "7" if i % 2 else "8", in_reply_to=above)
+    x.add("@dann_ebooks what do you think?", "7", in_reply_to=above, username="sam")
+    poster = x_poster(tmp_path, fake_server, service, fake_time, x_replies=True, max_thread_depth=2, thread_messages=3)
+    await poster.start()
+    await at(poster, fake_time, 0.1)
+    walked = [r for r in fake_server.of("GET") if r.path.startswith("/2/tweets/")]
+    assert 0 < len(walked) <= 2 * 2 + 3  # one request a tweet, not 40
+    assert [("reply" in p) for p in x.posted()] == [True]
