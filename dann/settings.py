@@ -119,6 +119,8 @@ class ServingSettings(CommonSettings):
     # game.json beside the checkpoints), imported once.
     web_game: bool = False
     game_file: Path | None = None
+    # Votes one client (an address) may cast on one model version: one person cannot make the tally.
+    web_game_votes_per_client: int = Field(30, ge=1)
 
     @field_validator("owner_ids", mode="before")
     @classmethod

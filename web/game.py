@@ -19,12 +19,14 @@ dann/serving/votes.py's Votes, per model version.
 import asyncio
 import collections
 import dataclasses
+import hmac
 import logging
 import random
 import secrets
 import threading
 
 from dann.serving.votes import Votes
+from dann.state import StateError
 from dann.voice.bestof import SAFE_LINE
 from dann.voice.forget import forget_list
 from dann.voice.request import GenerationRequest
@@ -45,6 +47,7 @@ class Pair:
     version: int
     real_side: str  # "a" or "b"
     voted: bool = False
+    voting: bool = False  # a vote on it is being written
 
 
 def showable(settings, voice, filters) -> list[str]:
@@ -65,11 +68,25 @@ def showable(settings, voice, filters) -> list[str]:
     return posts
 
 
+def signed(key: bytes, visitor: str) -> str:
+    """The cookie for `visitor`: its id and the server's signature of it, so that a client cannot
+    make up ids (and with them, votes)."""
+    return f"{visitor}.{hmac.new(key, visitor.encode(), 'sha256').hexdigest()[:32]}"
+
+
+def verified(key: bytes, cookie: str) -> str | None:
+    """The visitor id of a cookie this server signed, or None."""
+    visitor = cookie.partition(".")[0]
+    return visitor if visitor and len(cookie) <= 128 and hmac.compare_digest(signed(key, visitor), cookie) else None
+
+
 class Game:
     def __init__(self, settings, service, votes: Votes, *, rng: random.Random | None = None):
         self.settings, self.service, self.votes = settings, service, votes
         self.rng = rng or random.SystemRandom()
         self.pairs: collections.OrderedDict[str, Pair] = collections.OrderedDict()
+        self.cast: collections.Counter[tuple[str, int]] = collections.Counter()  # (client, version) -> votes
+        self.key = votes.store.secret("visitor")  # signs visitor ids: the same in every replica
         self._real: tuple[tuple, list[str]] | None = None  # ((model version, forget list), showable posts)
         self._lock = threading.Lock()
 
@@ -105,16 +122,28 @@ class Game:
         a, b = (real, generated) if real_side == "a" else (generated, real)
         return {"pair": pair_id, "a": a, "b": b, "model_version": result.model_version}
 
-    def vote(self, visitor: str, pair_id: str, pick: str) -> tuple[int, dict | str]:
+    def vote(self, visitor: str, pair_id: str, pick: str, client: str = "") -> tuple[int, dict | str]:
         """(HTTP status, answer): 200 with whether the pick was right and the version's tally, or
-        an error status with one line saying why the vote does not count."""
+        an error status with one line saying why the vote does not count. `client` (an address)
+        may cast at most DANN_WEB_GAME_VOTES_PER_CLIENT votes on one version."""
         with self._lock:
             pair = self.pairs.get(pair_id)
             if pair is None or pair.visitor != visitor:
                 return 404, "no such pair for this visitor: ask for a new one"
-            if pair.voted:
+            if pair.voted or pair.voting:
                 return 409, "you have already voted on this pair"
-            pair.voted = True
+            if self.cast[(client, pair.version)] >= self.settings.web_game_votes_per_client:
+                return 429, "you have voted on this model version as often as one visitor's votes count"
+            pair.voting = True
         fooled = pick != pair.real_side
-        tally = self.votes.add(pair.version, fooled)
+        try:  # counted first: the pair is marked only once its vote is saved
+            tally = self.votes.add(pair.version, fooled)
+        except StateError as error:
+            log.error("a vote could not be saved: %s", error)
+            with self._lock:
+                pair.voting = False
+            return 503, "your vote could not be counted just now; try again in a minute"
+        with self._lock:
+            pair.voted, pair.voting = True, False
+            self.cast[(client, pair.version)] += 1
         return 200, {"correct": not fooled, "real": pair.real_side, "model_version": pair.version, "tally": tally}

@@ -17,7 +17,7 @@ from dann.serving.status import about
 from dann.state.pause import ControlError
 from dann.voice.request import GenerationRequest
 from lstm.errors import DannError
-from web.game import COOKIE
+from web.game import COOKIE, signed, verified
 from web.http import (
     MAX_TEMPERATURE,
     MIN_TEMPERATURE,
@@ -138,8 +138,8 @@ def the_game(request: Request):
 
 
 def visitor_of(request: Request) -> str | None:
-    cookie = request.cookies.get(COOKIE, "")
-    return cookie if 16 <= len(cookie) <= 64 and cookie.replace("-", "").replace("_", "").isalnum() else None
+    """The visitor id of the request's cookie, if this server signed it."""
+    return verified(the_game(request).key, request.cookies.get(COOKIE, ""))
 
 
 @game.post("/pair")
@@ -156,7 +156,8 @@ async def game_pair(request: Request):
     response = JSONResponse(dealt)
     secure = over_https(request.url.scheme, request.client.host if request.client else None,
                         request.headers.get("x-forwarded-proto"), request.app.state.proxies)
-    response.set_cookie(COOKIE, visitor, max_age=365 * 86400, httponly=True, samesite="strict", secure=secure)
+    response.set_cookie(COOKIE, signed(dealer.key, visitor), max_age=365 * 86400, httponly=True, samesite="strict",
+                        secure=secure)
     return response
 
 
@@ -166,7 +167,7 @@ async def game_vote(body: VoteRequest, request: Request):
     visitor = visitor_of(request)
     if visitor is None:
         raise Refused(404, "no such pair for this visitor: ask for a new one")
-    status_code, answer = dealer.vote(visitor, body.pair, body.pick)
+    status_code, answer = dealer.vote(visitor, body.pair, body.pick, client_of(request))
     if status_code != 200:
         raise Refused(status_code, answer)
     return answer

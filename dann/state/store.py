@@ -15,6 +15,7 @@ import contextlib
 import functools
 import json
 import logging
+import secrets
 import time
 from pathlib import Path
 
@@ -89,6 +90,8 @@ class Store:
             found = conn.execute(select(tables.schema.c.version)).scalar()
             if found is None:
                 conn.execute(insert(tables.schema).values(version=tables.SCHEMA_VERSION))
+            elif found < tables.SCHEMA_VERSION:  # every change so far adds tables: create_all made them
+                conn.execute(update(tables.schema).values(version=tables.SCHEMA_VERSION))
             elif found > tables.SCHEMA_VERSION:
                 raise StateError(f"the state database {self.where} was written by a newer dann (schema {found}, "
                                  f"this one knows {tables.SCHEMA_VERSION}): upgrade dann")
@@ -132,6 +135,15 @@ class Store:
     def revision_of(self, name: str) -> int:
         with self.read() as conn:
             return conn.execute(select(tables.revision.c.number).where(tables.revision.c.name == name)).scalar() or 0
+
+    def secret(self, name: str) -> bytes:
+        """A random key shared by every process of this store, made on first use."""
+        with self.write("read a key from") as conn:
+            value = conn.execute(select(tables.secrets.c.value).where(tables.secrets.c.name == name)).scalar()
+            if value is None:
+                value = secrets.token_hex(32)
+                conn.execute(insert(tables.secrets).values(name=name, value=value))
+        return bytes.fromhex(value)
 
     # --- the JSON files of older versions ---------------------------------------------------------
 

@@ -7,7 +7,7 @@ posted and answered). Times are Unix seconds; Discord ids are 64-bit integers.
 
 from sqlalchemy import BigInteger, Column, Float, Integer, MetaData, String, Table, Text, UniqueConstraint
 
-SCHEMA_VERSION = 1  # raised with every change to these tables, with a migration in store.py
+SCHEMA_VERSION = 2  # raised with every change to these tables (2: `secrets`); new tables are created on open
 
 metadata = MetaData()
 
@@ -24,6 +24,12 @@ revision = Table("revision", metadata,
 imported = Table("imported", metadata,
                  Column("path", Text, primary_key=True),
                  Column("at", Float, nullable=False))
+
+# Keys the processes share, made once by whichever needs one first (the web page's key that signs
+# visitor ids, so that every replica and every restart accepts the same cookies).
+secrets = Table("secrets", metadata,
+                Column("name", String(32), primary_key=True),
+                Column("value", Text, nullable=False))
 
 forget = Table("forget", metadata,
                Column("id", Integer, primary_key=True, autoincrement=True),  # the order given

@@ -126,3 +126,32 @@ def test_an_export_that_cannot_be_read_is_one_line(game_dir, game_export, tmp_pa
     response = asyncio.run(scenario())
     assert response.status_code == 503 and one_line(response).startswith("the game cannot start: ")
     assert "missing.zip" in one_line(response)
+
+
+@pytest.mark.slow
+def test_signed_ids_a_cap_per_client_and_a_vote_saved_before_its_pair_is_marked(game_dir, game_export, monkeypatch):
+    from dann.state import StateError
+
+    async def scenario():
+        app = create_app(game_settings(game_dir, game_export, web_game_votes_per_client=2))
+        async with serving(app) as visitor:
+            pairs = [await deal(visitor) for _ in range(3)]
+            cookie = visitor.cookies["dann_visitor"]
+            assert cookie.count(".") == 1 and len(cookie.split(".")[1]) == 32  # the id, and the server's signature
+            real = app.state.votes.add
+
+            def fails_once(version, fooled):
+                monkeypatch.setattr(app.state.votes, "add", real)
+                raise StateError("cannot count a vote in the state database /data/state/state.db: disk I/O error")
+
+            monkeypatch.setattr(app.state.votes, "add", fails_once)
+            failed = await visitor.post("/api/game/vote", json={"pair": pairs[0]["pair"], "pick": "a"})
+            again = await visitor.post("/api/game/vote", json={"pair": pairs[0]["pair"], "pick": "a"})
+            second = await visitor.post("/api/game/vote", json={"pair": pairs[1]["pair"], "pick": "a"})
+            capped = await visitor.post("/api/game/vote", json={"pair": pairs[2]["pair"], "pick": "a"})
+            return failed, again, second, capped
+
+    failed, again, second, capped = asyncio.run(scenario())
+    assert failed.status_code == 503 and "/" not in one_line(failed)  # one line, no path
+    assert again.status_code == 200 and second.status_code == 200  # the failed vote left the pair open
+    assert capped.status_code == 429 and "as often as one visitor's votes count" in one_line(capped)
