@@ -36,6 +36,9 @@ LEET = {"0": "o", "3": "e", "4": "a", "5": "s", "6": "g", "7": "t", "8": "b", "9
 BETWEEN_LETTERS_I = re.compile(r"(?<=[a-z])[!|](?=[a-z])")
 HELD = re.compile(r"([a-z])\1{2,}")
 PIECE = re.compile(r"[a-z0-9]+")
+# Inside a longer word only terms this long are looked for: shorter ones hide in ordinary words
+# ("night", "spice", "Japan", "raccoon") and are matched as whole words only.
+GLUED_MIN_CHARS = 5
 
 
 class BlocklistError(DannError):
@@ -94,6 +97,7 @@ class Blocklist:
         terms = [term for term in terms if term_key(term)]
         self.raw = tuple(terms)  # as given: a union rebuilds from these, spaces and all
         self.terms = frozenset(map(term_key, terms))
+        self.glued_terms = frozenset(term for term in self.terms if len(term) >= GLUED_MIN_CHARS)
         # Terms of several words ("street shitter") are also looked for across the spaces between
         # words; single words are not, or "go ok" would spell a slur.
         self.longest = max((len(PIECE.findall(fold(term))) for term in terms), default=1)
@@ -126,15 +130,18 @@ class Blocklist:
         return len(self.terms)
 
     def glued(self, text: str) -> str | None:
-        """The first listed term spelled anywhere in `text`, even inside a longer word
-        ("dishwasherndd" holds "dishwasher"), or None. Stricter than `match`: for what a person
-        typed (a prompt is served as dann's own words) and for last-resort fallbacks."""
+        """The first listed term in `text` as a whole word (`match`), or one of GLUED_MIN_CHARS or
+        more letters anywhere, even inside a longer word ("dishwasherndd" holds "dishwasher"); or
+        None. Stricter than `match`: for what a person typed (a prompt is served as dann's own
+        words) and for last-resort fallbacks."""
         if not self.terms:
             return None
+        if found := self.match(text):
+            return found
         for reading in readings(text):
             squeezed = "".join(PIECE.findall(reading))
             held = HELD.sub(r"\1", squeezed)
-            for term in self.terms:
+            for term in self.glued_terms:
                 if term in squeezed or term in held:
                     return term
         return None

@@ -64,3 +64,6 @@ def test_a_term_glued_inside_a_longer_word_is_found_where_it_must_be():
     assert blocklist.match("dishwasherndd~, we") is None  # served text is judged by whole words
     assert blocklist.glued("dishwasherndd~, we") == "dishwasher"  # a prompt or a fallback: anywhere
     assert blocklist.glued("d1shw4sher") == "dishwasher" and blocklist.glued("the dishes, washed") is None
+    # Short terms hide inside ordinary words: inside a word, only terms of five letters or more count.
+    for ordinary in ("good night", "goodnight!", "some spice", "a raccoon in Japan", "Scunthorpe"):
+        assert Blocklist.default().glued(ordinary) is None, ordinary
