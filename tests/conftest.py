@@ -4,6 +4,7 @@ import fcntl
 import os
 import shutil
 import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -79,23 +80,28 @@ def tiny_config(**overrides) -> TrainConfig:
     return TrainConfig(**{**options, **overrides})
 
 
-@pytest.fixture(scope="session")
-def trained_dir(tmp_path_factory, worker_id):
-    """A checkpoint directory holding one small model trained on posts and replies: trained once
-    per run, by the first pytest-xdist worker that needs it (the others wait for it, then share
-    it). Tests read it, or copy it before they change anything."""
+def built_once(tmp_path_factory, worker_id: str, name: str, build) -> Path:
+    """A folder `build(folder)` fills once per run: by the first pytest-xdist worker that needs it,
+    while the others wait for it, then share it. Tests read it, or copy it before they change it."""
     base = tmp_path_factory.getbasetemp()
     root = base if worker_id == "master" else base.parent  # the run's folder, above each worker's
-    directory = root / "trained-ckpt"
-    with open(root / "trained-ckpt.lock", "w") as lock:
+    directory = root / name
+    with open(root / f"{name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (root / "trained-ckpt.done").exists():
-            records = [Record("post", "good morning friends") for _ in range(80)]
-            records += [Record("reply", "lol same") for _ in range(80)]
+        if not (root / f"{name}.done").exists():
             shutil.rmtree(directory, ignore_errors=True)  # what a worker that failed midway left
-            fit(Corpus("test", records), TINY_MODEL, tiny_config(max_steps=150, eval_every=150), directory)
-            (root / "trained-ckpt.done").touch()
+            build(directory)
+            (root / f"{name}.done").touch()
     return directory
+
+
+@pytest.fixture(scope="session")
+def trained_dir(tmp_path_factory, worker_id):
+    """A checkpoint directory holding one small model trained on posts and replies."""
+    records = [Record("post", "good morning friends") for _ in range(80)]
+    records += [Record("reply", "lol same") for _ in range(80)]
+    return built_once(tmp_path_factory, worker_id, "trained-ckpt", lambda directory: fit(
+        Corpus("test", records), TINY_MODEL, tiny_config(max_steps=150, eval_every=150), directory))
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from dann.cli import main
 from dann.settings import Settings
 from lstm import checkpoint
 from lstm.schema import RunRecord
-from tests.conftest import run_config, tiny_config
+from tests.conftest import built_once, run_config, tiny_config
 from trainer.config import SMALL_EXPORT
 from trainer.exports import read_corpus
 from trainer.retrain import configured, converged_since, retrain, state_dir
@@ -50,14 +50,17 @@ def record(directory) -> RunRecord:
     return RunRecord.of(checkpoint.load_latest(directory))
 
 
-@pytest.fixture(scope="module")
-def first_version(tmp_path_factory):
-    """A serving directory after one published run, trained once for the whole module."""
-    root = tmp_path_factory.mktemp("first")
-    settings = Settings(_env_file=None, export_path=write_export(root / "posts.txt"), checkpoint_dir=root / "serving",
-                        publish_eval_samples=EVAL_SAMPLES)
-    assert run(settings).outcome == "published"
-    return root / "serving"
+@pytest.fixture(scope="session")
+def first_version(tmp_path_factory, worker_id):
+    """A serving directory after one published run, trained once per run (tests/conftest.py's
+    built_once: both xdist workers run tests of this module)."""
+    def build(root):
+        root.mkdir()
+        settings = Settings(_env_file=None, export_path=write_export(root / "posts.txt"),
+                            checkpoint_dir=root / "serving", publish_eval_samples=EVAL_SAMPLES)
+        assert run(settings).outcome == "published"
+
+    return built_once(tmp_path_factory, worker_id, "first-version", build) / "serving"
 
 
 @pytest.fixture
