@@ -74,7 +74,7 @@ class DannBot(commands.Bot):
         self.owns_service = owns_service  # a service shared with the web page is started by its owner
         self.cooldown = Cooldown(settings.user_cooldown_s, settings.channel_cooldown_s,
                                  server_per_minute=settings.server_per_minute, global_per_minute=settings.bot_per_minute)
-        store = open_store(settings)  # the same database the service's forget filter reads
+        self.store = store = open_store(settings)  # the same database the service's forget filter reads
         self.control = Control(store, settings.checkpoint_dir)
         self.forget = ForgetList(store, settings.checkpoint_dir)
         self.feedback = Feedback(store, settings.checkpoint_dir)

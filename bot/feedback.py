@@ -15,7 +15,7 @@ from pathlib import Path
 
 from sqlalchemy import delete, func, insert, select, update
 
-from dann.state import StateError, Store, tables, upsert
+from dann.state import StateError, Store, insert_missing, tables, upsert
 
 FILE_NAME = "feedback.json"
 MAX_MESSAGES = 10_000
@@ -55,8 +55,7 @@ class Feedback:
             version = conn.execute(select(tables.said.c.version).where(tables.said.c.message == message_id)).scalar()
             if version is None:
                 return False
-            if conn.execute(select(reactions.c.version).where(reactions.c.version == version)).first() is None:
-                conn.execute(insert(reactions).values(version=version, up=0, down=0))
+            insert_missing(conn, reactions, {"version": version, "up": 0, "down": 0})
             # max(a, b) with two arguments is SQLite's scalar max; PostgreSQL spells it greatest.
             floor = func.greatest if conn.dialect.name == "postgresql" else func.max
             conn.execute(update(reactions).where(reactions.c.version == version)

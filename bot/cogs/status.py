@@ -24,7 +24,7 @@ class StatusAndFeedback(DannCog):
 
     def __init__(self, bot: commands.Bot):
         super().__init__(bot)
-        self.game_votes = Votes(bot.forget.store)  # the web page counts them
+        self.game_votes = Votes(bot.store)  # the web page counts them
 
     def status_text(self) -> str:
         bot = self.bot

@@ -183,8 +183,9 @@ class Poster:
         slot = self.due(destination, now)
         if slot is None:
             return True
-        if is_quiet(self.quiet, datetime.datetime.fromtimestamp(now, datetime.UTC)) or self.paused():
-            why = "paused by the owner" if self.paused() else "quiet hours"
+        paused = self.paused()
+        if paused or is_quiet(self.quiet, datetime.datetime.fromtimestamp(now, datetime.UTC)):
+            why = "paused by the owner" if paused else "quiet hours"
             log.info("%s: slot %d skipped: %s", destination.name, slot, why)
             self.record.change(destination.name, slot=slot)
             return True
@@ -222,8 +223,9 @@ class Poster:
         name = destination.name
         if self.record.answered(name, mention.id):
             return
-        if mention.author_is_bot or mention.dann_posts >= self.settings.max_thread_depth or self.paused():
-            why = ("its author is a bot" if mention.author_is_bot else "dann is paused by its owner" if self.paused()
+        paused = self.paused()
+        if mention.author_is_bot or mention.dann_posts >= self.settings.max_thread_depth or paused:
+            why = ("its author is a bot" if mention.author_is_bot else "dann is paused by its owner" if paused
                    else "its thread is at DANN_MAX_THREAD_DEPTH")
             log.info("%s: not answering %s from %s: %s", name, mention.id, mention.author, why)
             self.record.mark_answered(name, mention.id)

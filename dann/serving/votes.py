@@ -14,9 +14,9 @@ import logging
 import math
 from pathlib import Path
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 
-from dann.state import StateError, Store, tables, upsert
+from dann.state import StateError, Store, insert_missing, tables, upsert
 
 FILE_NAME = "game.json"
 log = logging.getLogger("dann.web")
@@ -58,8 +58,7 @@ class Votes:
         """Count one vote on `version`'s post and return the version's tally. Raises StateError."""
         votes = tables.game_votes
         with self.store.write("count a vote in") as conn:
-            if conn.execute(select(votes.c.version).where(votes.c.version == version)).first() is None:
-                conn.execute(insert(votes).values(version=version, votes=0, fooled=0))
+            insert_missing(conn, votes, {"version": version, "votes": 0, "fooled": 0})
             conn.execute(update(votes).where(votes.c.version == version)
                          .values(votes=votes.c.votes + 1, fooled=votes.c.fooled + int(bool(fooled))))
             row = conn.execute(select(votes).where(votes.c.version == version)).one()

@@ -2,6 +2,15 @@
 what it holds (tables.py)."""
 
 from dann.state import tables
-from dann.state.store import StateError, Store, database_url, failing_as, open_store, store_beside, upsert
+from dann.state.store import (
+    StateError,
+    Store,
+    database_url,
+    failing_as,
+    insert_missing,
+    open_store,
+    store_beside,
+    upsert,
+)
 
-__all__ = ["StateError", "Store", "database_url", "failing_as", "open_store", "store_beside", "tables", "upsert"]
+__all__ = ["StateError", "Store", "database_url", "failing_as", "insert_missing", "open_store", "store_beside", "tables", "upsert"]

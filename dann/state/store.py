@@ -39,9 +39,7 @@ class StateError(DannError):
 
 def database_url(settings) -> str:
     """DANN_DATABASE_URL, or SQLite in `state.db` beside the checkpoints."""
-    if getattr(settings, "database_url", None):
-        return settings.database_url
-    return f"sqlite:///{Path(settings.checkpoint_dir).expanduser().resolve() / FILE_NAME}"
+    return getattr(settings, "database_url", None) or _beside(settings.checkpoint_dir)
 
 
 def open_store(settings) -> "Store":
@@ -51,7 +49,11 @@ def open_store(settings) -> "Store":
 
 def store_beside(checkpoint_dir) -> "Store":
     """The default store of a checkpoint folder, for tools that know only the folder."""
-    return _opened(f"sqlite:///{Path(checkpoint_dir).expanduser().resolve() / FILE_NAME}")
+    return _opened(_beside(checkpoint_dir))
+
+
+def _beside(checkpoint_dir) -> str:
+    return f"sqlite:///{Path(checkpoint_dir).expanduser().resolve() / FILE_NAME}"
 
 
 @functools.cache
@@ -132,10 +134,6 @@ class Store:
                             .values(number=tables.revision.c.number + 1)).rowcount:
             conn.execute(insert(tables.revision).values(name=name, number=1))
 
-    def revision_of(self, name: str) -> int:
-        with self.read() as conn:
-            return conn.execute(select(tables.revision.c.number).where(tables.revision.c.name == name)).scalar() or 0
-
     def secret(self, name: str) -> bytes:
         """A random key shared by every process of this store, made on first use."""
         with self.write("read a key from") as conn:
@@ -191,14 +189,24 @@ def failing_as(kind):
         raise failure from None
 
 
-def upsert(conn, table, values: dict) -> None:
-    """Insert a row, or update the row with the same primary key, in one statement."""
+def _dialect_insert(conn, table):
     if conn.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as dialect_insert
     else:
         from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    return dialect_insert(table)
+
+
+def insert_missing(conn, table, values: dict) -> None:
+    """Insert a row unless one with the same primary key is there already."""
     keys = [column.name for column in table.primary_key.columns]
-    statement = dialect_insert(table).values(values)
+    conn.execute(_dialect_insert(conn, table).values(values).on_conflict_do_nothing(index_elements=keys))
+
+
+def upsert(conn, table, values: dict) -> None:
+    """Insert a row, or update the row with the same primary key, in one statement."""
+    keys = [column.name for column in table.primary_key.columns]
+    statement = _dialect_insert(conn, table).values(values)
     changed = {name: statement.excluded[name] for name in values if name not in keys}
     conn.execute(statement.on_conflict_do_update(index_elements=keys, set_=changed) if changed
                  else statement.on_conflict_do_nothing(index_elements=keys))
