@@ -17,22 +17,21 @@ ARG JAX_EXTRA=""
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/dann
 WORKDIR /src
+# Every package first, from the lock file of this variant: each pinned, with its hashes, so pip
+# refuses anything else (requirements/update.sh writes them from the tested environment). On
+# x86-64 everything, CUDA wheels included, is a binary wheel for CPython 3.11: no compiler needed.
+COPY requirements/ requirements/
+RUN /opt/dann/bin/pip install --require-hashes --no-deps -r requirements/${JAX_EXTRA:-cpu}.lock
 COPY pyproject.toml README.md ./
 COPY lstm/ lstm/
 COPY trainer/ trainer/
 COPY bot/ bot/
 COPY web/ web/
 COPY dann/ dann/
-# The README's install (`pip install .`; not editable, so the source stays in this stage), with the
-# direct dependencies pinned to the versions the tests ran with. On x86-64 everything, CUDA wheels
-# included, resolves to binary wheels for CPython 3.11, so no compiler is needed. jax[cuda12]==V
-# also pins the CUDA plugin to the same V.
-RUN /opt/dann/bin/pip install . \
-        "jax${JAX_EXTRA:+[$JAX_EXTRA]}==0.10.2" jaxlib==0.10.2 flax==0.12.8 optax==0.2.8 \
-        orbax-checkpoint==0.12.8 pydantic-settings==2.16.3 discord.py==2.7.1 apscheduler==3.11.3 \
-        tqdm==4.70.1 matplotlib==3.11.2 fastapi==0.165.0 uvicorn==0.54.0 limits==5.8.0 wordfilter==0.2.7 \
-        scikit-learn==1.9.1 markovify==0.9.4 tokenizers==0.23.3 tweepy==4.17.0 Mastodon.py==2.3.3 atproto==0.0.73 \
-        SQLAlchemy==2.1.9
+# Then dann itself (not editable, so the source stays in this stage), with nothing fetched: its
+# dependencies are in already and its build backend (setuptools) came from the lock file.
+RUN /opt/dann/bin/pip install --no-deps --no-build-isolation --no-index . \
+    && /opt/dann/bin/pip check
 
 # --- runtime: the environment only; no source, no caches, not root --------------------------------
 FROM ${PYTHON_IMAGE}

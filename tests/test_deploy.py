@@ -6,6 +6,7 @@ not built here."""
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -17,6 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).parents[1]
 COMPOSE = shutil.which("docker-compose")
@@ -102,12 +104,16 @@ def test_only_the_trainer_writes_the_checkpoints_every_service_shares_the_state_
 
 
 @needs_compose
-def test_the_game_file_gives_the_web_page_the_export_read_only_and_the_votes_to_the_bot(tmp_path):
-    services = compose_config(tmp_path, "docker-compose.yml", "docker-compose.game.yml")
+@pytest.mark.parametrize("base", ["docker-compose.yml", "docker-compose.cpu.yml"])
+def test_the_game_never_gives_the_web_page_the_export_and_gives_the_votes_to_the_bot(tmp_path, base):
+    services = compose_config(tmp_path, base, "docker-compose.game.yml")
     web, bot = services["web"], services["bot"]
     assert web["environment"]["DANN_WEB_GAME"] == "true"
     web_mounts = {volume.split(":")[1]: volume for volume in web["volumes"]}
-    assert web_mounts["/data/export"].endswith(":ro") and web_mounts["/data/checkpoints"].endswith(":ro")
+    # The real posts come from the published version (its showable posts), never from the export.
+    assert not any("export" in volume for volume in web["volumes"]), web["volumes"]
+    assert "DANN_EXPORT_PATH" not in web["environment"]
+    assert web_mounts["/data/checkpoints"].endswith(":ro")
     # The votes go to the state database, which the bot reads for /dann status.
     assert "state:/data/state:rw" in web["volumes"] and "state:/data/state:rw" in bot["volumes"]
     assert web["environment"]["DANN_DATABASE_URL"] == bot["environment"]["DANN_DATABASE_URL"]
@@ -226,19 +232,52 @@ def test_the_trainer_healthcheck_follows_the_schedulers_heartbeat(dann_process, 
 
 # --- the image's install ----------------------------------------------------------------------------
 
-def test_the_image_pins_every_dependency_within_pyproject(tmp_path):
-    """The Dockerfile installs `.` plus a pin for each direct dependency: a new dependency must get
-    a pin, and a pin outside pyproject's range would fail the build."""
-    text = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
-    install = next(line for line in text.splitlines() if "pip install . " in line)
-    pins = {}
-    for word in install.split("pip install . ", 1)[1].split():
-        requirement = Requirement(word.strip('"').replace("${JAX_EXTRA:+[$JAX_EXTRA]}", ""))
-        pins[requirement.name.lower()] = next(iter(requirement.specifier)).version
+def locked(path: Path) -> dict[str, tuple[str, list[str]]]:
+    """A lock file as {normalised name: (version, hashes)}; an entry that is not `name==version`
+    followed by hashes fails the test."""
+    entries = {}
+    for entry in path.read_text().replace("\\\n", " ").splitlines():
+        if not entry.strip() or entry.lstrip().startswith("#"):
+            continue
+        pin, *options = entry.split()
+        requirement = Requirement(pin)
+        (specifier,) = requirement.specifier
+        assert specifier.operator == "==" and not requirement.url, entry
+        hashes = [option.removeprefix("--hash=") for option in options]
+        assert hashes and all(re.fullmatch(r"sha256:[0-9a-f]{64}", h) for h in hashes), entry
+        entries[canonicalize_name(requirement.name)] = (specifier.version, hashes)
+    return entries
+
+
+@pytest.mark.parametrize("variant", ["cpu", "cuda12", "cuda13"])
+def test_the_image_installs_a_lock_file_with_hashes_that_agrees_with_pyproject(variant):
+    """Every package the image installs is pinned with its hashes in requirements/VARIANT.lock, and
+    the pins are inside pyproject's ranges: a new dependency, or a range the lock left, fails here."""
+    entries = locked(ROOT / "requirements" / f"{variant}.lock")
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    for dependency in map(Requirement, project["dependencies"]):
-        assert dependency.name.lower() in pins, f"{dependency.name} is not pinned in the Dockerfile"
-        assert dependency.specifier.contains(pins[dependency.name.lower()]), dependency
+    wanted = project["dependencies"] + (project["optional-dependencies"][variant] if variant != "cpu" else [])
+    wanted += [line.split("#")[0].strip() for line in (ROOT / "requirements" / "build.in").read_text().splitlines()
+               if line.split("#")[0].strip()]
+    for dependency in map(Requirement, wanted):
+        name = canonicalize_name(dependency.name)
+        assert name in entries, f"{dependency.name} is not in requirements/{variant}.lock"
+        assert dependency.specifier.contains(entries[name][0]), (dependency, entries[name][0])
+        for extra in dependency.extras:  # jax[cuda12]: its plugin, at jax's own version
+            assert entries[canonicalize_name(f"jax-{extra}-plugin")][0] == entries[name][0]
+    assert "torch" not in entries and "pytest" not in entries  # the image runs dann, not its tests
+
+
+def test_the_image_installs_with_require_hashes_and_fetches_nothing_else():
+    text = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    assert "pip install --require-hashes --no-deps -r requirements/${JAX_EXTRA:-cpu}.lock" in text
+    own = next(line for line in text.splitlines() if "pip install --no-deps" in line and " ." in line)
+    assert "--no-index" in own and "--no-build-isolation" in own  # dann itself: nothing from outside the lock
+    # Every variant docker compose builds has its lock file.
+    for name in ("docker-compose.yml", "docker-compose.cpu.yml"):
+        for service in yaml.safe_load((ROOT / name).read_text())["services"].values():
+            extra = str(service.get("build", {}).get("args", {}).get("JAX_EXTRA", ""))
+            for variant in re.findall(r"cuda\d+", extra) or ["cpu"]:
+                assert (ROOT / "requirements" / f"{variant}.lock").is_file(), variant
 
 
 def test_the_build_context_holds_every_package_and_never_the_env_file():
