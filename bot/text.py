@@ -38,6 +38,11 @@ def wait_notice(wait_s: float) -> str:
     return f"⏳ Give me {math.ceil(wait_s)} s."
 
 
+def without_quote(content: str) -> str:
+    """What dann said in one of its messages, without the quote `/dann reply` puts above its answer."""
+    return " ".join(line for line in content.splitlines() if not line.startswith("> ")).strip()
+
+
 def quote(text: str) -> str:
     """A member's text as a block quote, its markdown shown as typed (no headings, links or spoilers)."""
     text = text if len(text) <= QUOTE_CHARS else text[: QUOTE_CHARS - 1] + "…"

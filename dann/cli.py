@@ -126,6 +126,12 @@ def build_parser() -> Parser:
     p.add_argument("--checkpoint-dir", type=Path, help="default: DANN_CHECKPOINT_DIR")
     p.add_argument("--json", action="store_true", help="one JSON object per sample")
 
+    p = commands.add_parser("why", help="the real posts a text is closest to, and the longest run of words it shares")
+    p.add_argument("text", help="the text dann wrote (- reads it from standard input)")
+    p.add_argument("-k", type=positive(int), default=3, help="how many posts (default 3)")
+    p.add_argument("--checkpoint-dir", type=Path, help="default: DANN_CHECKPOINT_DIR")
+    p.add_argument("--json", action="store_true", help="one JSON object")
+
     p = commands.add_parser("eval", help="val loss beside baselines, copy rate, distinct-n and length of samples")
     p.add_argument("path", type=Path, nargs="?", help="the export the model was trained on (default: DANN_EXPORT_PATH)")
     p.add_argument("--checkpoint-dir", type=Path, help="default: DANN_CHECKPOINT_DIR")
@@ -189,6 +195,9 @@ def build_parser() -> Parser:
     b.add_argument("--no-reference", action="store_true", help="skip PyTorch even if installed")
     b.add_argument("--served", type=Path, metavar="CHECKPOINT_DIR",
                    help="time the newest model there as served (lexicon on), with its n-gram mixture and without")
+    b = which.add_parser("why", help="milliseconds per \"why?\" lookup, on texts the served model writes")
+    b.add_argument("served", type=Path, metavar="CHECKPOINT_DIR")
+    b.add_argument("--texts", type=positive(int), default=100, help="texts to write and look up (default 100)")
     b = which.add_parser("x-archive", help="write a realistic-size X archive built from public-domain text")
     b.add_argument("out", type=Path, help="the archive directory to create")
     b.add_argument("--source", type=Path, action="append",
@@ -237,6 +246,7 @@ def training_flags(args) -> dict:
 
 
 def cmd_train(args, settings) -> None:
+    from dann.voice.filters import blocklist_for
     from dann.voice.forget import forget_list
     from trainer.config import resolve
     from trainer.data import prepare
@@ -253,7 +263,7 @@ def cmd_train(args, settings) -> None:
         config = resolve(chars=corpus.chars, minutes=settings.train_minutes, file=args.config,
                          flags=training_flags(args))
         log.info("hyperparameters: %s", config.describe())
-        data = prepare(corpus, config.train)
+        data = prepare(corpus, config.train, blocklist=blocklist_for(settings))
         start = None if args.fresh else latest_start(checkpoint_dir, data, config)
         result = train(data, config, checkpoint_dir, start=start, progress=not args.quiet)
     print(json.dumps(result.summary()))
@@ -294,6 +304,25 @@ def cmd_sample(args, settings) -> None:
         else:
             print(("\n---\n" if i else "") + text)
     log.info("best-of-n: %s", tally.as_dict())
+
+
+def cmd_why(args, settings) -> None:
+    from dann.voice.bestof import Voice
+    from dann.voice.filters import filters_for
+    from dann.voice.why import explain
+    from lstm.checkpoint import load_latest
+
+    text = sys.stdin.read() if args.text == "-" else args.text
+    explained = explain(Voice.of(load_latest(settings.checkpoint_dir)), text, filters_for(settings), k=args.k)
+    if args.json:
+        print(json.dumps({**explained.as_dict(), "summary": explained.summary()}, ensure_ascii=False))
+        return
+    print(explained.summary())
+    if not explained.posts:
+        print("It shares no rare word with any post dann may show.")
+    for n, post in enumerate(explained.posts, 1):
+        where = f" [{post['id']}]" if post["id"] else ""
+        print(f"\n{n}.{where} {post['text']}\n   shares: {', '.join(post['shared'])}")
 
 
 def cmd_eval(args, settings) -> None:
@@ -395,6 +424,8 @@ def cmd_bench(args, settings) -> None:
     elif args.bench == "train":
         result = bench.bench_train(args.batch, args.seq, args.hidden, args.layers, args.steps, args.repeats,
                                    reference=not args.no_reference, unroll=args.unroll, bf16=bool(args.bf16))
+    elif args.bench == "why":
+        result = bench.bench_why(args.served, args.texts)
     elif args.served:
         result = bench.bench_served(args.served, args.chars, args.candidates, args.repeats)
     else:
@@ -445,7 +476,8 @@ def cmd_demo(args, settings) -> None:
     run_web(settings)
 
 
-COMMANDS = {"train": cmd_train, "corpus": cmd_corpus, "sample": cmd_sample, "eval": cmd_eval, "tune": cmd_tune,
+COMMANDS = {"train": cmd_train, "corpus": cmd_corpus, "sample": cmd_sample, "why": cmd_why, "eval": cmd_eval,
+            "tune": cmd_tune,
             "forget": cmd_forget, "trainer": cmd_trainer,
             "status": cmd_status, "bench": cmd_bench, "bot": cmd_bot, "web": cmd_web, "demo": cmd_demo,
             "poster": cmd_poster}

@@ -1,6 +1,6 @@
 """Self-describing checkpoints: numbered versions in one orbax directory.
 
-Each version holds up to six items:
+Each version holds up to eight items:
 - `params`: the model's parameters (an nnx.State),
 - `meta`: JSON with the model config, the vocabulary and what the trainer knows about the run
   (data hash, steps, val loss, timestamp),
@@ -10,6 +10,9 @@ Each version holds up to six items:
   written before it existed have none and spell freely,
 - `ngram`: the n-gram table the sampler mixes in (lstm/ngram.py), with its order and weight in
   `meta`; versions without one serve the LSTM alone,
+- `posts` and `postindex`: the posts that may be shown to anyone, with their source ids, and their
+  word index (lstm/postindex.py): what "why did you say that?" and the game read; versions without
+  them can answer neither,
 - `opt`: the optimizer state, only in versions written by a trainer that may resume.
 
 Loading needs nothing but the directory: read `meta`, rebuild the abstract model from its config,
@@ -34,6 +37,7 @@ from lstm.errors import DannError
 from lstm.lexicon import Lexicon
 from lstm.model import CharRNN, ModelConfig
 from lstm.ngram import NGramTable
+from lstm.postindex import PostIndex
 from lstm.vocab import Vocab
 
 log = logging.getLogger("dann.checkpoint")
@@ -53,6 +57,7 @@ class Checkpoint:
     copy_index: CopyIndex | None = None
     lexicon: Lexicon | None = None
     ngram: NGramTable | None = None
+    posts: PostIndex | None = None
 
     @property
     def info(self) -> dict:
@@ -90,7 +95,8 @@ def _on_this_device(abstract):
 
 
 def save(directory, version: int, model: CharRNN, vocab: Vocab, info: dict, opt_state=None, keep: int = 3,
-         copy_index: CopyIndex | None = None, lexicon: Lexicon | None = None, ngram: NGramTable | None = None):
+         copy_index: CopyIndex | None = None, lexicon: Lexicon | None = None, ngram: NGramTable | None = None,
+         posts: PostIndex | None = None):
     """Write `version` and return when it is complete on disk. Keeps the newest `keep` versions."""
     meta = {"model": dataclasses.asdict(model.config), "vocab": vocab.to_json(), "info": info,
             "has_opt": opt_state is not None}
@@ -104,6 +110,10 @@ def save(directory, version: int, model: CharRNN, vocab: Vocab, info: dict, opt_
     if ngram is not None:
         meta["ngram"] = ngram.settings()
         items["ngram"] = ocp.args.StandardSave(ngram.arrays())
+    if posts is not None and len(posts) and len(posts.words):  # orbax refuses zero-size arrays
+        meta["posts"] = len(posts)
+        items["posts"] = ocp.args.JsonSave(posts.to_json())
+        items["postindex"] = ocp.args.StandardSave(posts.arrays())
     items["meta"] = ocp.args.JsonSave(meta)
     if opt_state is not None:
         items["opt"] = ocp.args.StandardSave(opt_state)
@@ -152,6 +162,9 @@ def load_version(directory, version: int, opt_target=None) -> Checkpoint:
         items["lexicon"] = ocp.args.JsonRestore()
     if "ngram" in meta:
         items["ngram"] = ocp.args.StandardRestore()
+    if "posts" in meta:
+        items["posts"] = ocp.args.JsonRestore()
+        items["postindex"] = ocp.args.StandardRestore()
     with _manager(directory, read_only=True) as manager:
         restored = manager.restore(version, args=ocp.args.Composite(**items))
     model = nnx.merge(graphdef, restored["params"])
@@ -161,8 +174,9 @@ def load_version(directory, version: int, opt_target=None) -> Checkpoint:
     copy_index = CopyIndex.from_arrays(restored["copy"], meta["copy"]) if "copy" in meta else None
     lexicon = Lexicon.of_words(restored["lexicon"], vocab) if "lexicon" in meta else None
     ngram = NGramTable.from_arrays(restored["ngram"], meta["ngram"]) if "ngram" in meta else None
+    posts = PostIndex.from_saved(restored["posts"], restored["postindex"]) if "posts" in meta else None
     return Checkpoint(version, model, vocab, meta, restored.get("opt") if opt_target is not None else None,
-                      copy_index, lexicon, ngram)
+                      copy_index, lexicon, ngram, posts)
 
 
 def load_latest(directory, opt_target=None, newer_than: int = -1) -> Checkpoint:

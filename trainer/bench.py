@@ -14,6 +14,11 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from dann.voice.bestof import Voice, answer, servable
+from dann.voice.blocklist import Blocklist
+from dann.voice.filters import Filters
+from dann.voice.request import GenerationRequest
+from dann.voice.why import explain
 from lstm.checkpoint import load_latest
 from lstm.errors import DannError
 from lstm.model import CharRNN
@@ -202,6 +207,26 @@ def bench_served(directory, chars=280, candidates=8, repeats=20) -> dict:
             "ms_per_text": round(seconds["served"] * 1000, 2),
             "ms_without_mixture": round(seconds["lstm_only"] * 1000, 2),
             "mixture_cost": round(seconds["served"] / seconds["lstm_only"], 3)}
+
+
+def bench_why(directory, texts: int = 100, seed: int = 0) -> dict:
+    """ms per "why?" lookup (dann/voice/why.py) on `texts` texts the newest model in `directory`
+    writes as served (best of 8, the default filters), each looked up once after one warm-up."""
+    voice = servable(Voice.of(load_latest(directory)))
+    filters = Filters(Blocklist.default())
+    requests = [GenerationRequest("post" if i % 2 else "reply", "", temperature=0.7, seed=seed + i) for i in range(texts)]
+    (written, _) = answer(voice, requests, best_of=8, max_chars=280, filters=filters)
+    explain(voice, written[0][0], filters)  # warm-up
+    seconds = []
+    for (text,) in written:
+        start = time.perf_counter()
+        explain(voice, text, filters)
+        seconds.append(time.perf_counter() - start)
+    seconds.sort()
+    return {"bench": "why", "served": str(directory), "version": voice.version, "posts": len(voice.posts),
+            "texts": texts, "ms_median": round(statistics.median(seconds) * 1000, 2),
+            "ms_p95": round(seconds[int(0.95 * (len(seconds) - 1))] * 1000, 2),
+            "ms_max": round(seconds[-1] * 1000, 2)}
 
 
 def torch_sample_round(hidden: int, layers: int, chars: int, candidates: int):

@@ -35,6 +35,7 @@ class Record:
     text: str
     created_at: str | None = None  # ISO-8601
     source_id: str | None = None
+    private: bool = False  # from a DM or group DM, read only because DMs were asked for: never shown
 
 
 @dataclasses.dataclass

@@ -15,6 +15,7 @@ from lstm.copyindex import CopyIndex
 from lstm.errors import DannError
 from lstm.lexicon import Lexicon
 from lstm.ngram import NGramTable
+from lstm.postindex import Post, PostIndex
 from lstm.schema import Baselines, TrainConfig
 from lstm.vocab import Vocab
 from trainer.baselines import baselines
@@ -36,6 +37,7 @@ class PreparedData:
     vocab: Vocab
     train: np.ndarray  # (N,) int32: <kind> text <eos> <kind> text <eos> ...
     val: np.ndarray
+    blocklist: object = None  # dann/voice/blocklist.py's Blocklist: what the published posts leave out
 
     @functools.cached_property
     def val_scale(self) -> float:
@@ -71,6 +73,15 @@ class PreparedData:
                                chars=self.config.copy_chars)
 
     @functools.cached_property
+    def post_index(self) -> PostIndex:
+        """The posts anyone may be shown (lstm/postindex.py), published with every version: never a
+        private message, even when DMs were trained on, nor a post with a blocked term. Forgotten
+        posts are already out of the corpus."""
+        val = {id(r) for r in self.val_records}
+        return PostIndex.build(Post(r.source_id, r.text, id(r) in val) for r in self.corpus.records
+                               if not r.private and not (self.blocklist is not None and self.blocklist.match(r.text)))
+
+    @functools.cached_property
     def lexicon(self) -> Lexicon | None:
         """The words of the training posts: the model learned from them and from nothing else, and
         `dann eval` must not hand it the validation posts' words. None for subwords, which spell
@@ -98,9 +109,10 @@ class PreparedData:
         return self.corpus.data_hash()
 
 
-def prepare(corpus: Corpus, config: TrainConfig, vocab: Vocab | None = None) -> PreparedData:
+def prepare(corpus: Corpus, config: TrainConfig, vocab: Vocab | None = None, blocklist=None) -> PreparedData:
     """Split `corpus` (the last `val_fraction` of it is validation) and encode both parts. The
-    vocabulary is built from the training posts unless one is given (a trained model's, to score it)."""
+    vocabulary is built from the training posts unless one is given (a trained model's, to score it).
+    `blocklist` keeps posts with a blocked term out of the published posts (`post_index`)."""
     train_records, val_records = split_records(corpus.records, config.val_fraction)
     if vocab is None and config.tokens == "bpe":
         vocab = BpeVocab.build((r.text for r in train_records), config.bpe_vocab)
@@ -113,4 +125,4 @@ def prepare(corpus: Corpus, config: TrainConfig, vocab: Vocab | None = None) -> 
             f"the corpus is too small to train on: {len(corpus.records)} posts, {len(train)} training "
             f"symbols; sequences of {config.seq_len} need at least {config.seq_len + 2} and 2 posts"
         )
-    return PreparedData(corpus, config, train_records, val_records, vocab, train, val)
+    return PreparedData(corpus, config, train_records, val_records, vocab, train, val, blocklist)

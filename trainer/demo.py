@@ -4,6 +4,7 @@ import dataclasses
 
 import jax
 
+from dann.voice.blocklist import Blocklist
 from lstm.sample import generate
 from trainer.bench_corpus import SHAKESPEARE
 from trainer.config import resolve
@@ -34,7 +35,7 @@ def train_demo(checkpoint_dir, minutes: float, *, known_words: bool = True) -> D
     with TrainerLock(checkpoint_dir, "dann demo"):
         corpus = read_corpus(CORPUS)
         config = resolve(chars=corpus.chars, flags={"train": {"minutes": minutes}})
-        data = prepare(corpus, config.train)
+        data = prepare(corpus, config.train, blocklist=Blocklist.default())
         result = train(data, config, checkpoint_dir, start=latest_start(checkpoint_dir, data, config))
     lexicon = data.lexicon if known_words else None
     samples = {temp: generate(result.model, result.vocab, [""], temperature=temp, max_chars=300, seed=1,

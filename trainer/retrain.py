@@ -23,7 +23,7 @@ import jax
 
 from dann.settings import TrainerSettings
 from dann.voice.bestof import Voice
-from dann.voice.filters import filters_for
+from dann.voice.filters import blocklist_for, filters_for
 from dann.voice.forget import ForgetList, forget_list
 from lstm import checkpoint
 from lstm.errors import DannError
@@ -112,7 +112,7 @@ def retrain(settings: TrainerSettings, config: RunConfig | None = None, progress
              stats["posts"], stats["replies"], data_hash, jax.devices()[0].platform.upper())
     run_id = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     try:
-        data = prepare(corpus, config.train)
+        data = prepare(corpus, config.train, blocklist=blocklist_for(settings))
         result = train(data, config, state, start=continue_from(served, data, config), save=False,
                        progress=progress)
     except TrainingError as error:
@@ -153,7 +153,7 @@ def retrain(settings: TrainerSettings, config: RunConfig | None = None, progress
                                  report=str(report.relative_to(serving)), eval=quality)
     version = checkpoint.next_version(serving)
     checkpoint.save(serving, version, result.model, result.vocab, record.to_json(), keep=settings.keep_versions,
-                    copy_index=data.copy_index, lexicon=data.lexicon, ngram=result.ngram)
+                    copy_index=data.copy_index, lexicon=data.lexicon, ngram=result.ngram, posts=data.post_index)
     if converged:
         mark_converged(serving, version, old_loss - new_loss)
     reason = f"val loss {new_loss:.4f}" + (f" (served model: {old_loss:.4f})" if served else " (first model)")

@@ -404,7 +404,8 @@ def train(data: PreparedData, config: RunConfig, out_dir, *, start: Start | None
             if save:
                 version = checkpoint.next_version(out_dir)
                 checkpoint.save(out_dir, version, nnx.merge(graphdef, params), data.vocab, best.to_json(), opt_state,
-                                copy_index=data.copy_index, lexicon=data.lexicon, ngram=best_ngram)
+                                copy_index=data.copy_index, lexicon=data.lexicon, ngram=best_ngram,
+                                posts=data.post_index)
         else:
             stale += 1
         losses.append(val_loss)

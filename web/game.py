@@ -1,19 +1,19 @@
 """"Real or dann?" on the web page: deal a pair (one real post, one dann wrote), take one vote on it.
 
-Opt-in (DANN_WEB_GAME=true), because it shows the person's real posts to anyone who visits. Which
-posts may be shown:
-- only the served model's validation split: the newest `val_fraction` of the export, split as the
-  model was trained (its TrainConfig is in the checkpoint), so dann is never compared with a post it
-  learned from. As an export only grows, the newest posts of a later export are never in an older
-  model's training split either;
-- never a private message, whatever DANN_INCLUDE_DMS says: the split is taken as the model was
-  trained, then only posts that are also in the export read without DMs are kept;
-- never a post with a forgotten phrase (it is gone from the export as read), one the filters refuse
-  (the blocklist), or one longer than dann may write (a cut post would give itself away).
+Opt-in (DANN_WEB_GAME=true), because it shows the person's real posts to anyone who visits. The
+real posts come from the served version itself, never from the export (the web page never sees
+it): the trainer publishes each version with the posts that may be shown to anyone
+(lstm/postindex.py), and the game deals only its validation posts:
+- dann never learned from them: they are the newest `val_fraction` of the export, split as that
+  model was trained;
+- never a private message, even when DMs were trained on, nor a post that held a forgotten phrase
+  or a blocked term when the version was published;
+- each is checked again against today's forget list and blocklist before it is dealt, and one
+  longer than dann may write is left out (a cut post would give itself away).
 
-One vote per visitor and pair: a visitor is a random id in an HttpOnly cookie; each pair is dealt to
-one visitor, remembered with which side is real, and takes that visitor's vote once. The votes go to
-dann/serving/votes.py's Votes, per model version.
+One vote per visitor and pair: a visitor is a random id in an HttpOnly cookie, signed by the server;
+each pair is dealt to one visitor, remembered with which side is real, and takes that visitor's vote
+once. The votes go to dann/serving/votes.py's Votes, per model version.
 """
 
 import asyncio
@@ -25,10 +25,10 @@ import random
 import secrets
 import threading
 
+from dann.serving.service import NotReady
 from dann.serving.votes import Votes
 from dann.state import StateError
 from dann.voice.bestof import SAFE_LINE
-from dann.voice.forget import forget_list
 from dann.voice.request import GenerationRequest
 from lstm.errors import DannError
 
@@ -38,7 +38,7 @@ COOKIE = "dann_visitor"
 
 
 class NoRealPosts(DannError):
-    """The game cannot deal: no export to read, or nothing in its validation split may be shown."""
+    """The game cannot deal: the served version has no validation post that may be shown."""
 
 
 @dataclasses.dataclass
@@ -52,19 +52,13 @@ class Pair:
 
 def showable(settings, voice, filters) -> list[str]:
     """The real posts the game may show for `voice` (see the module's docstring)."""
-    from trainer.batches import split_records
-    from trainer.retrain import read_export
-
-    if settings.export_path is None:
-        raise NoRealPosts("the game needs the export (DANN_EXPORT_PATH) to show real posts from")
-    forget = forget_list(settings)
-    trained_on = read_export(settings.export_path, forget, include_dms=settings.include_dms)
-    _, val = split_records(trained_on.records, voice.record.config.train.val_fraction)
-    public = {(r.source_id, r.text) for r in read_export(settings.export_path, forget).records}
-    posts = [r.text for r in val if (r.source_id, r.text) in public and len(r.text) <= settings.max_chars
-             and (filters is None or filters.verdict(r.text) is None)]
+    if voice.posts is None:
+        raise NoRealPosts(f"model version {voice.version} was published without the posts the game may show; "
+                          "the next training run publishes a version with them")
+    posts = [text for text in voice.posts.showable(settings.max_chars)
+             if filters is None or filters.glued(text) is None]
     if not posts:
-        raise NoRealPosts("no post of the export's validation split may be shown")
+        raise NoRealPosts("no validation post of the served model may be shown")
     return posts
 
 
@@ -102,6 +96,13 @@ class Game:
     async def deal(self, visitor: str, client: str = "") -> dict:
         """A new pair for `visitor` (queued fairly as `client`): {"pair", "a", "b", "model_version"}.
         Raises NotReady (no model), Busy (the service's queue is full) or NoRealPosts."""
+        # The served model's split, found first: a version with nothing to show costs no generation.
+        # If a newer model arrives before the text is written, its validation posts are newer still,
+        # so never in the older model's training split either.
+        voice = self.service.current
+        if voice is None:
+            raise NotReady("dann is still learning: no model has been trained yet")
+        posts = await asyncio.to_thread(self.real_posts, voice)
         request = GenerationRequest("post", "", temperature=self.settings.temperature,
                                     seed=self.rng.randrange(2**31))
         result = await self.service.generate(request, client=client)
@@ -110,9 +111,7 @@ class Game:
             result = await self.service.generate(dataclasses.replace(request, seed=self.rng.randrange(2**31)),
                                                  client=client)
             generated = result.texts[0]
-        # The served model's split: if a newer one arrived meanwhile, its validation posts are newer
-        # still, so never in the older model's training split either.
-        real = self.rng.choice(await asyncio.to_thread(self.real_posts, self.service.current))
+        real = self.rng.choice(posts)
         real_side = self.rng.choice("ab")
         pair_id = secrets.token_urlsafe(12)
         with self._lock:

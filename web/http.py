@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from dann.serving.service import Busy, NotReady
 from dann.serving.status import about
 from dann.settings import WebSettings
+from dann.voice.why import MAX_TEXT
 
 log = logging.getLogger("dann.web")
 
@@ -39,6 +40,12 @@ class VoteRequest(BaseModel):
 
     pair: str = Field(max_length=64)
     pick: Literal["a", "b"]
+
+
+class WhyRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(min_length=1, max_length=MAX_TEXT)
 
 
 class GenerateRequest(BaseModel):
@@ -161,9 +168,15 @@ def render_page(settings: WebSettings) -> str:
 
 # --- validation errors: one readable line instead of pydantic's list -----------------------------
 
-FIELDS = "mode, prompt, context, temperature, n and seed"
-VOTE_FIELDS = "pair and pick"
+# Each body's fields and an example of it, by path; /api/generate's for any other path.
+BODIES = {
+    "/api/game/vote": ("pair and pick", '{"pair": "…", "pick": "a"}'),
+    "/api/why": ("text", '{"text": "what dann wrote"}'),
+}
+GENERATE_BODY = ("mode, prompt, context, temperature, n and seed",
+                 '{"mode": "post", "prompt": "", "temperature": 0.4, "n": 1}')
 ALLOWED = {
+    "text": f"the text dann wrote, 1 to {MAX_TEXT} characters",
     "pick": "'a' or 'b'",
     "pair": "the id that /api/game/pair gave",
     "mode": "'post' or 'reply'",
@@ -177,12 +190,13 @@ ALLOWED = {
 
 async def validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
     settings = request.app.state.settings
-    vote = request.url.path == "/api/game/vote"
-    lines = [describe(e, settings, VOTE_FIELDS if vote else FIELDS) for e in error.errors()]
+    body = BODIES.get(request.url.path, GENERATE_BODY)
+    lines = [describe(e, settings, body) for e in error.errors()]
     return problem(422, "; ".join(dict.fromkeys(lines)))  # each problem once, in order
 
 
-def describe(error: dict, settings: WebSettings, fields: str = FIELDS) -> str:
+def describe(error: dict, settings: WebSettings, body: tuple[str, str] = GENERATE_BODY) -> str:
+    fields, example = body
     where = [str(part) for part in error.get("loc", ()) if part != "body"]
     if error["type"] == "json_invalid":
         reason = error.get("ctx", {}).get("error")
@@ -190,8 +204,6 @@ def describe(error: dict, settings: WebSettings, fields: str = FIELDS) -> str:
     if not where and isinstance(error.get("input"), bytes):  # FastAPI parses JSON only when told it is JSON
         return "send the body as JSON, with the header Content-Type: application/json"
     if not where or error["type"] == "model_attributes_type":
-        example = ('{"pair": "…", "pick": "a"}' if fields == VOTE_FIELDS
-                   else '{"mode": "post", "prompt": "", "temperature": 0.4, "n": 1}')
         return f"the request body must be a JSON object such as {example}"
     field = where[0]
     if error["type"] == "missing":

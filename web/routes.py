@@ -25,6 +25,7 @@ from web.http import (
     GenerateRequest,
     Refused,
     VoteRequest,
+    WhyRequest,
     unless_gone,
     web_owner,
 )
@@ -103,6 +104,14 @@ async def generate(body: GenerateRequest, request: Request):
     return {"texts": result.texts, "model_version": result.model_version, "ms": result.ms}
 
 
+@api.post("/why")
+async def why(body: WhyRequest, request: Request):
+    """"Why did dann say that?": the real posts a text is closest to, and how new it is."""
+    take_rate(request)
+    explained = await request.app.state.service.why(body.text)
+    return {**explained.as_dict(), "summary": explained.summary()}
+
+
 @api.get("/status")
 async def status(request: Request):
     state = request.app.state
@@ -151,7 +160,7 @@ async def game_pair(request: Request):
         dealt = await unless_gone(request, dealer.deal(visitor, client_of(request)))
     except (NotReady, Busy):
         raise  # as for any request
-    except DannError as error:  # no export, an export that does not read, nothing it may show
+    except DannError as error:  # a version without the posts it may show, or none left to show
         raise Refused(503, f"the game cannot start: {error}") from None
     response = JSONResponse(dealt)
     secure = over_https(request.url.scheme, request.client.host if request.client else None,

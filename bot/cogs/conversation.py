@@ -6,6 +6,8 @@
 - In a channel an admin opted in, a message nobody addressed to dann now and then gets one too
   (chime.py), only with DANN_READ_MESSAGES.
 - /dann post and /dann reply speak on request.
+- The message context menu "Why did dann say this?" shows, to the asker only, the real posts one of
+  dann's messages is closest to and the longest run of words it shares with any (dann/voice/why.py).
 
 It answers people only: messages from bots (itself included), webhooks and the system are
 ignored, so two bots cannot talk to each other forever. A mention means `bot.user in
@@ -22,15 +24,20 @@ from discord.ext import commands
 
 from bot.chain import Chain, chain_above, parent_now
 from bot.chime import Chimes
-from bot.commands import DannCog, subcommand
-from bot.text import NO_PINGS, clip, prompt_text, quote, wait_notice
+from bot.commands import DannCog, subcommand, tell
+from bot.text import NO_PINGS, clip, prompt_text, quote, wait_notice, without_quote
 from dann.schedule import is_quiet
+from lstm.errors import DannError
 
 log = logging.getLogger("dann.discord")
 
 # An interaction's token, and with it the "thinking…" message, lasts 15 minutes; an answer the
 # model finishes later could never be sent, so it is dropped before it is sampled.
 INTERACTION_LIFETIME = datetime.timedelta(minutes=15)
+
+
+WHY_MENU = "Why did dann say this?"
+NOT_DANNS = "That message is not dann's: only what dann wrote can be traced to the posts it learned from."
 
 
 def time_left(interaction: discord.Interaction) -> float:
@@ -48,6 +55,16 @@ class Conversation(DannCog):
     def __init__(self, bot: commands.Bot):
         super().__init__(bot)
         self.chimes = Chimes(bot.settings.chime_gap_s)
+        # A context menu cannot be declared in a class; a bound method as its callback can.
+        self.why_menu = app_commands.ContextMenu(name=WHY_MENU, callback=self.why_said)
+
+    async def cog_load(self) -> None:
+        await super().cog_load()
+        self.bot.tree.add_command(self.why_menu)
+
+    async def cog_unload(self) -> None:
+        await super().cog_unload()
+        self.bot.tree.remove_command(self.why_menu.name, type=self.why_menu.type)
 
     # --- who is talking to dann ------------------------------------------------------------------
 
@@ -195,3 +212,34 @@ class Conversation(DannCog):
                                                               allowed_mentions=NO_PINGS, wait=True), version)
         finally:
             self.bot.cooldown.release(interaction.user.id)
+
+    # --- "Why did dann say this?" ------------------------------------------------------------------
+
+    async def why_said(self, interaction: discord.Interaction, message: discord.Message) -> None:
+        """The message context menu: the real posts one of dann's messages is closest to, for the asker only."""
+        me = self.bot.user
+        if me is None or message.author.id != me.id:
+            await tell(interaction, NOT_DANNS)
+            return
+        if refusal := self.bot.refusal(interaction.user.id, interaction.guild_id):
+            await tell(interaction, refusal)
+            return
+        try:
+            explained = await self.bot.service.why(without_quote(message.content))
+        except DannError as error:  # no model yet, or a version published without its posts
+            await tell(interaction, error.for_public())
+            return
+        await tell(interaction, why_text(explained))
+
+
+def why_text(explained) -> str:
+    """The answer to "Why did dann say this?", as one Discord message."""
+    lines = [explained.summary()]
+    if explained.posts:
+        lines.append("The real posts it is closest to:")
+        for post in explained.posts:
+            lines.append(quote(post["text"]))
+            lines.append(f"-# shares: {discord.utils.escape_markdown(', '.join(post['shared']))}")
+    else:
+        lines.append("It shares no rare word with any post dann may show.")
+    return clip("\n".join(lines))

@@ -15,6 +15,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.commands import OWNER_ONLY, DannCog, at_text, not_a_manager, subcommand, tell
+from bot.text import without_quote
 from dann.state.pause import ControlError
 from dann.voice.forget import MAX_PHRASE_CHARS, ForgetError
 
@@ -28,7 +29,7 @@ def until_text(until: float | None) -> str:
 def spoken_text(content: str) -> str:
     """What dann said in a message, without the quote `/dann reply` puts above its answer, cut to
     what a forget phrase may hold."""
-    said = " ".join(line for line in content.splitlines() if not line.startswith("> ")).strip()
+    said = without_quote(content)
     return said if len(said) <= MAX_PHRASE_CHARS else said[:MAX_PHRASE_CHARS].rsplit(" ", 1)[0]
 
 

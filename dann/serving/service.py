@@ -32,6 +32,7 @@ from dann.serving import status
 from dann.voice.bestof import Tally, Voice, answer, servable
 from dann.voice.filters import Filters, filters_for
 from dann.voice.request import GenerationRequest, RequestError
+from dann.voice.why import Explanation, explain
 from lstm import checkpoint
 from lstm.errors import DannError
 from lstm.sample import generate
@@ -276,6 +277,15 @@ class GenerationService:
             if self._withdraw(pending):
                 self.withdrawn += 1
         return Generation(texts, version, round((time.perf_counter() - began) * 1000, 1))
+
+    async def why(self, text: str) -> Explanation:
+        """The real posts the served model's `text` is closest to (dann/voice/why.py): a lookup in
+        the version's post index, off the event loop. Raises NotReady before the first model and
+        NoPostIndex for a version published without its posts."""
+        current = self.current  # read once: a swap meanwhile must not mix two versions
+        if current is None:
+            raise NotReady("dann is still learning: no model has been trained yet")
+        return await asyncio.to_thread(explain, current, text, self.filters)
 
     def _withdraw(self, pending: Pending) -> bool:
         """Take a request out of the queue if it is still there (its asker gave up or timed out)."""

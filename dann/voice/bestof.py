@@ -41,6 +41,7 @@ from lstm.errors import DannError
 from lstm.lexicon import Lexicon
 from lstm.model import CharRNN
 from lstm.ngram import NGramTable
+from lstm.postindex import PostIndex
 from lstm.sample import generate
 from lstm.schema import RunRecord
 from lstm.vocab import Vocab
@@ -258,11 +259,13 @@ class Voice:
     version: int | None = None  # the checkpoint version, once published
     lexicon: Lexicon | None = None  # None: spelled freely (DANN_KNOWN_WORDS=false, or an older version)
     ngram: NGramTable | None = None  # None: the LSTM alone (a version trained without the mixture)
+    posts: PostIndex | None = None  # what "why?" and the game read; None in versions published before them
 
     @classmethod
     def of(cls, checkpoint: Checkpoint, known_words: bool = True) -> "Voice":
         return cls(checkpoint.model, checkpoint.vocab, checkpoint.copy_index, RunRecord.of(checkpoint),
-                   checkpoint.version, checkpoint.lexicon if known_words else None, ngram=checkpoint.ngram)
+                   checkpoint.version, checkpoint.lexicon if known_words else None, ngram=checkpoint.ngram,
+                   posts=checkpoint.posts)
 
 
 def servable(voice: Voice) -> Voice:

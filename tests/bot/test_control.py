@@ -210,3 +210,27 @@ async def test_an_owner_id_discord_does_not_know_is_one_warning_at_start(service
     await bot.on_ready()
     warnings = [r.getMessage() for r in caplog.records if "DANN_OWNER_IDS" in r.getMessage()]
     assert len(warnings) == 1 and "no user 4242" in warnings[0]
+
+
+async def test_why_did_dann_say_this_answers_the_asker_only(service, cleanup):
+    bot, owner, other = await owned_bot(service)
+    menu = bot.tree.get_command("Why did dann say this?", type=discord.AppCommandType.message)
+
+    inter = interaction(user_id=other.id)
+    await menu.callback(inter, own_message(bot, "> what do you say?\ngood morning friends"))  # a /dann reply
+    text = said(inter)
+    assert inter.response.send_message.await_args.kwargs["ephemeral"] is True
+    # Its three words are in a training post (the quote above the answer is not dann's).
+    assert text.startswith('New text: the longest run of words it shares with any one post is 3 words '
+                           '("good morning friends")')
+
+    someone_elses = own_message(bot, "good morning friends")
+    someone_elses.author.id = other.id
+    inter = interaction(user_id=other.id)
+    await menu.callback(inter, someone_elses)
+    assert said(inter).startswith("That message is not dann's")
+
+    Control(store_beside(service.checkpoint_dir)).pause(None, None)  # the owner's pause holds here too
+    inter = interaction(user_id=other.id)
+    await menu.callback(inter, own_message(bot, "good morning friends"))
+    assert "paused" in said(inter)

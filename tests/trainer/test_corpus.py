@@ -31,7 +31,8 @@ def test_a_txt_is_split_by_lines_or_paragraphs(tmp_path):
 def test_a_record_becomes_a_json_line_in_one_call():
     record = Record("reply", "ok 👍", "2024-01-01T00:00:00+00:00", "17")
     assert json.loads(json.dumps(dataclasses.asdict(record))) == {
-        "kind": "reply", "text": "ok 👍", "created_at": "2024-01-01T00:00:00+00:00", "source_id": "17"}
+        "kind": "reply", "text": "ok 👍", "created_at": "2024-01-01T00:00:00+00:00", "source_id": "17",
+        "private": False}
 
 
 def test_from_records_orders_by_time_and_undated_records_stay_after_their_neighbour():

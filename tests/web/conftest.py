@@ -13,9 +13,14 @@ import httpx
 import pytest
 
 from dann.state import store_beside
+from dann.voice.blocklist import Blocklist
 from dann.voice.forget import ForgetList
+from lstm import checkpoint
+from lstm.schema import RunRecord
 from trainer.batches import split_records
+from trainer.data import prepare
 from trainer.exports import read_corpus
+from trainer.retrain import read_export
 
 FORGOTTEN = "purple umbrella"
 REPO = Path(__file__).parents[2]
@@ -47,11 +52,26 @@ def write_package(root: Path, guild: list[str], private: list[str]) -> Path:
     return root
 
 
+def publish_posts(directory: Path, export: Path) -> int:
+    """Publish the newest model of `directory` again, with the posts the trainer would publish for
+    `export` read with DMs, as DANN_INCLUDE_DMS=true trains: through trainer/data.py's
+    `post_index`, with the directory's forget list and the default blocklist. Returns the version."""
+    served = checkpoint.load_latest(directory)
+    corpus = read_export(export, ForgetList(store_beside(directory)), include_dms=True)
+    data = prepare(corpus, RunRecord.of(served).config.train, vocab=served.vocab, blocklist=Blocklist.default())
+    version = checkpoint.next_version(directory)
+    checkpoint.save(directory, version, served.model, served.vocab, served.info, copy_index=served.copy_index,
+                    lexicon=served.lexicon, ngram=served.ngram, posts=data.post_index)
+    return version
+
+
 @pytest.fixture
-def game_dir(trained_dir, tmp_path) -> Path:
-    """A private copy of the trained checkpoints, whose forget list holds FORGOTTEN."""
+def game_dir(trained_dir, game_export, tmp_path) -> Path:
+    """A private copy of the trained checkpoints whose forget list holds FORGOTTEN, and whose newest
+    version was published with the game export's showable posts."""
     directory = shutil.copytree(trained_dir, tmp_path / "checkpoints")
     ForgetList(store_beside(directory)).add(FORGOTTEN)
+    publish_posts(directory, game_export.path)
     return directory
 
 

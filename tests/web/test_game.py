@@ -1,18 +1,21 @@
 """"Real or dann?" through the API: what may be shown, one vote per visitor and pair, the tally."""
 
 import asyncio
+import shutil
 
 import pytest
 
 from dann.serving.votes import Votes
 from dann.state import Store
+from lstm import checkpoint
+from tests.web.conftest import publish_posts, write_package
 from tests.web.helpers import make_settings, one_line, serving
 from web.app import create_app
 
 
 def game_settings(game_dir, game_export, **overrides):
-    options = {"web_game": True, "export_path": game_export.path, "include_dms": True}
-    return make_settings(game_dir, **{**options, **overrides})
+    # No export: the page deals the served version's own showable posts, and must not need it.
+    return make_settings(game_dir, **{"web_game": True, "export_path": None, **overrides})
 
 
 async def deal(client):
@@ -59,7 +62,7 @@ def test_pairs_show_only_validation_posts_that_are_public_and_votes_count_once(g
 
 
 @pytest.mark.slow
-def test_the_game_is_off_unless_asked_for_and_says_what_it_lacks(game_dir, game_export, tmp_path):
+def test_the_game_is_off_unless_asked_for_and_says_what_it_lacks(game_dir, game_export, trained_dir, tmp_path):
     async def scenario(settings):
         async with serving(create_app(settings)) as client:
             return (await client.post("/api/game/pair"), await client.post("/api/game/vote", json={"pair": "x", "pick": "a"}),
@@ -69,12 +72,20 @@ def test_the_game_is_off_unless_asked_for_and_says_what_it_lacks(game_dir, game_
     assert off.status_code == 404 and "DANN_WEB_GAME" in one_line(off)
     assert vote.status_code == 404 and status["game"] == {"enabled": False, "tally": {
         "votes": 0, "fooled": 0, "fool_rate": None, "low": 0.0, "high": 1.0}}
-    no_export, _, _ = asyncio.run(scenario(game_settings(game_dir, game_export, export_path=None)))
-    assert no_export.status_code == 503 and "DANN_EXPORT_PATH" in one_line(no_export)
-    empty = tmp_path / "empty.txt"
-    empty.write_text("x" * 200 + "\n")
-    too_long, _, _ = asyncio.run(scenario(game_settings(game_dir, game_export, export_path=empty)))
-    assert too_long.status_code == 503 and "no post of the export's validation split" in one_line(too_long)
+    # A version published before versions carried their posts: nothing to show, and no export to fall back on.
+    older = shutil.copytree(trained_dir, tmp_path / "older")
+    served = checkpoint.load_latest(older)
+    checkpoint.save(older, served.version + 1, served.model, served.vocab, served.info,
+                    copy_index=served.copy_index, lexicon=served.lexicon, ngram=served.ngram)
+    without, _, _ = asyncio.run(scenario(game_settings(older, game_export)))
+    assert without.status_code == 503 and one_line(without) == (
+        f"the game cannot start: model version {served.version + 1} was published without the posts the game "
+        "may show; the next training run publishes a version with them")
+    # Every validation post is longer than dann may write: none may be shown.
+    long_posts = shutil.copytree(trained_dir, tmp_path / "long")
+    publish_posts(long_posts, write_package(tmp_path / "package", [f"post {i:02d} " + "and on " * 12 for i in range(60)], []))
+    too_long, _, _ = asyncio.run(scenario(game_settings(long_posts, game_export)))
+    assert too_long.status_code == 503 and "no validation post of the served model may be shown" in one_line(too_long)
 
 
 def test_a_bad_vote_gets_one_line_naming_the_field(game_dir, game_export):
@@ -117,17 +128,6 @@ def test_a_phrase_forgotten_while_the_game_runs_is_never_shown_again(game_dir, g
     assert target not in shown and len(shown & game_export.shown) >= 2
 
 
-def test_an_export_that_cannot_be_read_is_one_line(game_dir, game_export, tmp_path):
-    async def scenario():
-        settings = game_settings(game_dir, game_export, export_path=tmp_path / "missing.zip")
-        async with serving(create_app(settings)) as client:
-            return await client.post("/api/game/pair")
-
-    response = asyncio.run(scenario())
-    assert response.status_code == 503 and one_line(response).startswith("the game cannot start: ")
-    assert "missing.zip" in one_line(response)
-
-
 @pytest.mark.slow
 def test_signed_ids_a_cap_per_client_and_a_vote_saved_before_its_pair_is_marked(game_dir, game_export, monkeypatch):
     from dann.state import StateError
@@ -155,3 +155,31 @@ def test_signed_ids_a_cap_per_client_and_a_vote_saved_before_its_pair_is_marked(
     assert failed.status_code == 503 and "/" not in one_line(failed)  # one line, no path
     assert again.status_code == 200 and second.status_code == 200  # the failed vote left the pair open
     assert capped.status_code == 429 and "as often as one visitor's votes count" in one_line(capped)
+
+
+def test_why_shows_the_closest_public_posts_and_how_new_a_text_is(game_dir, game_export):
+    async def scenario():
+        async with serving(create_app(game_settings(game_dir, game_export))) as client:
+            return [await client.post("/api/why", json=body) for body in
+                    ({"text": "a server post 95 about tea for sam"}, {"text": "secret dm 95 for sam"}, {"text": ""},
+                     {"words": "x"}, {"text": "x" * 2001})]
+
+    found, secret, empty, wrong, huge = asyncio.run(scenario())
+    assert found.status_code == 200, found.text
+    body = found.json()
+    assert body["posts"] and all(post["text"] in game_export.shown | game_export.hidden for post in body["posts"])
+    assert all(post["text"].startswith("server post") for post in body["posts"])  # never a DM
+    assert body["posts"][0]["text"] == "server post 95 about tea" and body["posts"][0]["shared"] == ["95"]
+    assert body["posts"][0]["id"].isdigit()
+    assert (body["longest_run"], body["run"]) == (5, "server post 95 about tea")
+    assert body["summary"].startswith("New text: the longest run of words it shares with any one post is")
+    assert body["model_version"] == pairs_version(game_dir)
+    # The DMs were trained on (DANN_INCLUDE_DMS) but are in no published post: nothing to show for them.
+    assert [post["text"] for post in secret.json()["posts"]] == ["server post 95 about tea"]
+    assert empty.status_code == wrong.status_code == huge.status_code == 422
+    assert one_line(wrong) == "text is missing; the fields are text; unknown field 'words'; the fields are text"
+    assert one_line(huge).startswith("text must be the text dann wrote, 1 to 2000 characters")
+
+
+def pairs_version(directory) -> int:
+    return checkpoint.versions(directory)[0]

@@ -86,7 +86,7 @@ def test_set_the_temperature_click_generate_and_read_the_text(page, url):
     with page.expect_request("**/api/generate") as sent:
         page.locator("#generate").click()
     assert sent.value.post_data_json["temperature"] == 0.7
-    candidates = page.locator("#output li")
+    candidates = page.locator("#output > li")
     # The page asks for 3 by default: 3 x 8 best-of-n candidates, a batch shape the service compiles
     # on this first request (it warms up only one request's 8 at load), which takes seconds on a busy CPU.
     expect(candidates).to_have_count(3, timeout=60_000)
@@ -96,6 +96,15 @@ def test_set_the_temperature_click_generate_and_read_the_text(page, url):
     # The status panel refreshes after a generation and counts what best-of-n saw: 3 texts x 8.
     expect(page.locator("#model-filter")).to_contain_text("Of 24 candidates so far, 0 copied")
     expect(page.locator("#model-loss")).to_contain_text("n-gram model scores")
+    # "why?" under a text: how new it is, from the posts the served version published.
+    why = candidates.nth(0).locator("button.why")
+    with page.expect_response("**/api/why") as answered:
+        why.click()
+    assert answered.value.ok and answered.value.request.post_data_json == {"text": candidates.nth(0).locator(".text").text_content()}
+    expect(candidates.nth(0).locator(".why-answer")).to_contain_text("the longest run of words it shares with any one post")
+    expect(why).to_have_attribute("aria-expanded", "true")
+    why.click()
+    expect(candidates.nth(0).locator(".why-answer")).to_be_hidden()
 
 
 def test_the_page_says_it_is_a_bot_whose_voice_and_from_when(page, url):
@@ -234,8 +243,8 @@ def test_before_any_model_the_page_says_so(browser, tmp_path):
 # --- Real or dann? -------------------------------------------------------------------------------
 
 @pytest.fixture
-def game_url(game_dir, game_export):
-    with server(game_dir, web_game=True, export_path=game_export.path, include_dms=True) as address:
+def game_url(game_dir):
+    with server(game_dir, web_game=True) as address:  # no export: the version's own posts
         yield address
 
 

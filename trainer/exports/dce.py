@@ -25,7 +25,8 @@ def read_dce(path: Path, author: str | None, include_dms: bool = False) -> Corpu
         raise CorpusError(f"{name}: not a DiscordChatExporter JSON export (no \"messages\" list)")
     messages = [chat_message(m, f"{name}: message {n}") for n, m in enumerate(data["messages"], 1)
                 if isinstance(m, dict) and isinstance(m.get("author"), dict)]
-    if not include_dms and is_private(data):
+    secret = is_private(data)
+    if secret and not include_dms:
         # A DM export is someone's private conversation: none of it is read unless asked for.
         return Corpus.from_records("discordchatexporter", [], {"private": len(messages)})
     subject = pick_author(name, messages, author)
@@ -42,7 +43,7 @@ def read_dce(path: Path, author: str | None, include_dms: bool = False) -> Corpu
             dropped["attachment_only"] += 1
             continue
         kind = "reply" if message["type"] == "Reply" or message["reference"] else "post"
-        records.append(Record(kind, text, message["timestamp"], message["id"]))
+        records.append(Record(kind, text, message["timestamp"], message["id"], private=secret))
     return Corpus.from_records("discordchatexporter", records, dropped)
 
 

@@ -55,7 +55,8 @@ def read_package(archive, include_dms: bool = False) -> Corpus:
         where = archive.where(name)
         text = archive.read_text(name)
         rows = json_rows(text, where) if name.lower().endswith(".json") else csv_rows(text, where)
-        if not include_dms and is_private(archive, folder, labels):
+        secret = is_private(archive, folder, labels)
+        if secret and not include_dms:
             private += len(rows)
             continue
         for row_where, row in rows:
@@ -64,7 +65,7 @@ def read_package(archive, include_dms: bool = False) -> Corpus:
                 attachment_only += 1
                 continue
             records.append(Record("post", contents, parse_time(text_field(row, "Timestamp", row_where), row_where),
-                                  id_field(row, "ID", row_where) or None))
+                                  id_field(row, "ID", row_where) or None, private=secret))
     return Corpus.from_records("discord package", records, {"attachment_only": attachment_only, "private": private})
 
 

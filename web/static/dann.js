@@ -68,10 +68,72 @@ function showTexts(texts) {
   output.replaceChildren(
     ...texts.map((text) => {
       const item = document.createElement("li");
-      item.textContent = text;
+      const words = document.createElement("p");
+      words.className = "text";
+      words.textContent = text;
+      const ask = document.createElement("button");
+      ask.type = "button";
+      ask.className = "why";
+      ask.textContent = "why?";
+      ask.setAttribute("aria-expanded", "false");
+      const answer = document.createElement("div");
+      answer.className = "why-answer";
+      answer.hidden = true;
+      ask.addEventListener("click", () => explain(text, ask, answer));
+      item.append(words, ask, answer);
       return item;
     }),
   );
+}
+
+// "Why did dann say that?": the real posts the text is closest to (POST /api/why), and how new it is.
+async function explain(text, ask, answer) {
+  if (ask.getAttribute("aria-expanded") === "true") {
+    answer.hidden = true;
+    ask.setAttribute("aria-expanded", "false");
+    return;
+  }
+  ask.setAttribute("aria-busy", "true");
+  try {
+    const response = await fetch("/api/why", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ text }),
+    });
+    const body = await response.json().catch(() => ({}));
+    const summary = document.createElement("p");
+    summary.textContent = response.ok ? body.summary : body.detail || `The server answered ${response.status}.`;
+    const parts = [summary];
+    if (response.ok && body.posts.length) {
+      const heading = document.createElement("p");
+      heading.textContent = "The real posts it is closest to:";
+      const list = document.createElement("ul");
+      list.className = "closest";
+      for (const post of body.posts) {
+        const item = document.createElement("li");
+        const quote = document.createElement("blockquote");
+        quote.textContent = post.text;
+        const shared = document.createElement("p");
+        shared.className = "hint";
+        shared.textContent = `shares: ${post.shared.join(", ")}`;
+        item.append(quote, shared);
+        list.append(item);
+      }
+      parts.push(heading, list);
+    } else if (response.ok) {
+      const none = document.createElement("p");
+      none.textContent = "It shares no rare word with any post dann may show.";
+      parts.push(none);
+    }
+    answer.replaceChildren(...parts);
+    answer.hidden = false;
+    ask.setAttribute("aria-expanded", "true");
+  } catch (error) {
+    answer.replaceChildren(Object.assign(document.createElement("p"), { textContent: "Could not reach the server." }));
+    answer.hidden = false;
+  } finally {
+    ask.removeAttribute("aria-busy");
+  }
 }
 
 async function loadStatus() {
