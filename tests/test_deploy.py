@@ -112,7 +112,6 @@ def test_the_game_never_gives_the_web_page_the_export_and_gives_the_votes_to_the
     web_mounts = {volume.split(":")[1]: volume for volume in web["volumes"]}
     # The real posts come from the published version (its showable posts), never from the export.
     assert not any("export" in volume for volume in web["volumes"]), web["volumes"]
-    assert "DANN_EXPORT_PATH" not in web["environment"]
     assert web_mounts["/data/checkpoints"].endswith(":ro")
     # The votes go to the state database, which the bot reads for /dann status.
     assert "state:/data/state:rw" in web["volumes"] and "state:/data/state:rw" in bot["volumes"]
