@@ -5,9 +5,21 @@ chime-ins), the counts people leave (reactions, the game's votes) and the poster
 posted and answered). Times are Unix seconds; Discord ids are 64-bit integers.
 """
 
-from sqlalchemy import BigInteger, Column, Float, Integer, MetaData, String, Table, Text, UniqueConstraint
+from sqlalchemy import (
+                 BigInteger,
+                 Boolean,
+                 Column,
+                 Float,
+                 Index,
+                 Integer,
+                 MetaData,
+                 String,
+                 Table,
+                 Text,
+                 UniqueConstraint,
+)
 
-SCHEMA_VERSION = 2  # raised with every change to these tables (2: `secrets`); new tables are created on open
+SCHEMA_VERSION = 3  # raised with every change to these tables (2: `secrets`, 3: `posts`); new tables are created on open
 
 metadata = MetaData()
 
@@ -87,3 +99,23 @@ answered = Table("answered", metadata,
                  Column("destination", String(32), nullable=False),
                  Column("mention", String(64), nullable=False),
                  UniqueConstraint("destination", "mention"))
+
+# The person's own posts as they reach dann after the export (posts.py): from their accounts on
+# Mastodon, Bluesky and X, from Discord, and from exports added with `dann import`. One row per
+# post, keyed by its platform's id, so a post that arrives twice is stored once; an edit updates
+# the row, a deletion empties it and keeps it as a tombstone, so that an older export read again
+# cannot bring the post back.
+posts = Table("posts", metadata,
+              Column("platform", String(16), primary_key=True),  # x, mastodon, bluesky, discord, text
+              Column("post_id", String(128), primary_key=True),  # its id there (a .txt line: a hash of it)
+              Column("source", String(200), nullable=False),  # how it reached dann: the platform's API, or "export:NAME"
+              Column("account", String(200), nullable=True),  # whose post it is, as that platform names them
+              Column("kind", String(8), nullable=False),  # post or reply
+              Column("text", Text, nullable=False),  # empty once deleted
+              Column("created_at", String(40), nullable=True),  # ISO-8601 UTC
+              Column("edited_at", String(40), nullable=True),
+              Column("stored_at", Float, nullable=False),  # when it first reached dann (Unix seconds)
+              Column("deleted", Boolean, nullable=False, default=False),
+              Column("fingerprint", String(32), nullable=False),  # the same post through two platforms
+              Index("posts_fingerprint", "fingerprint"),
+              Index("posts_stored_at", "stored_at"))

@@ -1,0 +1,61 @@
+"""The post store: stored once, edits applied, deletions kept as tombstones, counted by source."""
+
+import time
+
+from dann.state import Store
+from dann.state.posts import PostStore, StoredPost
+
+
+def store(tmp_path) -> PostStore:
+    return PostStore(Store(f"sqlite:///{tmp_path / 'state.db'}"))
+
+
+def toot(post_id, text, when="2026-11-01T10:00:00+00:00", kind="post"):
+    return StoredPost("mastodon", post_id, kind, text, when, account="@sam@example.social")
+
+
+def test_a_post_is_stored_once_edits_update_it_and_a_deletion_stays(tmp_path):
+    posts = store(tmp_path)
+    first = posts.add([toot("1", "hello there"), toot("2", "second", kind="reply")], "mastodon")
+    assert (first.new, first.unchanged) == (2, 0)
+    again = posts.add([toot("1", "hello there"), toot("2", "second, edited")], "mastodon")
+    assert (again.new, again.unchanged, again.edited) == (0, 1, 1)
+    assert [(p.post_id, p.text, p.kind) for p in posts.live()] == [("1", "hello there", "post"),
+                                                                    ("2", "second, edited", "reply")]
+    assert posts.live()[1].edited_at is not None
+    assert posts.delete("mastodon", ["1", "404"]) == 1
+    assert [p.post_id for p in posts.live()] == ["2"]
+    # Read again from an older export or a backfill: it stays deleted.
+    assert posts.add([toot("1", "hello there")], "export:old.zip").stay_deleted == 1
+    assert [p.post_id for p in posts.live()] == ["2"] and posts.stats()["deleted"] == 1
+
+
+def test_the_same_post_through_two_platforms_is_stored_once(tmp_path):
+    posts = store(tmp_path)
+    posts.add([toot("1", "Cross  posted!")], "mastodon")
+    added = posts.add([StoredPost("bluesky", "at://x/1", "post", "cross posted!", "2026-11-01T10:00:30+00:00")],
+                      "bluesky")
+    assert added.duplicates == 1 and len(posts.live()) == 1
+    # Another minute, or other words: another post.
+    assert posts.add([StoredPost("bluesky", "at://x/2", "post", "cross posted!", "2026-11-02T10:00:00+00:00")],
+                     "bluesky").new == 1
+
+
+def test_reconcile_deletes_what_a_complete_poll_no_longer_lists(tmp_path):
+    posts = store(tmp_path)
+    posts.add([toot("1", "old", "2026-10-01T00:00:00+00:00"), toot("2", "recent", "2026-11-02T00:00:00+00:00"),
+               toot("3", "recent too", "2026-11-03T00:00:00+00:00")], "mastodon")
+    # The poll saw everything since November 1st: only post 3 is still there.
+    assert posts.reconcile("mastodon", "@sam@example.social", ["3"], "2026-11-01T00:00:00+00:00") == 1
+    assert [p.post_id for p in posts.live()] == ["1", "3"]  # the older one was outside the poll's window
+
+
+def test_forget_deletes_matching_posts_and_new_since_counts_arrivals(tmp_path):
+    posts = store(tmp_path)
+    before = time.time()
+    posts.add([toot("1", "my secret plan"), toot("2", "lunch")], "mastodon")
+    assert posts.new_since(before - 1) == 2 and posts.new_since(time.time() + 1) == 0
+    assert posts.forget(lambda text: "secret" in text) == 1
+    assert [p.text for p in posts.live()] == ["lunch"] and posts.new_since(before - 1) == 1
+    stats = posts.stats()
+    assert stats["sources"] == {"mastodon": {"posts": 1, "newest": "2026-11-01T10:00:00+00:00"}}
