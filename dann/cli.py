@@ -81,12 +81,20 @@ def add_section_flags(p, section: str) -> None:
             p.add_argument(*names, type=positive(kind) if spec["positive"] else kind, help=spec["help"])
 
 
-def add_corpus_arguments(p: argparse.ArgumentParser):
-    p.add_argument("path", type=Path, help="an X archive (.zip, folder, tweets.js, tweets.csv), a Discord data "
-                   "package (.zip, folder), a DiscordChatExporter .json, or a .txt")
+EXPORT_HELP = ("an X archive (.zip, folder, tweets.js, tweets.csv), a Discord data package (.zip, folder), a "
+               "DiscordChatExporter .json, a .txt, or a folder of any of them")
+
+
+def add_corpus_arguments(p: argparse.ArgumentParser, optional: bool = True, dms: bool = True):
+    if optional:
+        p.add_argument("path", type=Path, nargs="?", help=EXPORT_HELP + " (default: what the trainer reads: "
+                       "DANN_EXPORT_PATH and the post store)")
+    else:
+        p.add_argument("path", type=Path, help=EXPORT_HELP)
     p.add_argument("--split", choices=["lines", "paragraphs"], help="how a .txt is cut into posts (default: detect)")
     p.add_argument("--author", help="whose messages to learn, in a DiscordChatExporter file with several authors")
-    add_dms_option(p)
+    if dms:
+        add_dms_option(p)
 
 
 def add_dms_option(p: argparse.ArgumentParser):
@@ -110,6 +118,11 @@ def build_parser() -> Parser:
     p = commands.add_parser("corpus", help="print the posts and replies read from an export, as JSON lines")
     add_corpus_arguments(p)
     p.add_argument("--stats", action="store_true", help="print one JSON object of counts instead")
+
+    p = commands.add_parser("import", help="add an export's posts to the post store, which the trainer reads "
+                                           "besides DANN_EXPORT_PATH")
+    add_corpus_arguments(p, optional=False, dms=False)  # private messages never go into the store
+    p.add_argument("--checkpoint-dir", type=Path, help="whose store (default: DANN_CHECKPOINT_DIR)")
 
     p = commands.add_parser("sample", help="print posts or replies from the latest checkpoint")
     p.add_argument("--mode", choices=["post", "reply"], default="post")
@@ -247,19 +260,16 @@ def training_flags(args) -> dict:
 
 def cmd_train(args, settings) -> None:
     from dann.voice.filters import blocklist_for
-    from dann.voice.forget import forget_list
     from trainer.config import resolve
     from trainer.data import prepare
     from trainer.lock import TrainerLock
-    from trainer.retrain import read_export
     from trainer.train import latest_start, train
 
     checkpoint_dir = settings.checkpoint_dir
     # The trainer's lock, from the start (a refusal is the only line) to the last version written:
     # beside the trainer, or another writer, both would number versions from the same latest one.
     with TrainerLock(checkpoint_dir, "dann train"):
-        corpus = read_export(args.path, forget_list(settings), include_dms=include_dms(args, settings), split=args.split,
-                             author=args.author)
+        corpus = read_sources(args, settings)
         config = resolve(chars=corpus.chars, minutes=settings.train_minutes, file=args.config,
                          flags=training_flags(args))
         log.info("hyperparameters: %s", config.describe())
@@ -269,12 +279,30 @@ def cmd_train(args, settings) -> None:
     print(json.dumps(result.summary()))
 
 
-def cmd_corpus(args, settings) -> None:
+def read_sources(args, settings):
+    """The export given, or, with none, what the trainer reads: DANN_EXPORT_PATH and the post store."""
+    from dann.state.posts import post_store
     from dann.voice.forget import forget_list
     from trainer.retrain import read_export
 
-    corpus = read_export(args.path, forget_list(settings), include_dms=include_dms(args, settings),
-                         split=args.split, author=args.author)
+    given = args.path is not None
+    return read_export(args.path if given else settings.export_path, forget_list(settings),
+                       include_dms=include_dms(args, settings), split=args.split, author=args.author,
+                       posts=None if given else post_store(settings))
+
+
+def cmd_import(args, settings) -> None:
+    from dann.state.posts import post_store
+    from dann.voice.forget import forget_list
+    from trainer.retrain import read_export, stored_posts
+
+    corpus = read_export(args.path, forget_list(settings), split=args.split, author=args.author)
+    added = post_store(settings).add(stored_posts(corpus), f"export:{args.path.name}")
+    print(json.dumps({"export": str(args.path), "posts": len(corpus.records), **added.as_dict()}))
+
+
+def cmd_corpus(args, settings) -> None:
+    corpus = read_sources(args, settings)
     if args.stats:
         print(json.dumps(corpus.stats(), ensure_ascii=False))
         return
@@ -394,7 +422,7 @@ def cmd_status(args, settings) -> None:
     from dann.voice.bestof import Voice
     from lstm.checkpoint import NoCheckpoint, load_latest
     from trainer.retrain import converged_since
-    from trainer.runner import next_run
+    from trainer.runner import new_posts, next_run
 
     checkpoint_dir = settings.checkpoint_dir
     try:
@@ -408,6 +436,7 @@ def cmd_status(args, settings) -> None:
         status["game"] = game
     upcoming = next_run(settings)
     status["next_run"] = upcoming.isoformat() if upcoming else None
+    status["new_posts"] = new_posts(settings)
     if args.json:
         print(json.dumps(status))
         return
@@ -476,7 +505,7 @@ def cmd_demo(args, settings) -> None:
     run_web(settings)
 
 
-COMMANDS = {"train": cmd_train, "corpus": cmd_corpus, "sample": cmd_sample, "why": cmd_why, "eval": cmd_eval,
+COMMANDS = {"train": cmd_train, "corpus": cmd_corpus, "import": cmd_import, "sample": cmd_sample, "why": cmd_why, "eval": cmd_eval,
             "tune": cmd_tune,
             "forget": cmd_forget, "trainer": cmd_trainer,
             "status": cmd_status, "bench": cmd_bench, "bot": cmd_bot, "web": cmd_web, "demo": cmd_demo,

@@ -156,6 +156,11 @@ class TrainerSettings(ServingSettings, ExportSettings):
     retune_minutes: float = Field(10.0, gt=0)
     # Published versions kept in the checkpoint directory.
     keep_versions: int = Field(5, ge=2)
+    # Retrain as soon as this many of the person's posts reached the post store (dann/state/posts.py)
+    # since the served model was trained and since the last run began, besides the schedule; checked
+    # every new_posts_check_s. None: only the schedule.
+    retrain_min_new_posts: int | None = Field(None, ge=1)
+    new_posts_check_s: float = Field(300.0, ge=1, allow_inf_nan=False)
 
     # The schedule is checked when the settings load: found only when the trainer builds its
     # schedule, a bad one would stop `dann trainer` at every start (a restart loop under Docker).

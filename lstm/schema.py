@@ -270,6 +270,7 @@ class RunRecord:
     lstm_val_loss: float | None = None  # the LSTM alone (None in versions from before the mixture: val_loss)
     ngram_weight: float | None = None  # the n-gram's weight in the served mixture; None: not mixed
     train_seconds: float = 0.0  # training time, over every run it was warm-started through
+    sources: dict = dataclasses.field(default_factory=dict)  # posts by where they came from ("export:NAME", "mastodon"…)
     # Set when the trainer publishes it:
     served_val_loss_before: float | None = None  # the model it replaced, on the same validation posts
     report: str | None = None  # the run's report folder, relative to the checkpoint directory

@@ -167,7 +167,8 @@ def test_corpus_prints_records_and_stats(capsys):
     code, out, _ = run_main(capsys, "corpus", str(FIXTURES / "x_archive"))
     records = [json.loads(line) for line in out.splitlines()]
     assert code == 0 and len(records) == 10
-    assert set(records[0]) == {"kind", "text", "created_at", "source_id", "private"}
+    assert set(records[0]) == {"kind", "text", "created_at", "source_id", "private", "platform", "source"}
+    assert (records[0]["platform"], records[0]["source"]) == ("x", "export:x_archive")
     assert [r["created_at"] for r in records] == sorted(r["created_at"] for r in records)
     code, out, _ = run_main(capsys, "corpus", str(FIXTURES / "x_archive"), "--stats")
     stats = json.loads(out)

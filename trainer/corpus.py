@@ -36,6 +36,10 @@ class Record:
     created_at: str | None = None  # ISO-8601
     source_id: str | None = None
     private: bool = False  # from a DM or group DM, read only because DMs were asked for: never shown
+    platform: str | None = None  # x, discord or text for an export; its platform for a stored post
+    # How it reached dann: "export:NAME", or the store's source (mastodon, discord…). Where, not what:
+    # the same post read from a zip and from its unzipped folder is the same record.
+    source: str | None = dataclasses.field(default=None, compare=False)
 
 
 @dataclasses.dataclass
@@ -77,6 +81,24 @@ class Corpus:
         return dataclasses.replace(self, records=kept, forget_digest=forget.digest(),
                                    dropped={**self.dropped, "forgotten": len(self.records) - len(kept)})
 
+    def with_stored(self, stored: list[Record], deleted: set[tuple[str, str]]) -> "Corpus":
+        """This export plus the post store's posts (`stored`, already records), as the trainer
+        reads them: a post in both is the store's (it has the edits), and an export's post that was
+        deleted on its platform since (`deleted`: its platform and id) is left out, counted as
+        `deleted`. Cleaned, ordered and de-duplicated as any export is."""
+        in_store = {(r.platform, r.source_id) for r in stored}
+        kept, gone = [], 0
+        for record in self.records:
+            key = (record.platform, record.source_id)
+            if record.source_id and key in deleted:
+                gone += 1
+            elif not (record.source_id and key in in_store):
+                kept.append(record)
+        merged = Corpus.from_records(self.format if not stored else f"{self.format} + store", kept + stored,
+                                     {**self.dropped, "deleted": self.dropped.get("deleted", 0) + gone})
+        merged.dropped["duplicates"] += self.dropped.get("duplicates", 0)  # from_records counts its own afresh
+        return merged
+
     @property
     def chars(self) -> int:
         """Characters of text in all the records: what sizes the defaults (trainer/config.py)."""
@@ -96,6 +118,11 @@ class Corpus:
             "posts": sum(r.kind == "post" for r in self.records),
             "replies": sum(r.kind == "reply" for r in self.records),
             "dropped": self.dropped,
+            # Where the posts came from ("export:NAME", "mastodon"…), and each source's newest post.
+            "sources": {source: {"posts": sum(r.source == source for r in self.records),
+                                 "newest": max((r.created_at for r in self.records
+                                                if r.source == source and r.created_at), default=None)}
+                        for source in sorted({r.source for r in self.records if r.source})},
             "chars": len(text),
             "distinct_chars": len(set(text)),
             # The newest post's time: `/dann about` says the voice was learned from posts up to it.

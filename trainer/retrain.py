@@ -12,6 +12,7 @@ kill -9 mid-publish leaves the previous version as the newest loadable one.
 """
 
 import dataclasses
+import hashlib
 import json
 import logging
 import math
@@ -22,6 +23,7 @@ from pathlib import Path
 import jax
 
 from dann.settings import TrainerSettings
+from dann.state.posts import PostStore, StoredPost, post_store
 from dann.voice.bestof import Voice
 from dann.voice.filters import blocklist_for, filters_for
 from dann.voice.forget import ForgetList, forget_list
@@ -29,7 +31,7 @@ from lstm import checkpoint
 from lstm.errors import DannError
 from lstm.schema import RunConfig, RunRecord
 from trainer.config import resolve, write_file
-from trainer.corpus import Corpus
+from trainer.corpus import Corpus, Record
 from trainer.data import PreparedData, TrainingError, prepare
 from trainer.evaluation import evaluate_voice
 from trainer.exports import read_corpus
@@ -66,11 +68,30 @@ def config_file(settings: TrainerSettings) -> Path | None:
     return settings.train_config or (tuned if tuned.is_file() else None)
 
 
-def read_export(path, forget: ForgetList, *, include_dms: bool = False, **options) -> Corpus:
-    """The export as training sees it: read (private messages left out unless `include_dms`), minus
-    every record holding a phrase of the forget list. `dann train`, `dann
+def read_export(path, forget: ForgetList, *, include_dms: bool = False, posts: PostStore | None = None,
+                **options) -> Corpus:
+    """The export as training sees it: read (private messages left out unless `include_dms`), with
+    the post store's posts when `posts` is given (the trainer's, and `dann train` or `dann corpus`
+    without a path), minus every record holding a phrase of the forget list. `dann train`, `dann
     eval`, `dann tune` and the trainer all read through this, so they see the same posts."""
-    return read_corpus(path, include_dms=include_dms, **options).without(forget)
+    if path is None and posts is None:
+        raise DannError("set DANN_EXPORT_PATH to the post export to learn from (or give its path)")
+    corpus = read_corpus(path, include_dms=include_dms, **options) if path is not None else Corpus("store", [])
+    if posts is not None:
+        stored = [Record(p.kind, p.text, p.created_at, p.post_id, platform=p.platform, source=p.source)
+                  for p in posts.live()]
+        corpus = corpus.with_stored(stored, posts.tombstones())
+        if not corpus.records:
+            raise DannError("nothing to learn from yet: no export (DANN_EXPORT_PATH) and no posts in the post "
+                            "store (`dann import FILE`, or the DANN_LEARN_* accounts)")
+    return corpus.without(forget)
+
+
+def stored_posts(corpus: Corpus) -> list[StoredPost]:
+    """An export's posts as the post store keeps them (`dann import`): private messages never; a
+    post without an id (a .txt line) under a hash of its text."""
+    return [StoredPost(r.platform or "text", r.source_id or hashlib.sha256(r.text.encode()).hexdigest()[:32],
+                       r.kind, r.text, r.created_at) for r in corpus.records if not r.private]
 
 
 def configured(settings: TrainerSettings, corpus: Corpus) -> RunConfig:
@@ -79,10 +100,9 @@ def configured(settings: TrainerSettings, corpus: Corpus) -> RunConfig:
 
 
 def retrain(settings: TrainerSettings, config: RunConfig | None = None, progress: bool = False) -> RunResult:
-    if settings.export_path is None:
-        raise DannError("set DANN_EXPORT_PATH to the post export the trainer should learn from")
     serving = Path(settings.checkpoint_dir)
-    corpus = read_export(settings.export_path, forget_list(settings), include_dms=settings.include_dms)
+    corpus = read_export(settings.export_path, forget_list(settings), include_dms=settings.include_dms,
+                         posts=post_store(settings))
     config = config or configured(settings, corpus)
     log.info("hyperparameters: %s", config.describe())
     data_hash = corpus.data_hash()
@@ -108,8 +128,9 @@ def retrain(settings: TrainerSettings, config: RunConfig | None = None, progress
     state = state_dir(serving)
     shutil.rmtree(state, ignore_errors=True)  # whatever a killed run left: start this one clean
     stats = corpus.stats()
-    log.info("training on %s (%d posts, %d replies, hash %s) on %s", settings.export_path,
-             stats["posts"], stats["replies"], data_hash, jax.devices()[0].platform.upper())
+    log.info("training on %s (%d posts, %d replies from %s, hash %s) on %s", settings.export_path or "the post store",
+             stats["posts"], stats["replies"], ", ".join(f"{n} {s['posts']}" for n, s in stats["sources"].items()),
+             data_hash, jax.devices()[0].platform.upper())
     run_id = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     try:
         data = prepare(corpus, config.train, blocklist=blocklist_for(settings))

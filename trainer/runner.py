@@ -8,6 +8,9 @@ APScheduler's misfire grace and coalescing cover a trainer that was busy or paus
 A trainer that was not running at all (the machine was off at 03:00) has no memory in a memory
 job store, so at start it reads the time of its last run and, if a fire time passed since then
 (within the grace time), runs once now.
+
+With DANN_RETRAIN_MIN_NEW_POSTS, a second job counts the person's posts that reached the post store
+since the served model was trained, and starts the retrain job at once when there are enough.
 """
 
 import json
@@ -21,6 +24,8 @@ from apscheduler.triggers.cron import CronTrigger
 
 from dann.schedule import cron_trigger
 from dann.settings import TrainerSettings
+from dann.state.posts import post_store
+from lstm import checkpoint
 from lstm.errors import DannError
 from trainer.lock import TrainerLock
 from trainer.retrain import RunResult, retrain
@@ -67,6 +72,34 @@ def recorded_run(settings: TrainerSettings) -> RunResult:
     return result
 
 
+def new_posts(settings: TrainerSettings) -> int:
+    """Posts that reached the post store since the served model was trained and since the last run
+    began (a run that published nothing must not be started again by the same posts)."""
+    since = read_last_run(settings)
+    try:
+        found = checkpoint.versions(settings.checkpoint_dir)
+        trained = checkpoint.read_meta(settings.checkpoint_dir, found[0])["info"].get("trained_at") if found else None
+    except (OSError, ValueError, KeyError):
+        trained = None
+    moments = [m for m in (since, datetime.fromisoformat(trained) if trained else None) if m is not None]
+    return post_store(settings).new_since(max(moments).timestamp() if moments else 0.0)
+
+
+def check_new_posts(settings: TrainerSettings, scheduler) -> bool:
+    """Start the retrain job now when DANN_RETRAIN_MIN_NEW_POSTS posts have arrived. Returns whether it did."""
+    try:
+        arrived = new_posts(settings)
+    except (DannError, OSError) as error:
+        log.warning("cannot count the new posts: %s", error)
+        return False
+    if arrived < settings.retrain_min_new_posts:
+        return False
+    log.info("%d new post(s) since the served model was trained (DANN_RETRAIN_MIN_NEW_POSTS=%d): retraining now",
+             arrived, settings.retrain_min_new_posts)
+    scheduler.modify_job("retrain", next_run_time=datetime.now(UTC))
+    return True
+
+
 def scheduled_run(settings: TrainerSettings) -> None:
     """One run as the scheduler calls it: any failure is logged and the schedule goes on."""
     try:
@@ -98,6 +131,9 @@ def run_trainer(settings: TrainerSettings, once: bool = False, now: bool = False
         # retrain, so it keeps beating through a long run and stops if the scheduler itself hangs.
         scheduler.add_job(heartbeat_path(settings).touch, "interval", seconds=HEARTBEAT_S, id="heartbeat",
                           next_run_time=current)
+        if settings.retrain_min_new_posts is not None:
+            scheduler.add_job(check_new_posts, "interval", seconds=settings.new_posts_check_s, id="new-posts",
+                              args=[settings, scheduler])
 
         def say_next(event):
             if event.job_id != "retrain":

@@ -330,6 +330,7 @@ def train(data: PreparedData, config: RunConfig, out_dir, *, start: Start | None
     record = functools.partial(
         RunRecord, data_hash=data.data_hash, format=data.corpus.format, records=len(data.corpus.records),
         posts=stats["posts"], replies=stats["replies"], median_chars=stats["median_chars"], config=config,
+        sources={source: found["posts"] for source, found in stats["sources"].items()},
         baselines=baselines, until=stats["until"], forget_digest=data.corpus.forget_digest,
         tokens_per_char=round(data.val_scale, 6), lengths=data.length_quantiles)
     # By default at least once an epoch (but not more often than every 10 steps), so that a small

@@ -90,6 +90,8 @@ def render_text(status: dict | None, *, where: str | None = None, bold: Callable
                          f"{quality['made_up_words_real']:.1%}).")
     if status.get("game"):
         lines.append(votes.render(status["game"]))
+    if status.get("new_posts"):
+        lines.append(f"{status['new_posts']} new post(s) of the person have arrived since this model was trained.")
     if status.get("converged_since") is not None:
         lines.append(f"Converged on this export since version {status['converged_since']}: scheduled runs skip "
                      f"until the export, the forget list or the training config changes.")

@@ -148,6 +148,13 @@ class PostStore:
         return [StoredPost(r.platform, r.post_id, r.kind, r.text, r.created_at, r.edited_at, r.account, r.source)
                 for r in rows]
 
+    def tombstones(self) -> set[tuple[str, str]]:
+        """(platform, id) of every post deleted on its platform: an export's copy of one is left out."""
+        posts = tables.posts
+        with self.store.read("read posts from") as conn:
+            return {(r.platform, r.post_id) for r in conn.execute(
+                select(posts.c.platform, posts.c.post_id).where(posts.c.deleted.is_(True)))}
+
     def new_since(self, moment: float) -> int:
         """Live posts that reached dann after `moment` (Unix seconds)."""
         posts = tables.posts
@@ -164,3 +171,10 @@ class PostStore:
             deleted = conn.execute(select(func.count()).select_from(posts).where(posts.c.deleted.is_(True))).scalar()
         return {"sources": {source: {"posts": count, "newest": newest} for source, count, newest in rows},
                 "deleted": deleted}
+
+
+def post_store(settings) -> PostStore:
+    """The post store of these settings' state store (DANN_DATABASE_URL, or beside the checkpoints)."""
+    from dann.state.store import open_store
+
+    return PostStore(open_store(settings))

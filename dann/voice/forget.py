@@ -4,7 +4,8 @@ From the moment a phrase is added, no generated text containing it is served (th
 page and `dann sample` check every candidate against the list as the database holds it now: each
 process rereads it when its revision moves). At the next training run the trainer drops every
 record that contains a phrase, so the new model's copy index no longer holds it, and a changed
-list alone is reason to retrain.
+list alone is reason to retrain. Adding a phrase also deletes the stored posts holding it from the
+post store (dann/state/posts.py).
 
 Matching ignores case, accents, punctuation and whitespace between words, and works on whole
 words: "my address is 5 Elm St" is found in "MY address... is 5 elm st!", and "ann" is not found
@@ -23,6 +24,7 @@ from pathlib import Path
 from sqlalchemy import delete, insert, select
 
 from dann.state import Store, failing_as, tables
+from dann.state.posts import PostStore
 from dann.voice.blocklist import fold
 from lstm.errors import DannError
 
@@ -110,7 +112,12 @@ class ForgetList:
             raise ForgetError(f"a phrase to forget is at most {MAX_PHRASE_CHARS} characters; this one has "
                               f"{len(phrase)}. Forget its most telling part")
         with failing_as(ForgetError), self.store.write("add to the forget list in") as conn:
-            return _add(conn, phrase)
+            added = _add(conn, phrase)
+        # The person's stored posts holding it go too (dann/state/posts.py), not only at the next run.
+        phrase_key = key(phrase)
+        with failing_as(ForgetError):
+            PostStore(self.store).forget(lambda text: phrase_key in key(text))
+        return added
 
     def remove(self, phrase: str) -> bool:
         """Stop forgetting `phrase` (matched as texts are). False if it was not on the list."""

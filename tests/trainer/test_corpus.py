@@ -32,7 +32,7 @@ def test_a_record_becomes_a_json_line_in_one_call():
     record = Record("reply", "ok 👍", "2024-01-01T00:00:00+00:00", "17")
     assert json.loads(json.dumps(dataclasses.asdict(record))) == {
         "kind": "reply", "text": "ok 👍", "created_at": "2024-01-01T00:00:00+00:00", "source_id": "17",
-        "private": False}
+        "private": False, "platform": None, "source": None}
 
 
 def test_from_records_orders_by_time_and_undated_records_stay_after_their_neighbour():
@@ -79,8 +79,10 @@ def test_an_unknown_file_type(tmp_path):
 
 
 def test_a_folder_that_is_no_export(tmp_path):
-    (tmp_path / "notes.txt").write_text("hi")
-    with pytest.raises(CorpusError, match="this folder is neither an X archive"):
+    (tmp_path / "photo.png").write_bytes(b"\x89PNG")
+    (tmp_path / "album").mkdir()
+    (tmp_path / "album" / "notes.txt").write_text("hi")
+    with pytest.raises(CorpusError, match=r"no export in this folder \(2 file\(s\) that are not one"):
         read_corpus(tmp_path)
 
 

@@ -98,4 +98,5 @@ def test_a_dm_export_is_left_out_unless_asked_for(tmp_path):
         read_corpus(dm, author="alice")
     asked = read_corpus(dm, author="alice", include_dms=True).records
     # Read when asked for, and marked private: trained on, never shown (lstm/postindex.py).
-    assert asked == [dataclasses.replace(r, private=True) for r in read_corpus(TWO_AUTHORS, author="alice").records]
+    assert asked == [dataclasses.replace(r, private=True, source="export:dm.json")
+                     for r in read_corpus(TWO_AUTHORS, author="alice").records]
