@@ -124,6 +124,10 @@ def build_parser() -> Parser:
     add_corpus_arguments(p, optional=False, dms=False)  # private messages never go into the store
     p.add_argument("--checkpoint-dir", type=Path, help="whose store (default: DANN_CHECKPOINT_DIR)")
 
+    p = commands.add_parser("learn", help="read the person's new posts, edits and deletions from their accounts "
+                                          "(DANN_LEARN_*) into the post store, once")
+    p.add_argument("--checkpoint-dir", type=Path, help="whose store (default: DANN_CHECKPOINT_DIR)")
+
     p = commands.add_parser("sample", help="print posts or replies from the latest checkpoint")
     p.add_argument("--mode", choices=["post", "reply"], default="post")
     p.add_argument("--temp", "--temperature", type=temperature, help="default: DANN_TEMPERATURE, 0.7")
@@ -408,11 +412,32 @@ def cmd_forget(args, settings) -> None:
 
 
 def cmd_trainer(args, settings) -> None:
+    from dann.poster.learn import learn_once, learners
     from trainer.runner import run_trainer
 
-    result = run_trainer(settings, once=args.once, now=args.now)
+    learners(settings)  # an account named wrongly is one line now, not a log line at every run
+    result = run_trainer(settings, once=args.once, now=args.now,
+                         learn=(lambda: learn_once(settings)) if has_accounts(settings) else None)
     if result is not None:
         print(json.dumps({"outcome": result.outcome, "version": result.version, "reason": result.reason}))
+
+
+def has_accounts(settings) -> bool:
+    return bool(settings.learn_mastodon_account or settings.learn_bluesky_handle or settings.learn_x_user)
+
+
+def cmd_learn(args, settings) -> None:
+    from dann.poster.learn import learn_once
+    from lstm.errors import DannError
+
+    if not has_accounts(settings):
+        raise DannError("name the person's accounts to learn from: DANN_LEARN_MASTODON_ACCOUNT, "
+                        "DANN_LEARN_BLUESKY_HANDLE or DANN_LEARN_X_USER")
+    results = learn_once(settings)
+    for result in results:
+        print(json.dumps(result))
+    if failed := [r for r in results if "error" in r]:
+        raise DannError(f"{failed[0]['platform']} {failed[0]['account']}: {failed[0]['error']}")
 
 
 def cmd_status(args, settings) -> None:
@@ -505,7 +530,7 @@ def cmd_demo(args, settings) -> None:
     run_web(settings)
 
 
-COMMANDS = {"train": cmd_train, "corpus": cmd_corpus, "import": cmd_import, "sample": cmd_sample, "why": cmd_why, "eval": cmd_eval,
+COMMANDS = {"train": cmd_train, "corpus": cmd_corpus, "import": cmd_import, "learn": cmd_learn, "sample": cmd_sample, "why": cmd_why, "eval": cmd_eval,
             "tune": cmd_tune,
             "forget": cmd_forget, "trainer": cmd_trainer,
             "status": cmd_status, "bench": cmd_bench, "bot": cmd_bot, "web": cmd_web, "demo": cmd_demo,

@@ -61,7 +61,8 @@ class CommonSettings(BaseSettings):
 
 
 class ExportSettings(CommonSettings):
-    """The person's post export: the trainer learns from it, the web page's game deals from it."""
+    """The person's posts: the export the trainer learns from, and their own accounts it keeps
+    learning from (dann/poster/learn.py)."""
 
     # The scheduled trainer (`dann trainer`): the post export it learns from (any format
     # `dann corpus` reads), when it retrains (crontab syntax; weekday 0 and 7 are Sunday, as in
@@ -69,6 +70,21 @@ class ExportSettings(CommonSettings):
     export_path: Path | None = None
     # DMs and group DMs of a Discord export are private: left out of training unless this is true.
     include_dms: bool = False
+    # The person's own accounts (not the bot's): their public posts and replies go into the post
+    # store, backfilled once as far as the API allows, then polled before every scheduled run, and
+    # every learn_poll_s seconds when set. Mastodon: "@me@server" (its API at https://server unless
+    # learn_mastodon_url says otherwise; a token only for a server that hides public posts).
+    # Bluesky: the handle, read from the public AppView. X: the user name, with a bearer token.
+    learn_mastodon_account: str = ""
+    learn_mastodon_url: str = ""
+    learn_mastodon_token: SecretStr | None = None
+    learn_bluesky_handle: str = ""
+    learn_bluesky_url: str = "https://public.api.bsky.app"
+    learn_x_user: str = ""
+    learn_x_bearer_token: SecretStr | None = None
+    learn_x_api_url: str = "https://api.twitter.com"
+    learn_poll_s: float | None = Field(None, ge=60, allow_inf_nan=False)
+    learn_backfill_max: int = Field(3200, ge=1)  # posts read per account at the first poll
 
 
 class ServingSettings(CommonSettings):
@@ -113,8 +129,8 @@ class ServingSettings(CommonSettings):
     max_pending_rows: int = Field(1024, ge=1)
     request_deadline_s: float = Field(30.0, gt=0, le=840)  # under Discord's 15 minutes for an interaction
     # "Real or dann?" on the web page: a real post beside one dann wrote, pick the real one. Off by
-    # default, because it shows the person's real posts (from the validation split only, never DMs;
-    # web/game.py); it needs DANN_EXPORT_PATH. The votes are counted in the state store, which
+    # default, because it shows the person's real posts (the served version's validation posts, never
+    # DMs; web/game.py). The votes are counted in the state store, which
     # `dann status` and the bot read; DANN_GAME_FILE is where older versions kept them (default:
     # game.json beside the checkpoints), imported once.
     web_game: bool = False
@@ -271,8 +287,9 @@ class PosterSettings(ServingSettings):
         return value
 
 
-class WebSettings(ServingSettings, ExportSettings):
-    """The web page (`dann web`); its game deals from the export."""
+class WebSettings(ServingSettings):
+    """The web page (`dann web`). It never reads the export: its game deals the served version's
+    own published posts."""
 
     # The web playground.
     web_host: str = "127.0.0.1"

@@ -62,11 +62,14 @@ def read_last_run(settings: TrainerSettings) -> datetime | None:
         return None
 
 
-def recorded_run(settings: TrainerSettings) -> RunResult:
-    """One retrain, with its start time recorded for the missed-run check."""
+def recorded_run(settings: TrainerSettings, learn=None) -> RunResult:
+    """One retrain, with its start time recorded for the missed-run check. `learn()` first polls
+    the person's accounts (dann/poster/learn.py, which the command line hands in)."""
     path = last_run_path(settings)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"started_at": datetime.now(UTC).isoformat()}))
+    if learn is not None:
+        learn()
     result = retrain(settings)
     log.info("run finished: %s (%s)", result.outcome, result.reason)
     return result
@@ -100,23 +103,24 @@ def check_new_posts(settings: TrainerSettings, scheduler) -> bool:
     return True
 
 
-def scheduled_run(settings: TrainerSettings) -> None:
+def scheduled_run(settings: TrainerSettings, learn=None) -> None:
     """One run as the scheduler calls it: any failure is logged and the schedule goes on."""
     try:
-        recorded_run(settings)
+        recorded_run(settings, learn)
     except (DannError, OSError) as error:  # a missing export today may be back tomorrow
         log.error("run failed: %s", error)
     except Exception:
         log.exception("run failed unexpectedly")
 
 
-def run_trainer(settings: TrainerSettings, once: bool = False, now: bool = False) -> RunResult | None:
+def run_trainer(settings: TrainerSettings, once: bool = False, now: bool = False, learn=None) -> RunResult | None:
     """`dann trainer`: --once runs one retrain and returns; otherwise follow the schedule (forever),
-    starting with a run when --now is given or a scheduled run was missed."""
+    starting with a run when --now is given or a scheduled run was missed. `learn()`, when given,
+    polls the person's accounts before every run, and every DANN_LEARN_POLL_S when set."""
     trigger = cron_trigger(settings.train_cron, settings.train_timezone)
     with TrainerLock(settings.checkpoint_dir):
         if once:
-            return recorded_run(settings)  # errors go to the caller: one line at the CLI
+            return recorded_run(settings, learn)  # errors go to the caller: one line at the CLI
         scheduler = BlockingScheduler(
             timezone=trigger.timezone,
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": int(settings.misfire_grace_s)},
@@ -125,12 +129,14 @@ def run_trainer(settings: TrainerSettings, once: bool = False, now: bool = False
         if missed_run(trigger, read_last_run(settings), current, settings.misfire_grace_s):
             log.info("a scheduled run was missed while the trainer was not running; running once now")
             now = True
-        scheduler.add_job(scheduled_run, trigger, args=[settings], id="retrain", name="retrain",
+        scheduler.add_job(scheduled_run, trigger, args=[settings, learn], id="retrain", name="retrain",
                           **({"next_run_time": current} if now else {}))
         # The container healthcheck's heartbeat. It runs on the scheduler's worker threads like a
         # retrain, so it keeps beating through a long run and stops if the scheduler itself hangs.
         scheduler.add_job(heartbeat_path(settings).touch, "interval", seconds=HEARTBEAT_S, id="heartbeat",
                           next_run_time=current)
+        if learn is not None and settings.learn_poll_s is not None:
+            scheduler.add_job(learn, "interval", seconds=settings.learn_poll_s, id="learn")
         if settings.retrain_min_new_posts is not None:
             scheduler.add_job(check_new_posts, "interval", seconds=settings.new_posts_check_s, id="new-posts",
                               args=[settings, scheduler])

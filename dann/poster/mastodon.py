@@ -54,26 +54,7 @@ class MastodonDestination:
         self.me: str | None = None
 
     def call(self, function, *args, **params):
-        try:
-            return function(*args, **params)
-        except mastodon.MastodonRatelimitError:
-            # "throw" leaves the waiting to the poster; the client keeps the reset header, as Unix seconds.
-            raise RateLimited("Mastodon answered 429", self.client.ratelimit_reset) from None
-        except mastodon.MastodonUnauthorizedError:
-            raise Unauthorized("Mastodon refused the token (401): check DANN_MASTODON_TOKEN (an access token of "
-                               f"the bot account on {self.url}, scopes read and write)") from None
-        except (mastodon.MastodonNetworkError, requests.RequestException):
-            raise Unreachable(f"cannot reach Mastodon at {self.url}") from None
-        except mastodon.MastodonServerError as error:
-            raise Unreachable(f"Mastodon answered {status_of(error)}") from None
-        except mastodon.MastodonNotFoundError as error:
-            raise Gone(f"Mastodon answered 404: {message_of(error)}") from None
-        except mastodon.MastodonAPIError as error:
-            status = status_of(error)
-            if status == 403:  # a scope the token lacks (then every request is refused), or one post's privacy
-                raise Forbidden(f"Mastodon refused (403: {message_of(error)}); if every request is refused, "
-                                "DANN_MASTODON_TOKEN needs scopes read and write") from None
-            raise PosterError(f"Mastodon refused the request ({status}: {message_of(error)})") from None
+        return call(self.client, self.url, "DANN_MASTODON_TOKEN", function, *args, **params)
 
     def check(self, live: bool) -> None:
         account = self.call(self.client.account_verify_credentials)
@@ -145,6 +126,30 @@ class MastodonDestination:
         return str(self.call(self.client.status_post, status, in_reply_to_id=status_id, visibility=visibility).id)
 
 
+def call(client, url: str, token_setting: str, function, *args, **params):
+    """`function(*args, **params)` of Mastodon.py's `client`, its failures as the poster's errors."""
+    try:
+        return function(*args, **params)
+    except mastodon.MastodonRatelimitError:
+        # "throw" leaves the waiting to the poster; the client keeps the reset header, as Unix seconds.
+        raise RateLimited("Mastodon answered 429", client.ratelimit_reset) from None
+    except mastodon.MastodonUnauthorizedError:
+        raise Unauthorized(f"Mastodon refused the token (401): check {token_setting} (an access token on "
+                           f"{url}; the bot's needs scopes read and write)") from None
+    except (mastodon.MastodonNetworkError, requests.RequestException):
+        raise Unreachable(f"cannot reach Mastodon at {url}") from None
+    except mastodon.MastodonServerError as error:
+        raise Unreachable(f"Mastodon answered {status_of(error)}") from None
+    except mastodon.MastodonNotFoundError as error:
+        raise Gone(f"Mastodon answered 404: {message_of(error)}") from None
+    except mastodon.MastodonAPIError as error:
+        status = status_of(error)
+        if status == 403:  # a scope the token lacks (then every request is refused), or one post's privacy
+            raise Forbidden(f"Mastodon refused (403: {message_of(error)}); if every request is refused, "
+                            f"{token_setting} needs scopes read and write") from None
+        raise PosterError(f"Mastodon refused the request ({status}: {message_of(error)})") from None
+
+
 class PlainText(HTMLParser):
     """A status's HTML as the words a person reads: tags dropped, and entities decoded (the
     parser's convert_charrefs). A line break or a new paragraph separates words."""
@@ -152,13 +157,22 @@ class PlainText(HTMLParser):
     def __init__(self):
         super().__init__()
         self.parts: list[str] = []
+        self.quoting = 0  # inside a quote's fallback ("RE: link"): another post's, not these words
 
     def handle_starttag(self, tag, attrs):
+        if self.quoting or "quote-inline" in (dict(attrs).get("class") or "").split():
+            self.quoting += tag not in ("br", "img", "hr")
+            return
         if tag in ("br", "p"):
             self.parts.append(" ")
 
+    def handle_endtag(self, tag):
+        if self.quoting and tag not in ("br", "img", "hr"):
+            self.quoting -= 1
+
     def handle_data(self, data):
-        self.parts.append(data)
+        if not self.quoting:
+            self.parts.append(data)
 
 
 def plain(html: str | None) -> str:

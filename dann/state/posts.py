@@ -148,6 +148,10 @@ class PostStore:
         return [StoredPost(r.platform, r.post_id, r.kind, r.text, r.created_at, r.edited_at, r.account, r.source)
                 for r in rows]
 
+    def account_posts(self, platform: str, account: str) -> list[StoredPost]:
+        """The live posts of one account on one platform."""
+        return [p for p in self.live() if p.platform == platform and p.account == account]
+
     def tombstones(self) -> set[tuple[str, str]]:
         """(platform, id) of every post deleted on its platform: an export's copy of one is left out."""
         posts = tables.posts

@@ -5,8 +5,12 @@ like Mastodon's, over an in-memory state the tests drive.
     root = mastodon.status("alice", "first words")             # a post without a notification
     mastodon.mention("alice", "hi", in_reply_to=root)           # a post that notifies dann
     mastodon.posts                                              # what dann sent, oldest first
+
+The person's own account, for learning (dann/poster/learn.py): `boost`, `edit` and `delete` change
+what GET /api/v1/accounts/:id/statuses lists.
 """
 
+import datetime
 import html
 from urllib.parse import parse_qs
 
@@ -28,6 +32,8 @@ class FakeMastodon:
         server.route("POST", "/api/v1/statuses", self.create_status)
         server.route("GET", "/api/v1/notifications", self.list_notifications)
         server.route("GET", "/api/v1/statuses/*", self.context)
+        server.route("GET", "/api/v1/accounts/lookup", self.lookup)
+        server.route("GET", "/api/v1/accounts/*", self.account_statuses)
 
     # --- what the tests drive ----------------------------------------------------------------
 
@@ -49,7 +55,7 @@ class FakeMastodon:
         status_id = self.new_id()
         self.statuses[status_id] = {
             "id": status_id, "uri": f"{author['uri']}/statuses/{status_id}", "url": f"{author['url']}/{status_id}",
-            "created_at": CREATED_AT, "account": author, "content": rendered(text), "visibility": visibility,
+            "created_at": minute(int(status_id)), "account": author, "content": rendered(text), "visibility": visibility,
             "sensitive": False, "spoiler_text": "", "in_reply_to_id": in_reply_to,
             "in_reply_to_account_id": parent["account"]["id"] if parent else None, "reblog": None,
             "mentions": [], "media_attachments": [], "emojis": [], "tags": [], "reblogs_count": 0,
@@ -66,6 +72,19 @@ class FakeMastodon:
                                    "account": self.accounts[username], "status": self.statuses[status_id],
                                    "group_key": f"ungrouped-{status_id}"})
         return status_id
+
+    def boost(self, username: str, status_id: str) -> str:
+        """`username` boosts another's status: a status of theirs whose `reblog` is that one."""
+        boost_id = self.status(username, "")
+        self.statuses[boost_id]["reblog"] = self.statuses[status_id]
+        return boost_id
+
+    def edit(self, status_id: str, text: str) -> None:
+        self.statuses[status_id]["content"] = rendered(text)
+        self.statuses[status_id]["edited_at"] = minute(int(self.new_id()))
+
+    def delete(self, status_id: str) -> None:
+        del self.statuses[status_id]
 
     def new_id(self) -> str:
         self.last_id += 1
@@ -111,6 +130,20 @@ class FakeMastodon:
             found = found[-limit:]
         return 200, list(reversed(found))  # newest first, as Mastodon lists them
 
+    def lookup(self, request):
+        found = self.accounts.get(request.query.get("acct", "").split("@")[0])
+        return (200, found) if found else (404, {"error": "Record not found"})
+
+    def account_statuses(self, request):
+        account_id, _, rest = request.path.removeprefix("/api/v1/accounts/").partition("/")
+        if rest != "statuses" or account_id not in {a["id"] for a in self.accounts.values()}:
+            return 404, {"error": "Record not found"}
+        theirs = sorted((s for s in self.statuses.values() if s["account"]["id"] == account_id),
+                        key=lambda s: -int(s["id"]))  # newest first
+        if "max_id" in request.query:
+            theirs = [s for s in theirs if int(s["id"]) < int(request.query["max_id"])]
+        return 200, theirs[: int(request.query.get("limit", 20))]
+
     def context(self, request):
         status_id, _, rest = request.path.removeprefix("/api/v1/statuses/").partition("/")
         if rest != "context" or status_id not in self.statuses:
@@ -134,3 +167,9 @@ def rendered(text: str) -> str:
                     f'class="u-url mention">@<span>{name}</span></a></span>')
         words.append(word)
     return "<p>" + " ".join(words).replace("\n", "<br />") + "</p>"
+
+
+def minute(n: int) -> str:
+    """The creation time of status number `n`: one minute apart, in id order, as Mastodon's are."""
+    return (datetime.datetime(2026, 1, 1, 12, tzinfo=datetime.UTC) + datetime.timedelta(minutes=n)).isoformat(
+        timespec="milliseconds").replace("+00:00", "Z")

@@ -1,0 +1,168 @@
+"""Learning from the person's own accounts: their new posts, edits and deletions reach the post store.
+
+For each account named in the settings (DANN_LEARN_MASTODON_ACCOUNT, DANN_LEARN_BLUESKY_HANDLE,
+DANN_LEARN_X_USER; the person's, not the bot's), one poll:
+- reads the account's posts newest first: the first time as far back as the API allows (up to
+  DANN_LEARN_BACKFILL_MAX), afterwards the pages down to the newest post already stored, and at
+  least RECENT_PAGES pages;
+- keeps only public posts and replies. Boosts and reposts, followers-only, direct and unlisted
+  posts are kept out and counted; of a quote post only the person's own words are kept;
+- stores them (dann/state/posts.py): new posts added, edits applied;
+- reconciles: a stored post of that account within the span the poll listed completely, and no
+  longer listed, was deleted on the platform, so it is deleted from the store.
+
+It uses the clients the poster uses (Mastodon.py, the atproto SDK, tweepy), with their rate limits:
+a poll waits out a 429 once, then gives up until the next one. A platform that is down is logged
+and tried again at the next poll; an unknown or private account, or a refused token, is one line.
+"""
+
+import dataclasses
+import datetime
+import logging
+import time
+from collections import Counter
+
+import mastodon
+
+from dann.poster import mastodon as masto
+from dann.poster.destination import PosterError, RateLimited, Unreachable, without_handles
+from dann.state.posts import PostStore, StoredPost, post_store
+
+log = logging.getLogger("dann.learn")
+PAGE = 40
+RECENT_PAGES = 2  # reconciled on every poll: edits and deletions of the newest posts are seen
+MAX_WAIT_S = 900  # the longest a poll waits out a rate limit
+
+
+class LearnError(PosterError):
+    """An account that cannot be learned from as configured: unknown, private, or a refused token."""
+
+
+@dataclasses.dataclass
+class Polled:
+    """What one poll of one account found: its public posts and replies, what was kept out and why,
+    and the time from which the listing was complete (for reconciling deletions)."""
+
+    platform: str
+    account: str
+    posts: list[StoredPost]
+    kept_out: Counter
+    complete_since: str | None
+
+
+def iso(moment) -> str | None:
+    if moment is None:
+        return None
+    if isinstance(moment, str):
+        moment = datetime.datetime.fromisoformat(moment.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.UTC)
+    return moment.astimezone(datetime.UTC).isoformat(timespec="seconds")
+
+
+class MastodonLearner:
+    platform = "mastodon"
+
+    def __init__(self, settings):
+        handle = settings.learn_mastodon_account.strip().lstrip("@")
+        user, _, server = handle.partition("@")
+        if not user or not server:
+            raise LearnError(f"DANN_LEARN_MASTODON_ACCOUNT must be @user@server, not {settings.learn_mastodon_account!r}")
+        self.account, self.user = f"@{user}@{server}", user
+        self.url = settings.learn_mastodon_url or f"https://{server}"
+        token = settings.learn_mastodon_token.get_secret_value() if settings.learn_mastodon_token else None
+        self.client = mastodon.Mastodon(access_token=token, api_base_url=self.url, ratelimit_method="throw",
+                                        version_check_mode="none", request_timeout=masto.TIMEOUT_S)
+        self.backfill_max = settings.learn_backfill_max
+
+    def call(self, function, *args, **params):
+        return masto.call(self.client, self.url, "DANN_LEARN_MASTODON_TOKEN", function, *args, **params)
+
+    def poll(self, newest_stored: str | None) -> Polled:
+        try:
+            account = self.call(self.client.account_lookup, self.user)
+        except masto.Gone:
+            raise LearnError(f"there is no Mastodon account {self.account} (on {self.url})") from None
+        found, kept, oldest = [], Counter(), None
+        limit = self.backfill_max if newest_stored is None else None
+        max_id, pages = None, 0
+        while True:
+            page = self.call(self.client.account_statuses, account.id, max_id=max_id, limit=PAGE)
+            pages += 1
+            for status in page:
+                oldest = iso(status.created_at)
+                if status.reblog is not None:
+                    kept["boosts"] += 1
+                elif status.visibility != "public":
+                    kept[status.visibility] += 1
+                elif text := without_handles(masto.plain(status.content)).strip():
+                    found.append(StoredPost(self.platform, str(status.id),
+                                            "reply" if status.in_reply_to_id else "post", text, iso(status.created_at),
+                                            iso(status.edited_at), self.account))
+                else:
+                    kept["empty"] += 1
+            if len(page) < PAGE or (limit is not None and len(found) + sum(kept.values()) >= limit):
+                complete = len(page) < PAGE  # the whole history was listed
+                break
+            if limit is None and pages >= RECENT_PAGES and oldest is not None and oldest < newest_stored:
+                complete = False
+                break
+            max_id = page[-1].id
+        return Polled(self.platform, self.account, found, kept, "" if complete else oldest)
+
+
+def learners(settings) -> list:
+    """One learner per account the settings name."""
+    found = []
+    if settings.learn_mastodon_account:
+        found.append(MastodonLearner(settings))
+    return found
+
+
+def newest_of(store: PostStore, platform: str, account: str) -> str | None:
+    """The newest stored post of `account` (None: never polled, so backfill)."""
+    dates = [p.created_at for p in store.account_posts(platform, account) if p.created_at]
+    return max(dates) if dates else None
+
+
+def poll_account(learner, store: PostStore) -> dict:
+    """One poll of one account into `store`; a rate limit is waited out once."""
+    newest = newest_of(store, learner.platform, learner.account)
+    for attempt in (1, 2):
+        try:
+            polled = learner.poll(newest)
+            break
+        except RateLimited as limited:
+            wait = max(1.0, min(MAX_WAIT_S, (limited.reset_at or time.time() + 60) - time.time()))
+            if attempt == 2:
+                raise
+            log.info("%s %s: rate limited; waiting %.0f s", learner.platform, learner.account, wait)
+            time.sleep(wait)
+    added = store.add(polled.posts, learner.platform)
+    deleted = 0
+    if polled.complete_since is not None:
+        deleted = store.reconcile(learner.platform, learner.account, [p.post_id for p in polled.posts],
+                                  polled.complete_since)
+    summary = {"platform": learner.platform, "account": learner.account, "listed": len(polled.posts),
+               **added.as_dict(), "deleted": deleted, "kept_out": dict(polled.kept_out),
+               "backfill": newest is None}
+    log.info("learned from %s %s: %s", learner.platform, learner.account, summary)
+    return summary
+
+
+def learn_once(settings, store: PostStore | None = None) -> list[dict]:
+    """Poll every account the settings name. A platform that is down, or an account that cannot be
+    read, is logged and left for the next poll; the others go on."""
+    store = store or post_store(settings)
+    results = []
+    for learner in learners(settings):
+        try:
+            results.append(poll_account(learner, store))
+        except Unreachable as error:
+            log.warning("cannot learn from %s %s now (%s); trying again at the next poll", learner.platform,
+                        learner.account, error)
+            results.append({"platform": learner.platform, "account": learner.account, "error": str(error)})
+        except PosterError as error:
+            log.error("cannot learn from %s %s: %s", learner.platform, learner.account, error)
+            results.append({"platform": learner.platform, "account": learner.account, "error": str(error)})
+    return results

@@ -1,0 +1,81 @@
+"""Learning from the person's own accounts (dann/poster/learn.py), against the poster's fake
+platforms on 127.0.0.1: public posts and replies stored, the rest kept out and counted, edits and
+deletions applied."""
+
+import pytest
+
+from dann.poster.learn import LearnError, MastodonLearner, learn_once, poll_account
+from dann.settings import Settings
+from dann.state import store_beside
+from dann.state.posts import PostStore
+from tests.dann.poster.fake_mastodon import FakeMastodon
+
+
+def learn_settings(tmp_path, **overrides):
+    return Settings(_env_file=None, checkpoint_dir=tmp_path, **overrides)
+
+
+@pytest.fixture
+def posts(tmp_path):
+    return PostStore(store_beside(tmp_path))
+
+
+def mastodon_settings(tmp_path, server, **overrides):
+    return learn_settings(tmp_path, learn_mastodon_account="@sam@example.social", learn_mastodon_url=server.url,
+                          **overrides)
+
+
+def test_mastodon_public_posts_and_replies_are_stored_and_the_rest_kept_out(tmp_path, fake_server, posts):
+    fake = FakeMastodon(fake_server)
+    other = fake.status("alice", "someone else's post")
+    first = fake.status("sam", "my first public post")
+    reply = fake.status("sam", "@alice a reply of mine", in_reply_to=other)
+    fake.status("sam", "for my followers", visibility="private")
+    fake.status("sam", "quietly", visibility="unlisted")
+    fake.status("sam", "@alice psst", visibility="direct")
+    fake.boost("sam", other)
+    [summary] = learn_once(mastodon_settings(tmp_path, fake_server), posts)
+    stored = {p.post_id: p for p in posts.live()}
+    assert set(stored) == {first, reply}
+    assert (stored[first].kind, stored[first].text) == ("post", "my first public post")
+    assert (stored[reply].kind, stored[reply].text) == ("reply", "a reply of mine")  # without the handle
+    assert stored[first].account == "@sam@example.social" and stored[first].source == "mastodon"
+    assert summary["kept_out"] == {"private": 1, "unlisted": 1, "direct": 1, "boosts": 1}
+    assert summary["new"] == 2 and summary["backfill"] is True
+
+    # An edit on the server updates the stored text; a deletion removes the post.
+    fake.edit(first, "my first public post, edited")
+    fake.delete(reply)
+    [again] = learn_once(mastodon_settings(tmp_path, fake_server), posts)
+    assert (again["edited"], again["deleted"], again["backfill"]) == (1, 1, False)
+    assert [(p.post_id, p.text) for p in posts.live()] == [(first, "my first public post, edited")]
+
+
+def test_a_long_history_is_paged_then_only_recent_pages_are_read(tmp_path, fake_server, posts):
+    fake = FakeMastodon(fake_server)
+    ids = [fake.status("sam", f"post number {i}") for i in range(130)]
+    learner = MastodonLearner(mastodon_settings(tmp_path, fake_server))
+    assert poll_account(learner, posts)["new"] == 130  # backfilled: four pages of 40
+    pages = len(fake_server.of("GET", f"/api/v1/accounts/{fake.accounts['sam']['id']}/statuses"))
+    assert pages == 4
+    fake.delete(ids[-1])  # the newest, within the recent pages
+    fake.delete(ids[0])  # the oldest: outside them, so not seen as deleted until a full backfill
+    summary = poll_account(learner, posts)
+    assert summary["deleted"] == 1 and len(posts.live()) == 129
+    assert len(fake_server.of("GET", f"/api/v1/accounts/{fake.accounts['sam']['id']}/statuses")) == pages + 2
+
+
+def test_an_unknown_account_a_refused_token_and_a_server_that_is_down(tmp_path, fake_server, posts, caplog):
+    FakeMastodon(fake_server)
+    with pytest.raises(LearnError, match="there is no Mastodon account @nobody@example.social"):
+        MastodonLearner(learn_settings(tmp_path, learn_mastodon_account="@nobody@example.social",
+                                       learn_mastodon_url=fake_server.url)).poll(None)
+    with pytest.raises(LearnError, match="must be @user@server"):
+        MastodonLearner(learn_settings(tmp_path, learn_mastodon_account="sam"))
+    fake_server.script("GET", "/api/v1/accounts/lookup", (401, {"error": "The access token was revoked"}))
+    [refused] = learn_once(mastodon_settings(tmp_path, fake_server, learn_mastodon_token="old"), posts)
+    assert "refused the token (401): check DANN_LEARN_MASTODON_TOKEN" in refused["error"]
+    fake_server.stop()
+    [down] = learn_once(mastodon_settings(tmp_path, fake_server), posts)
+    assert down["error"].startswith("cannot reach Mastodon") and "trying again at the next poll" in caplog.text
+    assert posts.live() == []  # nothing lost, nothing half-written
