@@ -48,23 +48,7 @@ class BlueskyDestination:
         self.me: str | None = None  # dann's DID, once logged in
 
     def call(self, function, *args, **params):
-        """`function(*args, **params)` of the SDK, its failures turned into the poster's."""
-        try:
-            return function(*args, **params)
-        except exceptions.RateLimitExceededError as error:  # before RequestException, its base
-            raise RateLimited("Bluesky answered 429", reset_time(error)) from None
-        except exceptions.UnauthorizedError as error:
-            raise Unauthorized(f"Bluesky refused the session ({error}); check {CREDENTIALS}") from None
-        except exceptions.NetworkError as error:  # a transport failure, a timeout, or a 502
-            raise Unreachable(f"cannot reach {self.url} ({str(error) or error.__cause__ or type(error).__name__})") from None
-        except httpx.TransportError as error:  # the few the SDK lets through, as a dropped connection
-            raise Unreachable(f"cannot reach {self.url} ({str(error) or type(error).__name__})") from None
-        except exceptions.RequestErrorBase as error:
-            if error.response is not None and error.response.status_code >= 500:
-                raise Unreachable(f"{self.url} answered {error}") from None
-            raise PosterError(f"Bluesky refused the request ({error})") from None
-        except AtProtocolError as error:  # an answer the SDK cannot read
-            raise PosterError(f"Bluesky answered what the SDK cannot read ({type(error).__name__}: {error})") from None
+        return call(self.url, f"check {CREDENTIALS}", function, *args, **params)
 
     def check(self, live: bool) -> None:
         if not live:
@@ -145,6 +129,27 @@ class BlueskyDestination:
 
     def reply(self, mention: Mention, text: str) -> str:
         return self.post(text, reply=mention.reply_to)
+
+
+def call(url: str, fix: str, function, *args, **params):
+    """`function(*args, **params)` of the SDK, its failures turned into the poster's; `fix` says
+    what to check when the server refuses the session."""
+    try:
+        return function(*args, **params)
+    except exceptions.RateLimitExceededError as error:  # before RequestException, its base
+        raise RateLimited("Bluesky answered 429", reset_time(error)) from None
+    except exceptions.UnauthorizedError as error:
+        raise Unauthorized(f"Bluesky refused the session ({error}); {fix}") from None
+    except exceptions.NetworkError as error:  # a transport failure, a timeout, or a 502
+        raise Unreachable(f"cannot reach {url} ({str(error) or error.__cause__ or type(error).__name__})") from None
+    except httpx.TransportError as error:  # the few the SDK lets through, as a dropped connection
+        raise Unreachable(f"cannot reach {url} ({str(error) or type(error).__name__})") from None
+    except exceptions.RequestErrorBase as error:
+        if error.response is not None and error.response.status_code >= 500:
+            raise Unreachable(f"{url} answered {error}") from None
+        raise PosterError(f"Bluesky refused the request ({error})") from None
+    except AtProtocolError as error:  # an answer the SDK cannot read
+        raise PosterError(f"Bluesky answered what the SDK cannot read ({type(error).__name__}: {error})") from None
 
 
 def reset_time(error: exceptions.RateLimitExceededError) -> float | None:

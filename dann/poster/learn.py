@@ -23,7 +23,10 @@ import time
 from collections import Counter
 
 import mastodon
+from atproto import Client
+from atproto_client.request import Request
 
+from dann.poster import bluesky as bsky
 from dann.poster import mastodon as masto
 from dann.poster.destination import PosterError, RateLimited, Unreachable, without_handles
 from dann.state.posts import PostStore, StoredPost, post_store
@@ -111,11 +114,65 @@ class MastodonLearner:
         return Polled(self.platform, self.account, found, kept, "" if complete else oldest)
 
 
+class BlueskyLearner:
+    """The account's feed from the public AppView (app.bsky.feed.getAuthorFeed): no login, as
+    anyone reads a public profile. Reposts are kept out; of a quote post, only the person's words."""
+
+    platform = "bluesky"
+    page = 100  # the API's largest
+
+    def __init__(self, settings):
+        self.account = settings.learn_bluesky_handle.strip().removeprefix("@")
+        if not self.account or " " in self.account:
+            raise LearnError(f"DANN_LEARN_BLUESKY_HANDLE must be a handle such as sam.bsky.social, not "
+                             f"{settings.learn_bluesky_handle!r}")
+        self.url = settings.learn_bluesky_url
+        self.client = Client(self.url, request=Request(timeout=bsky.TIMEOUT_S))
+        self.backfill_max = settings.learn_backfill_max
+
+    def poll(self, newest_stored: str | None) -> Polled:
+        found, kept, oldest, cursor, pages = [], Counter(), None, None, 0
+        limit = self.backfill_max if newest_stored is None else None
+        while True:
+            try:
+                feed = bsky.call(self.url, "the feed is public: check DANN_LEARN_BLUESKY_URL", self.client.get_author_feed,
+                                 self.account, cursor=cursor, filter="posts_with_replies", limit=self.page)
+            except PosterError as error:
+                if "Profile not found" in str(error) or "actor" in str(error).lower():
+                    raise LearnError(f"there is no Bluesky account {self.account} (on {self.url})") from None
+                raise
+            pages += 1
+            for item in feed.feed:
+                post = item.post
+                oldest = iso(post.record.created_at)
+                if item.reason is not None or post.author.handle != self.account:
+                    kept["reposts"] += 1
+                    continue
+                if post.record.embed is not None and "record" in (post.record.embed.py_type or ""):
+                    kept["quoted_text"] += 1  # the quoted post is another's: only these words are stored
+                text = bsky.without_handles(post.record.text)
+                if not text:
+                    kept["empty"] += 1
+                    continue
+                found.append(StoredPost(self.platform, post.uri, "reply" if post.record.reply else "post", text,
+                                        iso(post.record.created_at), None, self.account))
+            cursor = feed.cursor
+            if not cursor or not feed.feed or (limit is not None and len(found) + sum(kept.values()) >= limit):
+                complete = not cursor or not feed.feed
+                break
+            if limit is None and pages >= RECENT_PAGES and oldest is not None and oldest < newest_stored:
+                complete = False
+                break
+        return Polled(self.platform, self.account, found, kept, "" if complete else oldest)
+
+
 def learners(settings) -> list:
     """One learner per account the settings name."""
     found = []
     if settings.learn_mastodon_account:
         found.append(MastodonLearner(settings))
+    if settings.learn_bluesky_handle:
+        found.append(BlueskyLearner(settings))
     return found
 
 

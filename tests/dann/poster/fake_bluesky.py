@@ -58,6 +58,9 @@ class FakeBluesky:
             ("GET", "app.bsky.feed.getPostThread", self.get_post_thread),
         ]:
             server.route(method, XRPC + name, self.guarded(answer))
+        # The public AppView's feed of one account: no session needed, as for anyone reading a profile.
+        server.route("GET", XRPC + "app.bsky.feed.getAuthorFeed", self.unguarded(self.get_author_feed))
+        self.reposts: list[tuple[str, str, str]] = []  # (reposter's did, uri reposted, indexedAt)
 
     # --- what the tests drive ----------------------------------------------------------------
 
@@ -82,6 +85,18 @@ class FakeBluesky:
                                    "reason": reason, "record": post["record"], "isRead": False,
                                    "indexedAt": post["indexedAt"]})
         return uri
+
+    def repost(self, handle: str, uri: str) -> None:
+        self.reposts.append((did_of(handle), uri, self.stamp()))
+
+    def quote(self, handle: str, text: str, uri: str) -> str:
+        """A post by `handle` quoting `uri`: the quoted post is embedded, not in the text."""
+        record = {"$type": "app.bsky.feed.post", "text": text, "createdAt": self.stamp(),
+                  "embed": {"$type": "app.bsky.embed.record", "record": {"uri": uri, "cid": self.posts[uri]["cid"]}}}
+        return self.store(did_of(handle), record)
+
+    def delete(self, uri: str) -> None:
+        del self.posts[uri]
 
     def posted(self) -> list[dict]:
         """The records dann created (through createRecord), oldest first."""
@@ -119,6 +134,21 @@ class FakeBluesky:
         newest_first = list(reversed(self.notifications))[:limit]
         return 200, self.checked({"notifications": newest_first}, models.AppBskyNotificationListNotifications.Response)
 
+    def get_author_feed(self, request):
+        actor = request.query.get("actor", "")
+        did = actor if actor.startswith("did:") else did_of(actor)
+        if did not in {p["did"] for p in self.posts.values()} | {r[0] for r in self.reposts}:
+            return 400, {"error": "InvalidRequest", "message": "Profile not found"}
+        items = [(p["indexedAt"], {"post": self.post_view(uri)}) for uri, p in self.posts.items() if p["did"] == did]
+        items += [(when, {"post": self.post_view(uri), "reason": {
+            "$type": "app.bsky.feed.defs#reasonRepost", "by": self.profile(by), "indexedAt": when}})
+            for by, uri, when in self.reposts if by == did and uri in self.posts]
+        items.sort(key=lambda item: item[0], reverse=True)  # newest first
+        start, limit = int(request.query.get("cursor", 0)), int(request.query.get("limit", 50))
+        page = [item for _, item in items[start : start + limit]]
+        answer = {"feed": page, **({"cursor": str(start + limit)} if start + limit < len(items) else {})}
+        return 200, self.checked(answer, models.AppBskyFeedGetAuthorFeed.Response)
+
     def get_post_thread(self, request):
         uri, height = request.query["uri"], int(request.query.get("parentHeight", 80))
         if uri not in self.posts:
@@ -146,6 +176,15 @@ class FakeBluesky:
                 self.invalid.append(f"{request.path}: {error}")
                 return 500, {"error": "InternalServerError", "message": "the fake's answer does not fit the SDK"}
         return guard
+
+    def unguarded(self, answer):
+        def check(request):
+            try:
+                return answer(request)
+            except ModelError as error:
+                self.invalid.append(f"{request.path}: {error}")
+                return 500, {"error": "InternalServerError", "message": "the fake's answer does not fit the SDK"}
+        return check
 
     def checked(self, body: dict, model) -> dict:
         get_or_create(body, model, strict_string_format=True)

@@ -79,3 +79,29 @@ def test_an_unknown_account_a_refused_token_and_a_server_that_is_down(tmp_path, 
     [down] = learn_once(mastodon_settings(tmp_path, fake_server), posts)
     assert down["error"].startswith("cannot reach Mastodon") and "trying again at the next poll" in caplog.text
     assert posts.live() == []  # nothing lost, nothing half-written
+
+
+def test_bluesky_posts_and_replies_are_stored_reposts_kept_out_and_deletions_applied(tmp_path, fake_server, posts):
+    from tests.dann.poster.fake_bluesky import FakeBluesky
+
+    fake = FakeBluesky(fake_server)
+    theirs = fake.post("alice.test", "alice's own post")
+    mine = fake.post("sam.test", "hello from sam")
+    reply = fake.post("sam.test", "@alice.test a reply from sam", parent=theirs)
+    quoting = fake.quote("sam.test", "look at this", theirs)
+    fake.repost("sam.test", theirs)
+    settings = learn_settings(tmp_path, learn_bluesky_handle="@sam.test", learn_bluesky_url=fake_server.url)
+    [summary] = learn_once(settings, posts)
+    stored = {p.post_id: p for p in posts.live()}
+    assert set(stored) == {mine, reply, quoting}
+    assert (stored[reply].kind, stored[reply].text) == ("reply", "a reply from sam")
+    assert stored[quoting].text == "look at this"  # the quoted post is alice's: not stored
+    assert summary["kept_out"] == {"reposts": 1, "quoted_text": 1} and fake.invalid == []
+    fake.delete(mine)
+    [again] = learn_once(settings, posts)
+    assert again["deleted"] == 1 and set(p.post_id for p in posts.live()) == {reply, quoting}
+    with pytest.raises(LearnError, match="there is no Bluesky account nobody.test"):
+        from dann.poster.learn import BlueskyLearner
+
+        BlueskyLearner(learn_settings(tmp_path, learn_bluesky_handle="nobody.test",
+                                      learn_bluesky_url=fake_server.url)).poll(None)
