@@ -18,16 +18,19 @@ and tried again at the next poll; an unknown or private account, or a refused to
 
 import dataclasses
 import datetime
+import html
 import logging
 import time
 from collections import Counter
 
 import mastodon
+import tweepy
 from atproto import Client
 from atproto_client.request import Request
 
 from dann.poster import bluesky as bsky
 from dann.poster import mastodon as masto
+from dann.poster import x as xapi
 from dann.poster.destination import PosterError, RateLimited, Unreachable, without_handles
 from dann.state.posts import PostStore, StoredPost, post_store
 
@@ -166,6 +169,71 @@ class BlueskyLearner:
         return Polled(self.platform, self.account, found, kept, "" if complete else oldest)
 
 
+class XLearner:
+    """The account's timeline through API v2 (GET /2/users/:id/tweets, the newest 3,200 at most),
+    with an app's bearer token. Retweets are kept out; of a quote, only the person's words; an
+    edited tweet is stored under its first id with its latest text."""
+
+    platform = "x"
+    page = 100  # the API's largest
+    fields = ["created_at", "referenced_tweets", "edit_history_tweet_ids", "note_tweet"]
+
+    def __init__(self, settings):
+        self.account = settings.learn_x_user.strip().removeprefix("@")
+        if not self.account or not self.account.replace("_", "").isalnum():
+            raise LearnError(f"DANN_LEARN_X_USER must be an X user name, not {settings.learn_x_user!r}")
+        if settings.learn_x_bearer_token is None:
+            raise LearnError("reading an X account needs DANN_LEARN_X_BEARER_TOKEN (an app's bearer token, from "
+                             "the developer portal)")
+        self.client = tweepy.Client(bearer_token=settings.learn_x_bearer_token.get_secret_value())
+        adapter = xapi.Rehost(settings.learn_x_api_url)
+        self.client.session.mount("https://", adapter)
+        self.client.session.mount("http://", adapter)
+        self.backfill_max = settings.learn_backfill_max
+
+    def call(self, function, *args, **params):
+        return xapi.call(function, *args, user_auth=False, refused="X refused the bearer token (401): check "
+                         "DANN_LEARN_X_BEARER_TOKEN", **params)
+
+    def poll(self, newest_stored: str | None) -> Polled:
+        user = self.call(self.client.get_user, username=self.account, user_fields=["protected"]).data
+        if user is None:
+            raise LearnError(f"there is no X account @{self.account}")
+        if user.protected:
+            raise LearnError(f"the X account @{self.account} is protected: dann learns from public posts only")
+        found, kept, oldest, token, pages = [], Counter(), None, None, 0
+        limit = self.backfill_max if newest_stored is None else None
+        while True:
+            answer = self.call(self.client.get_users_tweets, user.id, max_results=self.page, pagination_token=token,
+                               tweet_fields=self.fields)
+            pages += 1
+            for tweet in answer.data or []:
+                oldest = iso(tweet.created_at)
+                kinds = {ref.type for ref in tweet.referenced_tweets or []}
+                if "retweeted" in kinds:
+                    kept["reposts"] += 1
+                    continue
+                if "quoted" in kinds:
+                    kept["quoted_text"] += 1  # the quoted tweet is another's; its link becomes a domain
+                note = (tweet.data.get("note_tweet") or {}).get("text")  # a long post's whole text
+                text = html.unescape(without_handles(note or tweet.text)).strip()
+                if not text:
+                    kept["empty"] += 1
+                    continue
+                history = tweet.edit_history_tweet_ids or [tweet.id]
+                found.append(StoredPost(self.platform, str(history[0]), "reply" if "replied_to" in kinds else "post",
+                                        text, iso(tweet.created_at), iso(tweet.created_at) if len(history) > 1 else None,
+                                        self.account))
+            token = (answer.meta or {}).get("next_token")
+            if not token or (limit is not None and len(found) + sum(kept.values()) >= limit):
+                complete = not token
+                break
+            if limit is None and pages >= RECENT_PAGES and oldest is not None and oldest < newest_stored:
+                complete = False
+                break
+        return Polled(self.platform, self.account, found, kept, "" if complete else oldest)
+
+
 def learners(settings) -> list:
     """One learner per account the settings name."""
     found = []
@@ -173,6 +241,8 @@ def learners(settings) -> list:
         found.append(MastodonLearner(settings))
     if settings.learn_bluesky_handle:
         found.append(BlueskyLearner(settings))
+    if settings.learn_x_user:
+        found.append(XLearner(settings))
     return found
 
 

@@ -53,6 +53,30 @@ def fit(text: str, limit: int = MAX_CHARS) -> str:
     return text
 
 
+KEYS_HINT = ("X refused the keys (401): check DANN_X_API_KEY, DANN_X_API_SECRET, DANN_X_ACCESS_TOKEN and "
+             "DANN_X_ACCESS_SECRET")
+
+
+def call(function, *args, user_auth: bool, refused: str, **params):
+    """`function(*args, **params)` of tweepy's Client, its failures as the poster's; `refused` is
+    the one line for a 401."""
+    try:
+        return function(*args, user_auth=user_auth, **params)
+    except tweepy.TooManyRequests as error:
+        raise RateLimited("X answered 429", error.reset_time) from None
+    except tweepy.Unauthorized:
+        raise Unauthorized(refused) from None
+    except tweepy.Forbidden as error:
+        raise Forbidden(f"X refused (403: {one_line(error)}); if every request is refused, the app needs Read "
+                        "and Write permission, and keys made after that was set") from None
+    except tweepy.TwitterServerError as error:
+        raise Unreachable(f"X answered {error.response.status_code}") from None
+    except requests.RequestException as error:
+        raise Unreachable(f"cannot reach X ({type(error).__name__})") from None
+    except tweepy.HTTPException as error:
+        raise PosterError(f"X refused the request ({error.response.status_code}: {one_line(error)})") from None
+
+
 class Rehost(requests.adapters.HTTPAdapter):
     """Sends what tweepy addresses to api.twitter.com to `base` instead, with a timeout."""
 
@@ -85,22 +109,7 @@ class XDestination:
         self.me: str | None = None
 
     def call(self, function, *args, **params):
-        try:
-            return function(*args, user_auth=True, **params)
-        except tweepy.TooManyRequests as error:
-            raise RateLimited("X answered 429", error.reset_time) from None
-        except tweepy.Unauthorized:
-            raise Unauthorized("X refused the keys (401): check DANN_X_API_KEY, DANN_X_API_SECRET, "
-                               "DANN_X_ACCESS_TOKEN and DANN_X_ACCESS_SECRET") from None
-        except tweepy.Forbidden as error:
-            raise Forbidden(f"X refused (403: {one_line(error)}); if every request is refused, the app needs Read "
-                            "and Write permission, and keys made after that was set") from None
-        except tweepy.TwitterServerError as error:
-            raise Unreachable(f"X answered {error.response.status_code}") from None
-        except requests.RequestException as error:
-            raise Unreachable(f"cannot reach X ({type(error).__name__})") from None
-        except tweepy.HTTPException as error:
-            raise PosterError(f"X refused the request ({error.response.status_code}: {one_line(error)})") from None
+        return call(function, *args, user_auth=True, refused=KEYS_HINT, **params)
 
     def check(self, live: bool) -> None:
         me = self.call(self.client.get_me).data

@@ -1,5 +1,6 @@
-"""The few endpoints of X's API v2 that the X destination uses, on a FakeServer."""
+"""The few endpoints of X's API v2 that the X destination and the learner use, on a FakeServer."""
 
+import datetime
 import itertools
 
 DANN_ID = "100"
@@ -16,15 +17,53 @@ class FakeX:
         server.route("POST", "/2/tweets", self.create)
         server.route("GET", f"/2/users/{DANN_ID}/mentions", self.mentions)
         server.route("GET", "/2/tweets/*", self.tweet)
+        server.route("GET", "/2/users/by/username/*", self.user_by_name)
+        server.route("GET", "/2/users/*", self.timeline)
+        self.protected: set[str] = set()
 
-    def add(self, text: str, author_id: str, in_reply_to: str | None = None, username: str = "") -> str:
-        tweet_id = str(next(self.ids))
+    def add(self, text: str, author_id: str, in_reply_to: str | None = None, username: str = "",
+            tweet_id: str | None = None) -> str:
+        tweet_id = tweet_id or str(next(self.ids))
         self.users.setdefault(author_id, username or f"user{author_id}")
-        tweet = {"id": tweet_id, "text": text, "author_id": author_id, "edit_history_tweet_ids": [tweet_id]}
+        created = datetime.datetime(2026, 3, 1, tzinfo=datetime.UTC) + datetime.timedelta(minutes=int(tweet_id) % 10**6)
+        tweet = {"id": tweet_id, "text": text, "author_id": author_id, "edit_history_tweet_ids": [tweet_id],
+                 "created_at": created.isoformat(timespec="milliseconds").replace("+00:00", "Z")}
         if in_reply_to:
             tweet["referenced_tweets"] = [{"type": "replied_to", "id": in_reply_to}]
         self.tweets[tweet_id] = tweet
         return tweet_id
+
+    def retweet(self, author_id: str, tweet_id: str) -> str:
+        new = self.add(f"RT @{self.users[self.tweets[tweet_id]['author_id']]}: {self.tweets[tweet_id]['text']}",
+                       author_id)
+        self.tweets[new]["referenced_tweets"] = [{"type": "retweeted", "id": tweet_id}]
+        return new
+
+    def edit(self, tweet_id: str, text: str) -> str:
+        """A new version of `tweet_id`: a new id, the old one gone from the timeline."""
+        old = self.tweets.pop(tweet_id)
+        new = self.add(text, old["author_id"])
+        self.tweets[new]["edit_history_tweet_ids"] = [*old["edit_history_tweet_ids"], new]
+        self.tweets[new]["created_at"] = old["created_at"]
+        return new
+
+    def user_by_name(self, request):
+        name = request.path.rsplit("/", 1)[1]
+        found = [a for a, n in self.users.items() if n == name]
+        if not found:
+            return 200, {"errors": [{"value": name, "detail": f"Could not find user with username: [{name}].",
+                                     "title": "Not Found Error", "type": "https://api.twitter.com/2/problems/resource-not-found"}]}
+        return 200, {"data": {"id": found[0], "name": name, "username": name, "protected": found[0] in self.protected}}
+
+    def timeline(self, request):
+        user_id, _, rest = request.path.removeprefix("/2/users/").partition("/")
+        if rest != "tweets":
+            return 404, {"title": "Not Found Error"}
+        theirs = sorted((t for t in self.tweets.values() if t["author_id"] == user_id), key=lambda t: -int(t["id"]))
+        start, size = int(request.query.get("pagination_token") or 0), int(request.query.get("max_results", 10))
+        page = theirs[start : start + size]
+        meta = {"result_count": len(page), **({"next_token": str(start + size)} if start + size < len(theirs) else {})}
+        return 200, {"data": page, "meta": meta} if page else {"meta": meta}
 
     def create(self, request):
         body = request.json

@@ -105,3 +105,41 @@ def test_bluesky_posts_and_replies_are_stored_reposts_kept_out_and_deletions_app
 
         BlueskyLearner(learn_settings(tmp_path, learn_bluesky_handle="nobody.test",
                                       learn_bluesky_url=fake_server.url)).poll(None)
+
+
+def test_x_tweets_dedup_against_the_archive_retweets_kept_out_and_edits_applied(tmp_path, fake_server, posts, capsys,
+                                                                              monkeypatch):
+    from tests.dann.poster.fake_x import FakeX
+    from tests.helpers import run_main
+    from tests.trainer.fixtures import FIXTURES
+    from trainer.exports import read_corpus
+
+    monkeypatch.setenv("DANN_CHECKPOINT_DIR", str(tmp_path))
+    code, _, err = run_main(capsys, "import", str(FIXTURES / "x_archive"))
+    assert code == 0, err
+    archived = read_corpus(FIXTURES / "x_archive").records
+    fake = FakeX(fake_server)
+    me = "7"
+    for record in archived[:3]:  # the same tweets, as the API lists them: same ids
+        fake.add(record.text, me, username="me_dann", tweet_id=record.source_id)
+    fresh = fake.add("a brand new tweet", me)
+    retweet = fake.retweet(me, fake.add("someone else's words", "8"))
+    settings = learn_settings(tmp_path, learn_x_user="@me_dann", learn_x_bearer_token="b3arer",
+                              learn_x_api_url=fake_server.url)
+    [summary] = learn_once(settings, posts)
+    assert (summary["new"], summary["unchanged"], summary["kept_out"]) == (1, 3, {"reposts": 1})
+    assert len(posts.live()) == len(archived) + 1 and retweet not in {p.post_id for p in posts.live()}
+    edited = fake.edit(fresh, "a brand new tweet, edited")
+    [again] = learn_once(settings, posts)
+    assert again["edited"] == 1 and edited != fresh
+    assert [p.text for p in posts.live() if p.post_id == fresh] == ["a brand new tweet, edited"]
+    assert fake_server.of("GET", "/2/users/7/tweets")[0].headers["authorization"] == "Bearer b3arer"
+
+    fake.protected.add(me)
+    with pytest.raises(LearnError, match="@me_dann is protected"):
+        from dann.poster.learn import XLearner
+
+        XLearner(settings).poll(None)
+    with pytest.raises(LearnError, match="there is no X account @nobody"):
+        XLearner(learn_settings(tmp_path, learn_x_user="nobody", learn_x_bearer_token="b",
+                                learn_x_api_url=fake_server.url)).poll(None)
