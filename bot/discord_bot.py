@@ -36,6 +36,7 @@ from discord.ext import commands
 
 from bot.autopost import Autoposter
 from bot.cogs.conversation import Conversation
+from bot.cogs.learning import Learning
 from bot.cogs.owner import OwnerControls
 from bot.cogs.presence import PresenceSettings
 from bot.cogs.status import StatusAndFeedback
@@ -66,7 +67,7 @@ class DannBot(commands.Bot):
         discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
         # Intents.default() leaves out every privileged intent (message_content, members, presences).
         intents = discord.Intents.default()
-        intents.message_content = settings.read_messages
+        intents.message_content = settings.read_messages or settings.learn_from_discord
         super().__init__(command_prefix=commands.when_mentioned, intents=intents,
                          allowed_mentions=NO_PINGS, help_command=None)
         self.settings = settings
@@ -88,7 +89,8 @@ class DannBot(commands.Bot):
     async def setup_hook(self) -> None:
         # override: setup_hook runs at every login (a client re-opened with clear() logs in again),
         # and a second run replaces the cogs rather than failing on them.
-        for cog in (Conversation(self), StatusAndFeedback(self), OwnerControls(self), PresenceSettings(self)):
+        for cog in (Conversation(self), StatusAndFeedback(self), OwnerControls(self), PresenceSettings(self),
+                    Learning(self)):
             await self.add_cog(cog, override=True)
         if self.sync_commands:  # after the cogs: they add the commands that are published
             await self.sync_tree()

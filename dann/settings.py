@@ -215,13 +215,19 @@ class DiscordSettings(ServingSettings):
     # which must also be switched on in the Developer Portal. Off: dann reads only the messages that
     # mention it and DMs. Chime-ins (/dann chime) need it.
     read_messages: bool = False
+    # Learn from Discord: store the messages the person whose voice it is writes in the servers dann
+    # is in (never DMs, anyone else's, bots' or its own) in the post store, with their edits and
+    # deletions, for the next training run. Needs the Message Content intent, as read_messages
+    # does. Whose messages: voice_ids, or the owners when empty.
+    learn_from_discord: bool = False
+    voice_ids: DiscordIds = []
     # Least seconds between two chime-ins in one channel.
     chime_gap_s: float = Field(600.0, ge=0)
     # Scheduled posts (/dann autopost) are moved by a random delay of up to this many seconds (and
     # at most a tenth of their interval), so that they do not land on the minute like a machine.
     autopost_jitter_s: float = Field(300.0, ge=0)
 
-    @field_validator("discord_guild_ids", mode="before")
+    @field_validator("discord_guild_ids", "voice_ids", mode="before")
     @classmethod
     def _guild_ids(cls, value):
         return discord_ids(value)

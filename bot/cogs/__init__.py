@@ -5,6 +5,8 @@
 - OwnerControls (owner.py): /dann pause, /dann resume, /dann forget and "Delete and forget".
 - PresenceSettings (presence.py): /dann autopost, /dann schedules, /dann quiet and /dann chime.
 - StatusAndFeedback (status.py): /dann status, /dann about, and 👍/👎 reactions to dann's messages.
+- Learning (learning.py): the person's own messages into the post store (DANN_LEARN_FROM_DISCORD),
+  /dann learn and /dann backfill.
 
 What they share (settings, the generation service, the cooldown, the pause file, the forget list,
 the reaction counts, the presence file and the autoposter) belongs to the bot, and who dann

@@ -19,7 +19,7 @@ from sqlalchemy import (
                  UniqueConstraint,
 )
 
-SCHEMA_VERSION = 3  # raised with every change to these tables (2: `secrets`, 3: `posts`); new tables are created on open
+SCHEMA_VERSION = 4  # raised with every change to these tables (2: `secrets`, 3: `posts`, 4: `learn_off`); new tables are created on open
 
 metadata = MetaData()
 
@@ -119,3 +119,9 @@ posts = Table("posts", metadata,
               Column("fingerprint", String(32), nullable=False),  # the same post through two platforms
               Index("posts_fingerprint", "fingerprint"),
               Index("posts_stored_at", "stored_at"))
+
+# Channels an admin kept out of learning (/dann learn channel off): the bot stores none of the
+# person's messages there.
+learn_off = Table("learn_off", metadata,
+                  Column("channel", BigInteger, primary_key=True),
+                  Column("guild", BigInteger, nullable=False))
