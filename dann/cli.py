@@ -444,10 +444,11 @@ def cmd_status(args, settings) -> None:
     from dann.serving.status import render_text, summary
     from dann.serving.votes import Votes, shown_tally
     from dann.state import open_store
+    from dann.state.posts import post_store
     from dann.voice.bestof import Voice
     from lstm.checkpoint import NoCheckpoint, load_latest
     from trainer.retrain import converged_since
-    from trainer.runner import new_posts, next_run
+    from trainer.runner import next_run
 
     checkpoint_dir = settings.checkpoint_dir
     try:
@@ -461,7 +462,7 @@ def cmd_status(args, settings) -> None:
         status["game"] = game
     upcoming = next_run(settings)
     status["next_run"] = upcoming.isoformat() if upcoming else None
-    status["new_posts"] = new_posts(settings)
+    status["new_posts"] = post_store(settings).since_trained(status.get("trained_at"))
     if args.json:
         print(json.dumps(status))
         return

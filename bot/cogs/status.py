@@ -15,6 +15,7 @@ from bot.commands import DannCog, subcommand, tell
 from bot.text import NO_PINGS, STILL_LEARNING, clip, discord_time
 from dann.serving.status import about, render_text
 from dann.serving.votes import Votes, shown_tally
+from dann.state.posts import PostStore
 
 
 class StatusAndFeedback(DannCog):
@@ -25,6 +26,7 @@ class StatusAndFeedback(DannCog):
     def __init__(self, bot: commands.Bot):
         super().__init__(bot)
         self.game_votes = Votes(bot.store)  # the web page counts them
+        self.posts = PostStore(bot.store)  # the person's posts that arrived since (learning.py, dann learn)
 
     def status_text(self) -> str:
         bot = self.bot
@@ -32,7 +34,8 @@ class StatusAndFeedback(DannCog):
         if status is None:
             return STILL_LEARNING
         votes = bot.feedback.of(status["version"])
-        status = {**status, "game": shown_tally(bot.settings, self.game_votes, status["version"])}
+        status = {**status, "game": shown_tally(bot.settings, self.game_votes, status["version"]),
+                  "new_posts": self.posts.since_trained(status.get("trained_at"))}
         return (render_text(status, bold=lambda text: f"**{text}**", when=discord_time)
                 + f"\nReactions to this version's messages: 👍 {votes['up']}, 👎 {votes['down']}.")
 

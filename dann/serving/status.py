@@ -48,6 +48,8 @@ def render_text(status: dict | None, *, where: str | None = None, bold: Callable
     next_run = status.get("next_run") if status else None
     if not status or status.get("version") is None:
         lines = ["No model has been trained yet" + (f" in {where}" if where else "") + "."]
+        if status and status.get("new_posts"):
+            lines.append(f"{status['new_posts']} post(s) of the person are in the post store, waiting for it.")
         if next_run:
             lines.append(f"Next scheduled retrain: {next_run}.")
         return "\n".join(lines)

@@ -14,6 +14,7 @@ trainer applying the forget list) writes in short transactions of the state stor
 """
 
 import dataclasses
+import datetime
 import hashlib
 import time
 from collections.abc import Callable, Iterable
@@ -165,6 +166,11 @@ class PostStore:
         with self.store.read("read posts from") as conn:
             return conn.execute(select(func.count()).select_from(posts).where(
                 posts.c.deleted.is_(False), posts.c.stored_at > moment)).scalar()
+
+    def since_trained(self, trained_at: str | None) -> int:
+        """Live posts that reached dann after a model trained at `trained_at` (ISO-8601; None: all)."""
+        moment = datetime.datetime.fromisoformat(trained_at).timestamp() if trained_at else 0.0
+        return self.new_since(moment)
 
     def stats(self) -> dict:
         """Per source: live posts and the newest one's time; and how many were deleted."""

@@ -105,6 +105,10 @@ def test_dann_import_then_corpus_without_a_path_shows_what_the_trainer_reads(tmp
     code, out, _ = run_main(capsys, "corpus")
     texts = [json.loads(line)["text"] for line in out.splitlines()]
     assert "look at this one" not in texts and not any("oldest one" in t for t in texts)  # never a DM
+    code, out, _ = run_main(capsys, "status", "--json")
+    assert json.loads(out)["new_posts"] == first["posts"] - 1
+    code, out, _ = run_main(capsys, "status")
+    assert f"{first['posts'] - 1} post(s) of the person are in the post store" in out
 
 
 def test_enough_new_posts_start_a_run_and_fewer_do_not(tmp_path):
