@@ -59,3 +59,46 @@ def test_forget_deletes_matching_posts_and_new_since_counts_arrivals(tmp_path):
     assert [p.text for p in posts.live()] == ["lunch"] and posts.new_since(before - 1) == 1
     stats = posts.stats()
     assert stats["sources"] == {"mastodon": {"posts": 1, "newest": "2026-11-01T10:00:00+00:00"}}
+
+
+WRITER = """
+import sys, time
+from dann.state import Store
+from dann.state.posts import PostStore, StoredPost
+posts = PostStore(Store(sys.argv[1]))
+longest = 0.0
+for i in range(int(sys.argv[2])):  # as the bot stores messages: one short transaction each
+    began = time.perf_counter()
+    posts.add([StoredPost("discord", str(i), "post", f"message number {i}", f"2026-12-01T10:{i % 60:02d}:00")], "discord")
+    longest = max(longest, time.perf_counter() - began)
+print(longest)
+"""
+
+
+def test_the_bot_storing_and_the_trainer_reading_at_once_lose_nothing_and_wait_only_for_one_transaction(tmp_path):
+    import subprocess
+    import sys
+
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    posts = PostStore(Store(url))
+    posts.add([StoredPost("mastodon", "m0", "post", "a toot to forget later")], "mastodon")
+    count = 300
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, url, str(count)], stdout=subprocess.PIPE, text=True)
+    reads, longest_read, longest_write, stored = 0, 0.0, 0.0, set()
+    while writer.poll() is None:  # the trainer's side: read the corpus, and apply the forget list
+        began = time.perf_counter()
+        seen = {p.post_id for p in posts.live() if p.platform == "discord"}
+        longest_read = max(longest_read, time.perf_counter() - began)
+        assert stored <= seen  # a committed post never disappears from a later read
+        stored = seen
+        began = time.perf_counter()
+        posts.forget(lambda text: "to forget" in text)
+        longest_write = max(longest_write, time.perf_counter() - began)
+        reads += 1
+    writer_longest = float(writer.stdout.read())
+    assert writer.returncode == 0 and reads > 1
+    assert sorted(int(p.post_id) for p in posts.live()) == list(range(count))  # nothing lost
+    # WAL: a reader never waits for the writer; writers wait at most for the other's one short
+    # transaction, far below the 10 s busy timeout after which SQLite would give up.
+    assert longest_read < 2.0 and longest_write < 2.0 and writer_longest < 2.0, (longest_read, longest_write,
+                                                                                 writer_longest)
