@@ -170,7 +170,7 @@ def scores(model: CharRNN, data: PreparedData, ngram: NGramTable | None, *, fit:
     positions, logp, accuracy = stream_log_probs(graphdef, params, stream, speed)
     if ngram is None:
         ngram_logp = None
-    elif ngram is data.ngram:
+    elif ngram is data.__dict__.get("ngram"):  # the run's own table, once built (never built just to compare)
         ngram_logp = data.ngram_val_log_probs  # counted once per run
     else:
         ngram_logp = ngram.log_probs(data.val)

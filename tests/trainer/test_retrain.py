@@ -314,3 +314,27 @@ def test_a_forgotten_phrase_leaves_the_corpus_and_the_copy_index_at_the_next_run
     assert main(["corpus", str(settings.export_path)]) == 0
     printed = capsys.readouterr().out
     assert "green hall" not in printed and "good morning" in printed
+
+
+def test_a_folder_export_learns_the_exports_dropped_into_it(tmp_path):
+    from dann.voice.forget import forget_list
+    from tests.trainer.fixtures import FIXTURES
+    from trainer.retrain import read_export
+
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    write_export(folder / "posts.txt")
+    settings = Settings(_env_file=None, export_path=folder, checkpoint_dir=tmp_path / "serving",
+                        publish_eval_samples=0)
+    assert run(settings).outcome == "published"
+    assert record(settings.checkpoint_dir).sources == {"export:posts.txt": 21}  # its distinct lines
+    shutil.copytree(FIXTURES / "x_archive", folder / "twitter-2024")
+    (folder / "more.txt").write_text("a new line of mine\nand one more of mine\n")
+    second = run(settings)
+    assert second.outcome == "published", second.reason
+    assert record(settings.checkpoint_dir).sources == {"export:posts.txt": 21, "export:twitter-2024": 10,
+                                                       "export:more.txt": 2}
+    # The same archive again, under another name: nothing the trainer reads changes.
+    shutil.copytree(FIXTURES / "x_archive", folder / "twitter-2024 (1)")
+    again = read_export(folder, forget_list(settings))
+    assert again.data_hash() == record(settings.checkpoint_dir).data_hash and again.dropped["superseded"] == 10
