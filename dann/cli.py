@@ -275,6 +275,7 @@ def cmd_train(args, settings) -> None:
     with TrainerLock(checkpoint_dir, "dann train"):
         corpus = read_sources(args, settings)
         config = resolve(chars=corpus.chars, minutes=settings.train_minutes, file=args.config,
+                         recency_half_life_days=settings.recency_half_life_days,
                          flags=training_flags(args))
         log.info("hyperparameters: %s", config.describe())
         data = prepare(corpus, config.train, blocklist=blocklist_for(settings))

@@ -150,6 +150,9 @@ class TrainerSettings(ServingSettings, ExportSettings):
 
     # Training time budget for `dann train` (when neither --minutes nor --steps is given) and the trainer.
     train_minutes: float = Field(5.0, gt=0)
+    # Train more often on newer posts: a post this many days older than the newest is drawn half as
+    # often (docs/learning.md). Empty: off.
+    recency_half_life_days: float | None = Field(None, gt=0, allow_inf_nan=False)
     train_cron: str = "0 3 * * *"
     train_timezone: str = "UTC"
     # A run missed while the trainer was down or busy still happens if it is at most this late.

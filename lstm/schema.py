@@ -108,6 +108,11 @@ class TrainConfig:
                        choices=("chars", "bpe"))
     bpe_vocab: int = flag(1024, "subwords in a BPE vocabulary (default 1024)", positive=True)
     seed: int = flag(0)
+    # Weight the training windows toward newer posts: a post this many days older than the newest
+    # is drawn half as often (trainer/batches.py). None: every window alike. Posts without a time
+    # count as the newest.
+    recency_half_life_days: float | None = flag(None, "a post this many days older than the newest is trained on "
+                                                      "half as often (default: off)", positive=True)
     # The copy filter (lstm/copyindex.py) rejects generated text holding a run of this many words,
     # or this many characters, found verbatim in the corpus. Its index is built at training time.
     copy_words: int = 7
@@ -129,6 +134,8 @@ class TrainConfig:
         for name in ("batch_size", "seq_len", "min_char_count", "copy_words", "copy_chars"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, not {getattr(self, name)}")
+        if self.recency_half_life_days is not None and not self.recency_half_life_days > 0:
+            raise ConfigError(f"recency_half_life_days must be above 0, not {self.recency_half_life_days}")
         if not self.learning_rate > 0 or not self.clip_norm > 0 or self.weight_decay < 0:
             raise ConfigError("learning_rate and clip_norm must be positive and weight_decay not negative")
         if self.rare_chars not in ("unk", "drop"):

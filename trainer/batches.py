@@ -4,6 +4,8 @@ The whole encoded corpus is put on the device once as one int32 array; batches a
 taken inside the jitted train step: feeding batches from the host each step was far slower.
 """
 
+from datetime import UTC, datetime
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -46,17 +48,46 @@ def post_starts(data: np.ndarray, seq: int) -> np.ndarray:
     return starts if len(starts) else np.zeros(1, np.int64)
 
 
-def random_windows(data, starts, key, batch: int, seq: int):
+def recency_weights(records: list[Record], vocab, half_life_days: float, seq: int,
+                    starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Cumulative weights for drawing windows toward newer posts: each token weighs as its post,
+    2 ** -(days older than the newest post / half_life_days), a post without a time as the newest.
+    Returns (over every window start in the stream, over `starts`), each ending at 1."""
+    times = [_days(r.created_at) for r in records]
+    newest = max((t for t in times if t is not None), default=0.0)
+    per_post = np.array([0.5 ** ((newest - t) / half_life_days) if t is not None else 1.0 for t in times])
+    lengths = np.array([len(vocab.encode_record(r.kind, r.text)) for r in records])
+    per_token = np.repeat(per_post, lengths)
+    anywhere = np.cumsum(per_token[: max(1, len(per_token) - seq - 1)], dtype=np.float64)
+    at_post = np.cumsum(per_token[np.minimum(starts + 1, len(per_token) - 1)], dtype=np.float64)
+    return (anywhere / anywhere[-1]).astype(np.float32), (at_post / at_post[-1]).astype(np.float32)
+
+
+def _days(created_at: str | None) -> float | None:
+    if not created_at:
+        return None
+    moment = datetime.fromisoformat(created_at)
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp() / 86400
+
+
+def random_windows(data, starts, key, batch: int, seq: int, recency=None):
     """`batch` windows: x, y (B, T) with y shifted by one character.
 
     One row in 8 starts at a post boundary from `starts`, so a zero state means "a post begins",
     as it does when sampling (without them a model of 4-times-repeated "lmao" posts stopped after 3
     when sampled). The rest start anywhere, so the middles of long posts are learned: more rows at
-    boundaries made the validation loss worse (docs/training.md).
+    boundaries made the validation loss worse (docs/training.md). With `recency` (recency_weights'
+    two cumulative weights), a start is drawn with its post's weight instead of uniformly.
     """
     key_any, key_post = jax.random.split(key)
-    anywhere = jax.random.randint(key_any, (batch,), 0, data.shape[0] - seq - 1)
-    at_post = starts[jax.random.randint(key_post, (batch,), 0, starts.shape[0])]
+    if recency is None:
+        anywhere = jax.random.randint(key_any, (batch,), 0, data.shape[0] - seq - 1)
+        at_post = starts[jax.random.randint(key_post, (batch,), 0, starts.shape[0])]
+    else:
+        by_any, by_post = recency
+        anywhere = jnp.minimum(jnp.searchsorted(by_any, jax.random.uniform(key_any, (batch,))), by_any.shape[0] - 1)
+        at_post = starts[jnp.minimum(jnp.searchsorted(by_post, jax.random.uniform(key_post, (batch,))),
+                                     starts.shape[0] - 1)]
     begin = jnp.where(jnp.arange(batch) % 8 == 7, at_post, anywhere)
     idx = begin[:, None] + jnp.arange(seq + 1)  # (B, T+1)
     chunk = data[idx]

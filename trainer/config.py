@@ -60,12 +60,12 @@ def budget_layer(chars: int | None, minutes: float | None, max_steps: int | None
 
 
 def resolve(*, chars: int | None, platform: str | None = None, minutes: float | None = None, file=None,
-            flags: dict | None = None) -> RunConfig:
+            flags: dict | None = None, recency_half_life_days: float | None = None) -> RunConfig:
     """The hyperparameters for an export of `chars` characters (None: no export, as in `dann
     bench`) on `platform` (default: JAX's backend): the defaults, then the export's size or the
     device, then the budget (what the run's minutes or steps will see of the export), then
-    `minutes` (the DANN_TRAIN_MINUTES setting), then `file`, then `flags` ({section: {field:
-    value}})."""
+    `minutes` and `recency_half_life_days` (the DANN_TRAIN_MINUTES and DANN_RECENCY_HALF_LIFE_DAYS
+    settings), then `file`, then `flags` ({section: {field: value}})."""
     if platform is None:
         import jax
 
@@ -81,8 +81,10 @@ def resolve(*, chars: int | None, platform: str | None = None, minutes: float | 
     if gpu:
         layers.append(("device", GPU_SPEED))
     above = []
-    if minutes is not None:
-        above.append(("setting", {"train": {"minutes": minutes}}))
+    setting = {k: v for k, v in (("minutes", minutes), ("recency_half_life_days", recency_half_life_days))
+               if v is not None}
+    if setting:
+        above.append(("setting", {"train": setting}))
     if file is not None:
         above.append(("file", read_file(file)))
     if flags:

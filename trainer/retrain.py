@@ -96,7 +96,8 @@ def stored_posts(corpus: Corpus) -> list[StoredPost]:
 
 def configured(settings: TrainerSettings, corpus: Corpus) -> RunConfig:
     """The trainer's hyperparameters for this export (trainer/config.py's `resolve`)."""
-    return resolve(chars=corpus.chars, minutes=settings.train_minutes, file=config_file(settings))
+    return resolve(chars=corpus.chars, minutes=settings.train_minutes, file=config_file(settings),
+                   recency_half_life_days=settings.recency_half_life_days)
 
 
 def retrain(settings: TrainerSettings, config: RunConfig | None = None, progress: bool = False) -> RunResult:

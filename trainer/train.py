@@ -30,7 +30,14 @@ from lstm.model import CharRNN
 from lstm.ngram import NGramTable
 from lstm.schema import RunConfig, RunRecord, SpeedConfig, TrainConfig
 from lstm.vocab import EOS, Vocab
-from trainer.batches import encode_records, post_starts, random_windows, track_count, track_windows
+from trainer.batches import (
+    encode_records,
+    post_starts,
+    random_windows,
+    recency_weights,
+    track_count,
+    track_windows,
+)
 from trainer.budget import Budget
 from trainer.data import PreparedData, TrainingError
 from trainer.mesh import batch_split, data_mesh, replicated
@@ -87,8 +94,8 @@ def loss_fn(params, graphdef, x, y, carry, dropout_key=None, speed: SpeedConfig 
     return loss, (carry, accuracy)
 
 
-def step_fn(graphdef, tx, params, opt_state, carry, data, starts, key, step, lr, *, batch, seq, stateful,
-            speed: SpeedConfig = DEFAULT_SPEED, data_sharding=None):
+def step_fn(graphdef, tx, params, opt_state, carry, data, starts, key, step, lr, recency=None, *, batch, seq,
+            stateful, speed: SpeedConfig = DEFAULT_SPEED, data_sharding=None):
     """One optimizer step on a batch drawn from `data` on the device. Returns the new state and
     (loss, grad_norm) as device scalars.
 
@@ -99,7 +106,7 @@ def step_fn(graphdef, tx, params, opt_state, carry, data, starts, key, step, lr,
         x, y = track_windows(data, window, batch, seq)
         carry = jax.tree.map(lambda c: jnp.where(window == 0, 0.0, c), carry)  # a new pass starts fresh
     else:
-        x, y = random_windows(data, starts, jax.random.fold_in(key, step), batch, seq)
+        x, y = random_windows(data, starts, jax.random.fold_in(key, step), batch, seq, recency)
         carry = jax.tree.map(jnp.zeros_like, carry)
     if data_sharding is not None:
         x, y, carry = jax.lax.with_sharding_constraint((x, y, carry), data_sharding)  # (B, T) rows split
@@ -313,13 +320,19 @@ def train(data: PreparedData, config: RunConfig, out_dir, *, start: Start | None
     params, opt_state = jax.device_put((params, opt_state), device)
 
     device_data, val = jnp.asarray(data.train), jnp.asarray(data.val)  # the whole corpus on the device, once
-    starts = jnp.asarray(post_starts(data.train, cfg.seq_len))
+    boundaries = post_starts(data.train, cfg.seq_len)
+    starts = jnp.asarray(boundaries)
+    recency = None
+    if cfg.recency_half_life_days is not None:
+        recency = tuple(map(jnp.asarray, recency_weights(data.train_records, data.vocab, cfg.recency_half_life_days,
+                                                         cfg.seq_len, boundaries)))
+        log.info("windows drawn toward newer posts: half as often per %g days older", cfg.recency_half_life_days)
     key = jax.random.key(cfg.seed)
     carry = model.init_carry(cfg.batch_size)
     data_sharding = None
     if mesh is not None:  # data parallel: everything on every device, but each device trains on its rows
-        params, opt_state, device_data, val, starts = jax.device_put((params, opt_state, device_data, val, starts),
-                                                                     replicated(mesh))
+        params, opt_state, device_data, val, starts, recency = jax.device_put(
+            (params, opt_state, device_data, val, starts, recency), replicated(mesh))
         data_sharding = batch_split(mesh)
         carry = jax.device_put(carry, data_sharding)
         log.info("data parallel over %d devices, %d rows each", mesh.size, cfg.batch_size // mesh.size)
@@ -352,7 +365,7 @@ def train(data: PreparedData, config: RunConfig, out_dir, *, start: Start | None
             lr = rate + (cfg.learning_rate * cfg.min_lr_ratio - rate) * min(1.0, (done + 1 - began) / length)
         t0 = time.monotonic()
         params, opt_state, carry, loss, grad_norm = train_step(
-            graphdef, tx, params, opt_state, carry, device_data, starts, key, step, lr,
+            graphdef, tx, params, opt_state, carry, device_data, starts, key, step, lr, recency,
             batch=cfg.batch_size, seq=cfg.seq_len, stateful=cfg.stateful, speed=config.speed,
             data_sharding=data_sharding,
         )
