@@ -83,8 +83,11 @@ class PostStore:
             raise ValueError(f"unknown platform {post.platform!r}")
         posts = tables.posts
         key = and_(posts.c.platform == post.platform, posts.c.post_id == post.post_id)
-        found = conn.execute(select(posts.c.text, posts.c.deleted).where(key)).first()
+        found = conn.execute(select(posts.c.text, posts.c.deleted, posts.c.account).where(key)).first()
         mark = fingerprint(post.text, post.created_at)
+        if found is not None and found.account is None and post.account:
+            # First stored from an export, now seen on its account: reconciling that account covers it.
+            conn.execute(update(posts).where(key).values(account=post.account))
         if found is not None:
             if found.deleted:
                 added.stay_deleted += 1

@@ -129,9 +129,12 @@ def test_x_tweets_dedup_against_the_archive_retweets_kept_out_and_edits_applied(
     [summary] = learn_once(settings, posts)
     assert (summary["new"], summary["unchanged"], summary["kept_out"]) == (1, 3, {"reposts": 1})
     assert len(posts.live()) == len(archived) + 1 and retweet not in {p.post_id for p in posts.live()}
+    # An archived tweet deleted on X since, within the pages read: gone from the store too.
+    fake.tweets.pop(archived[2].source_id)
     edited = fake.edit(fresh, "a brand new tweet, edited")
     [again] = learn_once(settings, posts)
-    assert again["edited"] == 1 and edited != fresh
+    assert again["edited"] == 1 and again["deleted"] == 1 and edited != fresh
+    assert archived[2].source_id not in {p.post_id for p in posts.live()}
     assert [p.text for p in posts.live() if p.post_id == fresh] == ["a brand new tweet, edited"]
     assert fake_server.of("GET", "/2/users/7/tweets")[0].headers["authorization"] == "Bearer b3arer"
 
