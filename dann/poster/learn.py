@@ -38,6 +38,7 @@ log = logging.getLogger("dann.learn")
 PAGE = 40
 RECENT_PAGES = 2  # reconciled on every poll: edits and deletions of the newest posts are seen
 MAX_WAIT_S = 900  # the longest a poll waits out a rate limit
+X_TIMELINE_CAP = 3200  # GET /2/users/:id/tweets reaches back this far
 
 
 class LearnError(PosterError):
@@ -225,8 +226,10 @@ class XLearner:
                                         text, iso(tweet.created_at), iso(tweet.created_at) if len(history) > 1 else None,
                                         self.account))
             token = (answer.meta or {}).get("next_token")
-            if not token or (limit is not None and len(found) + sum(kept.values()) >= limit):
-                complete = not token
+            listed = len(found) + sum(kept.values())
+            if not token or (limit is not None and listed >= limit):
+                # The API lists the newest 3,200 only: past that, the end of the list is not the account's first post.
+                complete = not token and listed < X_TIMELINE_CAP
                 break
             if limit is None and pages >= RECENT_PAGES and oldest is not None and oldest < newest_stored:
                 complete = False
