@@ -44,6 +44,9 @@ BUDGET_REGULARISATION = ((80, {"dropout": 0.3, "weight_drop": 0.5}), (40, {"drop
 # (docs/training.md). Shakespeare at 20 minutes is about 60 epochs: it stays 1 x 256.
 CPU_WIDER_FROM = 120
 CPU_WIDER = {"hidden": 512}
+# A GPU follows the same rule from its own defaults (2 x 512 at GPU_CHARS_PER_S): from as many epochs
+# of them, 2 x 1024. Not measured on a GPU yet (docs/training.md).
+GPU_WIDER = {"hidden": 1024}
 
 
 
@@ -51,7 +54,7 @@ def budget_layer(chars: int | None, minutes: float | None, max_steps: int | None
                  base: "RunConfig") -> dict | None:
     """What the budget sets for an export of `chars` characters: dropout and weight drop, by how many
     epochs the run will see (its model at the device's rate for `minutes`, or `max_steps` batches of
-    `base`), and on a CPU a wider model from CPU_WIDER_FROM epochs. None when the run sees too few
+    `base`), and a wider model from CPU_WIDER_FROM epochs. None when the run sees too few
     for it to matter, or the size layer regularises already."""
     if chars is None or chars < SMALL_EXPORT_CHARS:
         return None
@@ -61,8 +64,8 @@ def budget_layer(chars: int | None, minutes: float | None, max_steps: int | None
     epochs = min(by_time, by_steps) / train_chars
     for at_least, model in BUDGET_REGULARISATION:
         if epochs >= at_least:
-            if not gpu and epochs >= CPU_WIDER_FROM:
-                model = {**CPU_WIDER, **model}
+            if epochs >= CPU_WIDER_FROM:
+                model = {**(GPU_WIDER if gpu else CPU_WIDER), **model}
             log.info("about %.0f epochs in the budget: unless set otherwise, %s", epochs, _flat({"model": model}))
             return {"model": model}
     return None

@@ -18,6 +18,7 @@ from trainer.config import (
     CPU_WIDER_FROM,
     GPU,
     GPU_CHARS_PER_S,
+    GPU_WIDER,
     SMALL_EXPORT,
     SMALL_EXPORT_CHARS,
     resolve,
@@ -176,13 +177,14 @@ def test_the_budget_sets_dropout_by_the_epochs_the_run_will_see():
     assert default_options(big, minutes=epoch_minutes * (many + 1)) == {"model": most, "train": {}}
     config = resolve(chars=big.chars, platform="cpu", minutes=epoch_minutes * (many + 1))
     assert config.source("model", "dropout") == "budget"
-    # From CPU_WIDER_FROM epochs a CPU run trains the wider model; a GPU's own defaults stay.
+    # From CPU_WIDER_FROM epochs a run trains the wider model: on a GPU, wider than the GPU's defaults.
     assert default_options(big, minutes=epoch_minutes * (CPU_WIDER_FROM + 1)) == {"model": {**CPU_WIDER, **most},
                                                                                    "train": {}}
     wide = resolve(chars=big.chars, platform="cpu", minutes=epoch_minutes * (CPU_WIDER_FROM + 1))
     assert (wide.model.hidden, wide.source("model", "hidden")) == (CPU_WIDER["hidden"], "budget")
     gpu_minutes = epoch_minutes * CPU_CHARS_PER_S / GPU_CHARS_PER_S * (CPU_WIDER_FROM + 1)
-    assert default_options(big, platform="gpu", minutes=gpu_minutes)["model"] == {**GPU["model"], **most}
+    assert default_options(big, platform="gpu", minutes=gpu_minutes)["model"] == {**GPU["model"], **GPU_WIDER, **most}
+    assert default_options(big, platform="gpu", minutes=gpu_minutes / 2)["model"] == {**GPU["model"], **middle}
     # The run's own budget decides, even when a flag sets it over the setting ...
     assert default_options(big, {"train": {"minutes": epoch_minutes}}, minutes=epoch_minutes * (many + 1)) == \
         {"model": {}, "train": {}}
