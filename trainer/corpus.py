@@ -85,7 +85,8 @@ class Corpus:
         """This export plus the post store's posts (`stored`, already records), as the trainer
         reads them: a post in both is the store's (it has the edits), and an export's post that was
         deleted on its platform since (`deleted`: its platform and id) is left out, counted as
-        `deleted`. Cleaned, ordered and de-duplicated as any export is."""
+        `deleted`. The stored posts are cleaned as an export's are; the export's records stay as
+        their reader left them (a .txt keeps its repeated lines), and all go in time order."""
         in_store = {(r.platform, r.source_id) for r in stored}
         kept, gone = [], 0
         for record in self.records:
@@ -94,10 +95,12 @@ class Corpus:
                 gone += 1
             elif not (record.source_id and key in in_store):
                 kept.append(record)
-        merged = Corpus.from_records(self.format if not stored else f"{self.format} + store", kept + stored,
-                                     {**self.dropped, "deleted": self.dropped.get("deleted", 0) + gone})
-        merged.dropped["duplicates"] += self.dropped.get("duplicates", 0)  # from_records counts its own afresh
-        return merged
+        cleaned = Corpus.from_records("store", stored, {}) if stored else Corpus("store", [])
+        dropped = {**self.dropped, "deleted": self.dropped.get("deleted", 0) + gone}
+        for reason, count in cleaned.dropped.items():
+            dropped[reason] = dropped.get(reason, 0) + count
+        return dataclasses.replace(self, format=self.format if not stored else f"{self.format} + store",
+                                   records=in_time_order(kept + cleaned.records), dropped=dropped)
 
     @property
     def chars(self) -> int:

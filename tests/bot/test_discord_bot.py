@@ -325,8 +325,8 @@ async def test_commands_are_synced_only_on_request_and_to_the_configured_server(
             sync.assert_awaited_once_with()
         else:
             assert sync.await_args.kwargs["guild"].id == guild_id
-            assert [c.name for c in bot.tree.get_commands(guild=discord.Object(guild_id))] == [
-                "dann", "Delete and forget"]
+            assert sorted(c.name for c in bot.tree.get_commands(guild=discord.Object(guild_id))) == [
+                "Delete and forget", "Why did dann say this?", "dann"]
 
     sync.side_effect = discord.Forbidden(MagicMock(status=403, reason="Forbidden"), "Missing Access")
     with pytest.raises(DannError, match="applications.commands"):  # not invited with that scope

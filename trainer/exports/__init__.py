@@ -16,7 +16,7 @@ import json
 import logging
 from pathlib import Path
 
-from trainer.corpus import Corpus, CorpusError
+from trainer.corpus import Corpus, CorpusError, in_time_order
 from trainer.exports import archive, dce, discord_package, text, x
 from trainer.exports.archive import Archive, first_bytes, shown
 
@@ -94,7 +94,8 @@ def read_folder(folder: Path, include_dms: bool = False) -> Corpus:
         records += corpus.records
         for reason, count in corpus.dropped.items():
             dropped[reason] = dropped.get(reason, 0) + count
-    return Corpus.from_records("folder", records, dropped)
+    # Each reader cleaned its own; a .txt keeps its repeated lines, as it does read alone.
+    return Corpus("folder", in_time_order(records), dropped)
 
 
 def _not_an_export(entry: Path):
