@@ -16,6 +16,7 @@ from lstm.errors import DannError
 
 MAX_TEXT = 2000  # characters looked at: more than any text dann serves
 NEAREST = 3
+RUN_FIRST = 3  # a run of this many words puts its post first among the closest
 
 
 class NoPostIndex(DannError):
@@ -57,4 +58,8 @@ def explain(voice: Voice, text: str, filters: Filters | None, k: int = NEAREST) 
     run = voice.posts.longest_run(text)
     shown_run = run.text if run.post is not None and allowed(run.post.text) else ""
     posts = [{"id": m.post.id, "text": m.post.text, "shared": m.shared[:8]} for m in matches]
+    if shown_run and run.words >= RUN_FIRST:
+        # The post a run of words came from is the closest there is, rare words or not.
+        posts = [{"id": run.post.id, "text": run.post.text, "shared": list(dict.fromkeys(run.text.split()))[:8]},
+                 *[p for p in posts if (p["id"], p["text"]) != (run.post.id, run.post.text)]][:k]
     return Explanation(text, posts, run.words, shown_run, voice.version)

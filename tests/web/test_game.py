@@ -169,7 +169,8 @@ def test_why_shows_the_closest_public_posts_and_how_new_a_text_is(game_dir, game
     body = found.json()
     assert body["posts"] and all(post["text"] in game_export.shown | game_export.hidden for post in body["posts"])
     assert all(post["text"].startswith("server post") for post in body["posts"])  # never a DM
-    assert body["posts"][0]["text"] == "server post 95 about tea" and body["posts"][0]["shared"] == ["95"]
+    assert body["posts"][0]["text"] == "server post 95 about tea"  # the post of its longest run, first
+    assert body["posts"][0]["shared"] == ["server", "post", "95", "about", "tea"]
     assert body["posts"][0]["id"].isdigit()
     assert (body["longest_run"], body["run"]) == (5, "server post 95 about tea")
     assert body["summary"].startswith("New text: the longest run of words it shares with any one post is")

@@ -72,3 +72,23 @@ def test_dann_why_on_a_model_trained_on_the_fixture_export(tmp_path, capsys, mon
 def test_dann_why_without_a_model_is_one_line(tmp_path, capsys):
     code, _, err = run_main(capsys, "why", "hello", "--checkpoint-dir", str(tmp_path))
     assert_one_line_error(code, err, "no checkpoint")
+
+
+def test_the_post_a_run_of_words_came_from_comes_first_even_without_a_rare_word():
+    import types
+
+    from dann.voice.filters import Filters
+    from dann.voice.why import explain
+    from lstm.postindex import Post, PostIndex
+
+    common = [Post(str(i), f"to be honest number {i} or so") for i in range(40)]
+    index = PostIndex.build([*common, Post("hamlet", "to be or not to be that is the question"),
+                             Post("brutus", "good or bad quoth brutus")])
+    voice = types.SimpleNamespace(posts=index, version=7)
+    found = explain(voice, "to be or not to be my lord brutus", Filters())
+    assert (found.longest_run, found.run) == (6, "to be or not to be")
+    assert [p["id"] for p in found.posts][:2] == ["hamlet", "brutus"]
+    assert found.posts[0]["shared"] == ["to", "be", "or", "not"]
+    forgetting = Filters(forget=types.SimpleNamespace(glued=lambda text: "question" if "question" in text else None))
+    hidden = explain(voice, "to be or not to be my lord brutus", forgetting)
+    assert "hamlet" not in [p["id"] for p in hidden.posts] and hidden.run == ""
