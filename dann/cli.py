@@ -307,9 +307,14 @@ def cmd_import(args, settings) -> None:
 
 
 def cmd_corpus(args, settings) -> None:
+    from dann.state.posts import post_store
+
     corpus = read_sources(args, settings)
     if args.stats:
-        print(json.dumps(corpus.stats(), ensure_ascii=False))
+        stats = corpus.stats()
+        if args.path is None:  # what the trainer reads: the accounts' last polls too, with what they kept out
+            stats["learned"] = post_store(settings).polls()
+        print(json.dumps(stats, ensure_ascii=False))
         return
     for record in corpus.records:
         print(json.dumps(dataclasses.asdict(record), ensure_ascii=False))

@@ -269,6 +269,7 @@ def poll_account(learner, store: PostStore) -> dict:
             log.info("%s %s: rate limited; waiting %.0f s", learner.platform, learner.account, wait)
             time.sleep(wait)
     added = store.add(polled.posts, learner.platform)
+    store.note_poll(learner.platform, learner.account, len(polled.posts), dict(polled.kept_out))
     deleted = 0
     if polled.complete_since is not None:
         deleted = store.reconcile(learner.platform, learner.account, [p.post_id for p in polled.posts],

@@ -16,13 +16,14 @@ trainer applying the forget list) writes in short transactions of the state stor
 import dataclasses
 import datetime
 import hashlib
+import json
 import time
 from collections.abc import Callable, Iterable
 
 from sqlalchemy import and_, func, insert, select, update
 
 from dann.state import tables
-from dann.state.store import Store
+from dann.state.store import Store, upsert
 
 PLATFORMS = ("x", "mastodon", "bluesky", "discord", "text")
 BATCH = 500  # rows per transaction: a large import never holds the write lock for long
@@ -174,6 +175,19 @@ class PostStore:
         """Live posts that reached dann after a model trained at `trained_at` (ISO-8601; None: all)."""
         moment = datetime.datetime.fromisoformat(trained_at).timestamp() if trained_at else 0.0
         return self.new_since(moment)
+
+    def note_poll(self, platform: str, account: str, listed: int, kept_out: dict) -> None:
+        """Remember what the last poll of an account listed and kept out (`polls`)."""
+        with self.store.write("note a poll in") as conn:
+            upsert(conn, tables.learned, {"platform": platform, "account": account, "at": time.time(),
+                                          "listed": listed, "kept_out": json.dumps(kept_out, sort_keys=True)})
+
+    def polls(self) -> dict:
+        """The last poll of each account: {"platform account": {"at", "listed", "kept_out"}}."""
+        with self.store.read("read the polls from") as conn:
+            rows = conn.execute(select(tables.learned)).all()
+        return {f"{r.platform} {r.account}": {"at": datetime.datetime.fromtimestamp(r.at, datetime.UTC).isoformat(
+            timespec="seconds"), "listed": r.listed, "kept_out": json.loads(r.kept_out)} for r in rows}
 
     def stats(self) -> dict:
         """Per source: live posts and the newest one's time; and how many were deleted."""

@@ -19,7 +19,7 @@ from sqlalchemy import (
                  UniqueConstraint,
 )
 
-SCHEMA_VERSION = 4  # raised with every change to these tables (2: `secrets`, 3: `posts`, 4: `learn_off`); new tables are created on open
+SCHEMA_VERSION = 5  # raised with every change to these tables (2: `secrets`, 3: `posts`, 4: `learn_off`, 5: `learned`); new tables are created on open
 
 metadata = MetaData()
 
@@ -125,3 +125,12 @@ posts = Table("posts", metadata,
 learn_off = Table("learn_off", metadata,
                   Column("channel", BigInteger, primary_key=True),
                   Column("guild", BigInteger, nullable=False))
+
+# The last poll of each of the person's accounts (dann/poster/learn.py): when, how many posts it
+# listed, and what it kept out and why (JSON: {"boosts": 3, "private": 1, ...}), for `dann corpus --stats`.
+learned = Table("learned", metadata,
+                Column("platform", String(16), primary_key=True),
+                Column("account", String(200), primary_key=True),
+                Column("at", Float, nullable=False),
+                Column("listed", Integer, nullable=False),
+                Column("kept_out", Text, nullable=False))

@@ -42,6 +42,8 @@ def test_mastodon_public_posts_and_replies_are_stored_and_the_rest_kept_out(tmp_
     assert stored[first].account == "@sam@example.social" and stored[first].source == "mastodon"
     assert summary["kept_out"] == {"private": 1, "unlisted": 1, "direct": 1, "boosts": 1}
     assert summary["new"] == 2 and summary["backfill"] is True
+    polled = posts.polls()["mastodon @sam@example.social"]  # what `dann corpus --stats` shows
+    assert (polled["listed"], polled["kept_out"]) == (2, summary["kept_out"])
 
     # An edit on the server updates the stored text; a deletion removes the post.
     fake.edit(first, "my first public post, edited")
@@ -146,3 +148,24 @@ def test_x_tweets_dedup_against_the_archive_retweets_kept_out_and_edits_applied(
     with pytest.raises(LearnError, match="there is no X account @nobody"):
         XLearner(learn_settings(tmp_path, learn_x_user="nobody", learn_x_bearer_token="b",
                                 learn_x_api_url=fake_server.url)).poll(None)
+
+
+def test_corpus_stats_show_what_the_last_polls_kept_out(tmp_path, fake_server, posts, capsys, monkeypatch):
+    import json
+
+    from tests.helpers import run_main
+
+    fake = FakeMastodon(fake_server)
+    fake.status("sam", "a public post of mine")
+    fake.status("sam", "followers only", visibility="private")
+    monkeypatch.setenv("DANN_CHECKPOINT_DIR", str(tmp_path))
+    monkeypatch.setenv("DANN_LEARN_MASTODON_ACCOUNT", "@sam@example.social")
+    monkeypatch.setenv("DANN_LEARN_MASTODON_URL", fake_server.url)
+    monkeypatch.delenv("DANN_EXPORT_PATH", raising=False)
+    code, out, err = run_main(capsys, "learn")
+    assert code == 0, err
+    assert json.loads(out)["kept_out"] == {"private": 1}
+    code, out, err = run_main(capsys, "corpus", "--stats")
+    stats = json.loads(out)
+    assert stats["sources"]["mastodon"]["posts"] == 1
+    assert stats["learned"]["mastodon @sam@example.social"]["kept_out"] == {"private": 1}
