@@ -307,6 +307,9 @@ class WebSettings(ServingSettings):
     web_rate_per_minute: int = Field(30, ge=1)
     # Generate requests all clients together may make per minute.
     web_rate_global_per_minute: int = Field(600, ge=1)
+    # Where the rate limits are counted: this process's memory, or a Redis server (redis://host:port/db)
+    # that every `dann web` replica behind one address shares, so that they hold one limit together.
+    rate_limit_storage: str = "memory://"
     # Addresses (or networks, such as 172.16.0.0/12) of the reverse proxies whose X-Forwarded-For
     # names the client, comma-separated. Empty: none, and the peer's address is the client.
     web_trusted_proxies: CommaList = []

@@ -86,7 +86,8 @@ def create_app(settings: WebSettings, service: GenerationService | None = None) 
     votes = Votes(open_store(settings), game_file(settings))
     app.state.settings, app.state.service, app.state.lag, app.state.votes = settings, service, lag, votes
     app.state.pause = Control(votes.store)  # the owner's pause, set from Discord: it holds here too
-    app.state.limits = RateLimits(settings.web_rate_per_minute, settings.web_rate_global_per_minute)
+    app.state.limits = RateLimits(settings.web_rate_per_minute, settings.web_rate_global_per_minute,
+                                  settings.rate_limit_storage)
     app.state.proxies = networks(settings.web_trusted_proxies)
     app.state.game = Game(settings, service, votes) if settings.web_game else None
     app.state.page = render_page(settings)

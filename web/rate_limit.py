@@ -6,10 +6,13 @@ saw, so everything left of the first untrusted entry is whatever the client chos
 untrusted peer's X-Forwarded-For is ignored, so a rotating header changes nothing. IPv6 clients
 are keyed by their /64, the block one subscriber gets, so one host cannot mint new buckets.
 
-The counting is the `limits` library's moving window in memory: it is what Flask-Limiter and
-slowapi build on, handles expiry of idle clients itself (memory stays bounded by what was admitted
-in the last minute), and says when the oldest request in the window leaves it, which is the
-Retry-After. One web process, one count: restarting the server forgives everyone.
+The counting is the `limits` library's moving window: it is what Flask-Limiter and slowapi build
+on, handles expiry of idle clients itself (memory stays bounded by what was admitted in the last
+minute), and says when the oldest request in the window leaves it, which is the Retry-After. By
+default it counts in this process's memory (restarting forgives everyone); with
+DANN_RATE_LIMIT_STORAGE=redis://… it counts in Redis, where every replica of the page counts the
+same clients together. A Redis that cannot be reached refuses requests (503) until it is back:
+an uncounted page would be an unlimited one.
 """
 
 import ipaddress
@@ -17,8 +20,11 @@ import logging
 import time
 
 from limits import RateLimitItemPerMinute
-from limits.storage import MemoryStorage
+from limits.errors import ConfigurationError
+from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
+
+from lstm.errors import DannError
 
 log = logging.getLogger("dann.web")
 
@@ -81,20 +87,36 @@ def _key(address) -> str:
     return str(address)
 
 
+class RateLimitError(DannError):
+    """The rate limits' storage cannot be used: a bad DANN_RATE_LIMIT_STORAGE, or a Redis that is down."""
+
+
 class RateLimits:
     """`per_minute` requests per client and `global_per_minute` for all clients together, in any
-    60 seconds. A refused request costs nothing."""
+    60 seconds, counted in `storage` (a `limits` storage URI). A refused request costs nothing."""
 
-    def __init__(self, per_minute: int, global_per_minute: int):
+    def __init__(self, per_minute: int, global_per_minute: int, storage: str = "memory://"):
         self.per_client = RateLimitItemPerMinute(per_minute)
         self.everyone = RateLimitItemPerMinute(global_per_minute)
-        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+        self.where = storage.split("@")[-1]  # never a password in a message
+        try:
+            self._limiter = MovingWindowRateLimiter(storage_from_string(storage))
+        except (ConfigurationError, ValueError, ImportError) as error:
+            raise RateLimitError(f"DANN_RATE_LIMIT_STORAGE={self.where!r} cannot be used: {error}") from None
 
     def take(self, client: str) -> float:
-        """0 if `client` may go ahead now (and it is counted), otherwise the seconds until it may."""
-        for item, key in ((self.per_client, client), (self.everyone, "*")):
-            if not self._limiter.test(item, key):
-                return max(0.001, self._limiter.get_window_stats(item, key).reset_time - time.time())
-        self._limiter.hit(self.per_client, client)
-        self._limiter.hit(self.everyone, "*")
+        """0 if `client` may go ahead now (and it is counted), otherwise the seconds until it may.
+        Raises RateLimitError when the storage cannot be reached."""
+        try:
+            for item, key in ((self.per_client, client), (self.everyone, "*")):
+                if not self._limiter.test(item, key):
+                    return max(0.001, self._limiter.get_window_stats(item, key).reset_time - time.time())
+            self._limiter.hit(self.per_client, client)
+            self._limiter.hit(self.everyone, "*")
+        except (ConnectionError, OSError) as error:
+            raise RateLimitError(f"cannot count requests in {self.where}: {error}") from None
+        except Exception as error:  # noqa: BLE001 - the redis client's own errors, whose module may not be installed
+            if type(error).__module__.split(".")[0] != "redis":
+                raise
+            raise RateLimitError(f"cannot count requests in {self.where}: {error}") from None
         return 0.0

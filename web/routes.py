@@ -29,7 +29,7 @@ from web.http import (
     unless_gone,
     web_owner,
 )
-from web.rate_limit import client_key, over_https
+from web.rate_limit import RateLimitError, client_key, over_https
 
 log = logging.getLogger("dann.web")
 
@@ -55,7 +55,12 @@ def take_rate(request: Request) -> None:
     if paused is not None:
         wait = 60 if paused["until"] is None else max(1, math.ceil(paused["until"] - time.time()))
         raise Refused(503, "dann is paused by its owner for now", {"Retry-After": str(min(wait, 3600))})
-    if wait := request.app.state.limits.take(client_of(request)):
+    try:
+        wait = request.app.state.limits.take(client_of(request))
+    except RateLimitError as error:
+        log.error("%s; the page answers 503 until it can count again", error)
+        raise Refused(503, "dann cannot count requests just now; try again in a minute", {"Retry-After": "60"}) from None
+    if wait:
         seconds = math.ceil(wait)
         raise Refused(429, f"too many requests: try again in {seconds} s", {"Retry-After": str(seconds)})
 

@@ -1,5 +1,11 @@
 """Who a client is behind proxies, and the per-client and global limits."""
 
+import shutil
+import socket
+import subprocess
+import time
+
+import httpx
 import pytest
 
 from web.rate_limit import RateLimits, client_key, networks
@@ -46,3 +52,61 @@ def test_the_global_cap_holds_across_clients():
     assert [limits.take(f"c{i}") for i in range(4)] == [0.0] * 4
     assert limits.take("c9") == pytest.approx(60, abs=5)
     assert limits.take("c0") > 0
+
+
+# --- replicas sharing Redis ----------------------------------------------------------------------
+
+needs_redis = pytest.mark.skipif(shutil.which("redis-server") is None,
+                                 reason="needs Debian's redis-server (.ci/run installs it)")
+
+
+@pytest.fixture
+def redis_url(tmp_path):
+    """A real redis-server on a free port of 127.0.0.1, without persistence."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                               "--appendonly", "no", "--dir", str(tmp_path)], stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                assert time.monotonic() < deadline and server.poll() is None, "redis-server did not start"
+                time.sleep(0.1)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+
+
+@pytest.mark.slow
+@needs_redis
+def test_two_web_processes_sharing_redis_hold_one_limit_per_client(tmp_path, redis_url):
+    from tests.web.conftest import web_server
+
+    settings = {"rate_limit_storage": redis_url, "web_rate_per_minute": 30, "web_trusted_proxies": "127.0.0.1"}
+    empty = tmp_path / "no-model"  # no model: a counted request is answered 503 "still learning", a refused one 429
+    with web_server(empty, tmp_path / "a.log", **settings) as (_, first), \
+            web_server(empty, tmp_path / "b.log", **settings) as (_, second):
+        def ask(url, client):
+            return httpx.post(url + "/api/generate", json={}, headers={"X-Forwarded-For": client}, timeout=30)
+
+        answers = [ask(first if i % 2 else second, "10.0.0.7").status_code for i in range(40)]
+        other = ask(first, "10.0.0.8").status_code
+    assert answers[:30] == [503] * 30 and answers[30:] == [429] * 10  # 30 a minute between both replicas
+    assert other == 503  # another client has its own 30
+
+
+def test_a_storage_that_cannot_be_used_is_one_line(tmp_path):
+    from web.rate_limit import RateLimitError, RateLimits
+
+    with pytest.raises(RateLimitError, match="DANN_RATE_LIMIT_STORAGE='nosuch://x' cannot be used"):
+        RateLimits(30, 600, "nosuch://x")
+    down = RateLimits(30, 600, "redis://:secret@127.0.0.1:1/0")  # nothing listens on port 1
+    with pytest.raises(RateLimitError, match="cannot count requests in 127.0.0.1:1/0") as refused:
+        down.take("10.0.0.1")
+    assert "secret" not in str(refused.value)
