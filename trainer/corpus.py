@@ -122,10 +122,7 @@ class Corpus:
             "replies": sum(r.kind == "reply" for r in self.records),
             "dropped": self.dropped,
             # Where the posts came from ("export:NAME", "mastodon"…), and each source's newest post.
-            "sources": {source: {"posts": sum(r.source == source for r in self.records),
-                                 "newest": max((r.created_at for r in self.records
-                                                if r.source == source and r.created_at), default=None)}
-                        for source in sorted({r.source for r in self.records if r.source})},
+            "sources": _by_source(self.records),
             "chars": len(text),
             "distinct_chars": len(set(text)),
             # The newest post's time: `/dann about` says the voice was learned from posts up to it.
@@ -134,6 +131,18 @@ class Corpus:
             "median_chars": {kind: _median([len(r.text) for r in self.records if r.kind == kind])
                              for kind in ("post", "reply")},
         }
+
+
+def _by_source(records: list[Record]) -> dict:
+    """Posts per source, with each source's newest post, in one pass."""
+    found: dict[str, dict] = {}
+    for r in records:
+        if r.source:
+            entry = found.setdefault(r.source, {"posts": 0, "newest": None})
+            entry["posts"] += 1
+            if r.created_at and (entry["newest"] is None or r.created_at > entry["newest"]):
+                entry["newest"] = r.created_at
+    return dict(sorted(found.items()))
 
 
 def _median(values: list[int]) -> int | None:

@@ -249,15 +249,9 @@ def learners(settings) -> list:
     return found
 
 
-def newest_of(store: PostStore, platform: str, account: str) -> str | None:
-    """The newest stored post of `account` (None: never polled, so backfill)."""
-    dates = [p.created_at for p in store.account_posts(platform, account) if p.created_at]
-    return max(dates) if dates else None
-
-
 def poll_account(learner, store: PostStore) -> dict:
     """One poll of one account into `store`; a rate limit is waited out once."""
-    newest = newest_of(store, learner.platform, learner.account)
+    newest = store.newest(learner.platform, learner.account)  # None: never polled, so backfill
     for attempt in (1, 2):
         try:
             polled = learner.poll(newest)

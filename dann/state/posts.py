@@ -153,9 +153,12 @@ class PostStore:
         return [StoredPost(r.platform, r.post_id, r.kind, r.text, r.created_at, r.edited_at, r.account, r.source)
                 for r in rows]
 
-    def account_posts(self, platform: str, account: str) -> list[StoredPost]:
-        """The live posts of one account on one platform."""
-        return [p for p in self.live() if p.platform == platform and p.account == account]
+    def newest(self, platform: str, account: str) -> str | None:
+        """The creation time of the newest live post of one account (None: none stored yet)."""
+        posts = tables.posts
+        with self.store.read("read posts from") as conn:
+            return conn.execute(select(func.max(posts.c.created_at)).where(
+                posts.c.platform == platform, posts.c.account == account, posts.c.deleted.is_(False))).scalar()
 
     def tombstones(self) -> set[tuple[str, str]]:
         """(platform, id) of every post deleted on its platform: an export's copy of one is left out."""
