@@ -222,6 +222,8 @@ def build_parser() -> Parser:
                         "(default: the bundled Shakespeare)")
     b.add_argument("--posts", type=positive(int), default=5700)
     b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--drift", action="store_true",
+                   help="the mix moves from the first source to the last over time (default: one mix throughout)")
 
     p = commands.add_parser("bot", help="run the Discord bot (token in DANN_DISCORD_TOKEN)")
     p.add_argument("--sync", action="store_true", help="publish the /dann slash commands (first run, or after changes)")
@@ -481,7 +483,7 @@ def cmd_bench(args, settings) -> None:
     if args.bench == "x-archive":
         from trainer.bench_corpus import write_archive
 
-        result = write_archive(args.out, args.source, posts=args.posts, seed=args.seed)
+        result = write_archive(args.out, args.source, posts=args.posts, seed=args.seed, drift=args.drift)
     elif args.bench == "train":
         result = bench.bench_train(args.batch, args.seq, args.hidden, args.layers, args.steps, args.repeats,
                                    reference=not args.no_reference, unroll=args.unroll, bf16=bool(args.bf16))

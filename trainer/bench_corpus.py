@@ -6,7 +6,9 @@ dressed the way a person posts: a speech or a verse cut to a tweet, some lowerca
 full stop dropped, some with an emoji, a hashtag or a link, replies with their "@name" prefix
 and `display_text_range`, and retweets ("RT @name: …", cut at 140 characters) that the X parser
 must leave out. Dates rise through the archive, so the trainer's validation split (the newest
-posts) is drawn from the same mix as the rest.
+posts) is drawn from the same mix as the rest; with `drift` the mix moves from the first source to
+the last as time passes, as a person's interests do, and the newest posts are mostly the last
+source's (the corpus the recency weighting is measured on, docs/learning.md).
 
 Sources are plain-text files:
 - a play in the layout of trainer/corpora/shakespeare.txt (a speaker line, then the speech, then a
@@ -95,17 +97,24 @@ def dress(text: str, rng: random.Random) -> tuple[str, list[dict]]:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;"), urls
 
 
-def build(sources: list[Path], out: Path, *, posts: int = 5700, seed: int = 0, handle: str = "pd_voice") -> dict:
+def build(sources: list[Path], out: Path, *, posts: int = 5700, seed: int = 0, handle: str = "pd_voice",
+          drift: bool = False) -> dict:
     """Write the archive under `out` (a new directory) and return what it holds."""
     rng = random.Random(seed)
     pool = []
-    for source in sources:
+    for number, source in enumerate(sources):
         text = source.read_text(encoding="utf-8")
-        pool += play_texts(text, rng) if len(speeches(text)) > 50 else line_texts(text, rng)
+        pool += [(number, *t) for t in (play_texts(text, rng) if len(speeches(text)) > 50 else line_texts(text, rng))]
     rng.shuffle(pool)
+    pool = pool[:posts]
+    if drift:
+        # Each text's place in time is its source's number plus noise wider than one source, so
+        # neighbouring sources overlap and the change is gradual rather than a cut.
+        pool.sort(key=lambda item: item[0] + 1.5 * rng.random())
+    pool = [(text, replied) for _, text, replied in pool]
     start = datetime(2019, 1, 1, tzinfo=UTC)
     tweets, counts = [], {"posts": 0, "replies": 0, "retweets": 0, "links": 0, "chars": 0}
-    for n, (text, replied) in enumerate(pool[:posts]):
+    for n, (text, replied) in enumerate(pool):
         when = start + timedelta(minutes=n * 311 + rng.randrange(300))
         tweet = {"id_str": str(1_100_000_000_000_000_000 + n), "created_at": when.strftime("%a %b %d %H:%M:%S +0000 %Y"),
                  "favorite_count": str(rng.randrange(40)), "retweet_count": "0", "retweeted": False,
@@ -147,7 +156,8 @@ def build(sources: list[Path], out: Path, *, posts: int = 5700, seed: int = 0, h
     return counts
 
 
-def write_archive(out: Path, sources: list[Path] | None = None, *, posts: int = 5700, seed: int = 0) -> dict:
+def write_archive(out: Path, sources: list[Path] | None = None, *, posts: int = 5700, seed: int = 0,
+                  drift: bool = False) -> dict:
     """`dann bench x-archive`: `build` into `out`, a new directory, from `sources` (default: the
     Shakespeare the package ships). Built beside its final place and renamed, so a failure leaves
     nothing half-written."""
@@ -160,6 +170,6 @@ def write_archive(out: Path, sources: list[Path] | None = None, *, posts: int = 
             raise DannError(f"{source}: no such file")
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=".x-archive-") as scratch:
-        counts = build(sources, Path(scratch) / "archive", posts=posts, seed=seed)
+        counts = build(sources, Path(scratch) / "archive", posts=posts, seed=seed, drift=drift)
         shutil.move(Path(scratch) / "archive", out)
     return {"archive": str(out), **counts}
