@@ -45,7 +45,7 @@ def positive(kind):
 def add_training_options(p: argparse.ArgumentParser):
     p.add_argument("--minutes", type=positive(float), help="time budget (default: DANN_TRAIN_MINUTES, 5)")
     p.add_argument("--steps", type=positive(int), help="step budget; training stops at whichever comes first")
-    p.add_argument("--checkpoint-dir", type=Path, help="default: DANN_CHECKPOINT_DIR")
+    p.add_argument("--checkpoint-dir", help="default: DANN_CHECKPOINT_DIR")
     p.add_argument("--fresh", action="store_true", help="start from scratch instead of resuming")
     p.add_argument("--config", type=Path, help="hyperparameters from a JSON file such as `dann tune` writes; "
                                                "flags override it")
@@ -122,11 +122,11 @@ def build_parser() -> Parser:
     p = commands.add_parser("import", help="add an export's posts to the post store, which the trainer reads "
                                            "besides DANN_EXPORT_PATH")
     add_corpus_arguments(p, optional=False, dms=False)  # private messages never go into the store
-    p.add_argument("--checkpoint-dir", type=Path, help="whose store (default: DANN_CHECKPOINT_DIR)")
+    p.add_argument("--checkpoint-dir", help="whose store (default: DANN_CHECKPOINT_DIR)")
 
     p = commands.add_parser("learn", help="read the person's new posts, edits and deletions from their accounts "
                                           "(DANN_LEARN_*) into the post store, once")
-    p.add_argument("--checkpoint-dir", type=Path, help="whose store (default: DANN_CHECKPOINT_DIR)")
+    p.add_argument("--checkpoint-dir", help="whose store (default: DANN_CHECKPOINT_DIR)")
 
     p = commands.add_parser("sample", help="print posts or replies from the latest checkpoint")
     p.add_argument("--mode", choices=["post", "reply"], default="post")
@@ -140,18 +140,18 @@ def build_parser() -> Parser:
     p.add_argument("--best-of", type=positive(int),
                    help="candidates per sample, of which the copy filter and a score pick one "
                         "(default: DANN_BEST_OF, 8; 1: off)")
-    p.add_argument("--checkpoint-dir", type=Path, help="default: DANN_CHECKPOINT_DIR")
+    p.add_argument("--checkpoint-dir", help="default: DANN_CHECKPOINT_DIR")
     p.add_argument("--json", action="store_true", help="one JSON object per sample")
 
     p = commands.add_parser("why", help="the real posts a text is closest to, and the longest run of words it shares")
     p.add_argument("text", help="the text dann wrote (- reads it from standard input)")
     p.add_argument("-k", type=positive(int), default=3, help="how many posts (default 3)")
-    p.add_argument("--checkpoint-dir", type=Path, help="default: DANN_CHECKPOINT_DIR")
+    p.add_argument("--checkpoint-dir", help="default: DANN_CHECKPOINT_DIR")
     p.add_argument("--json", action="store_true", help="one JSON object")
 
     p = commands.add_parser("eval", help="val loss beside baselines, copy rate, distinct-n and length of samples")
     p.add_argument("path", type=Path, nargs="?", help="the export the model was trained on (default: DANN_EXPORT_PATH)")
-    p.add_argument("--checkpoint-dir", type=Path, help="default: DANN_CHECKPOINT_DIR")
+    p.add_argument("--checkpoint-dir", help="default: DANN_CHECKPOINT_DIR")
     p.add_argument("--split", choices=["lines", "paragraphs"], help="how a .txt was cut into posts (default: detect)")
     p.add_argument("--author", help="whose messages, in a DiscordChatExporter file with several authors")
     add_dms_option(p)
@@ -174,14 +174,14 @@ def build_parser() -> Parser:
     p.add_argument("--out", type=Path, help="default: CHECKPOINT_DIR/tuned.json, which the trainer reads")
     p.add_argument("--config", type=Path, help="the config to start from (default: DANN_TRAIN_CONFIG, or the "
                                                "last tuned.json, or the defaults)")
-    p.add_argument("--checkpoint-dir", type=Path, help="default: DANN_CHECKPOINT_DIR")
+    p.add_argument("--checkpoint-dir", help="default: DANN_CHECKPOINT_DIR")
     p.add_argument("--json", action="store_true", help="print every trial as one JSON object")
 
     p = commands.add_parser("forget", help="never serve a phrase again, and leave it out of the next training run")
     p.add_argument("text", nargs="?", help="the phrase to forget (case, accents, punctuation and spacing aside)")
     p.add_argument("--list", action="store_true", help="print the forgotten phrases, one a line")
     p.add_argument("--remove", metavar="TEXT", help="stop forgetting this phrase")
-    p.add_argument("--checkpoint-dir", type=Path, help="where the list is kept (default: DANN_CHECKPOINT_DIR)")
+    p.add_argument("--checkpoint-dir", help="where the list is kept (default: DANN_CHECKPOINT_DIR)")
 
     p = commands.add_parser("trainer", help="retrain on DANN_EXPORT_PATH on the DANN_TRAIN_CRON schedule")
     when = p.add_mutually_exclusive_group()
@@ -190,7 +190,7 @@ def build_parser() -> Parser:
 
     p = commands.add_parser("status", help="the served model and the next scheduled retrain")
     p.add_argument("--json", action="store_true", help="one JSON object")
-    p.add_argument("--checkpoint-dir", type=Path, help="default: DANN_CHECKPOINT_DIR")
+    p.add_argument("--checkpoint-dir", help="default: DANN_CHECKPOINT_DIR")
 
     p = commands.add_parser("bench", help="measure training and sampling speed (PyTorch as reference if installed)")
     which = p.add_subparsers(dest="bench", required=True, parser_class=Parser)
@@ -231,18 +231,18 @@ def build_parser() -> Parser:
     p = commands.add_parser("web", help="serve the playground page and its JSON API")
     p.add_argument("--host", help="default: DANN_WEB_HOST, 127.0.0.1")
     p.add_argument("--port", type=int, help="default: DANN_WEB_PORT, 8000")
-    p.add_argument("--checkpoint-dir", type=Path, help="default: DANN_CHECKPOINT_DIR")
+    p.add_argument("--checkpoint-dir", help="default: DANN_CHECKPOINT_DIR")
 
     p = commands.add_parser("poster", help="post and answer mentions on X, Mastodon and Bluesky (DANN_X_*, "
                                            "DANN_MASTODON_*, DANN_BLUESKY_*)")
     p.add_argument("--dry-run", action="store_true", help="print what would be posted, send nothing (the default "
                                                           "until DANN_POSTER_LIVE=true)")
     p.add_argument("--once", action="store_true", help="one round (due posts, new mentions), then exit")
-    p.add_argument("--checkpoint-dir", type=Path, help="default: DANN_CHECKPOINT_DIR")
+    p.add_argument("--checkpoint-dir", help="default: DANN_CHECKPOINT_DIR")
 
     p = commands.add_parser("demo", help="train on the bundled Shakespeare for a few minutes, sample, serve the page")
     p.add_argument("--minutes", type=positive(float), default=5.0)
-    p.add_argument("--checkpoint-dir", type=Path, help="default: DANN_CHECKPOINT_DIR")
+    p.add_argument("--checkpoint-dir", help="default: DANN_CHECKPOINT_DIR")
     p.add_argument("--no-web", action="store_true", help="stop after the samples instead of serving the page")
     return parser
 
@@ -265,13 +265,14 @@ def training_flags(args) -> dict:
 
 
 def cmd_train(args, settings) -> None:
+    from dann.state.bucket import local_only
     from dann.voice.filters import blocklist_for
     from trainer.config import resolve
     from trainer.data import prepare
     from trainer.lock import TrainerLock
     from trainer.train import latest_start, train
 
-    checkpoint_dir = settings.checkpoint_dir
+    checkpoint_dir = local_only(settings, "dann train")
     # The trainer's lock, from the start (a refusal is the only line) to the last version written:
     # beside the trainer, or another writer, both would number versions from the same latest one.
     with TrainerLock(checkpoint_dir, "dann train"):
@@ -323,6 +324,7 @@ def cmd_corpus(args, settings) -> None:
 
 
 def cmd_sample(args, settings) -> None:
+    from dann.state.bucket import local_folder
     from dann.voice.bestof import Voice, answer, servable
     from dann.voice.filters import filters_for
     from dann.voice.request import GenerationRequest
@@ -335,7 +337,7 @@ def cmd_sample(args, settings) -> None:
     filters = filters_for(settings)
     if why := filters.refusal(request):
         raise DannError(why)
-    voice = servable(Voice.of(load_latest(settings.checkpoint_dir), settings.known_words))
+    voice = servable(Voice.of(load_latest(local_folder(settings)), settings.known_words))
     (texts,), tally = answer(voice, [request], best_of=args.best_of or settings.best_of,
                              max_chars=args.max_chars or settings.max_chars, filters=filters)
     for i, text in enumerate(texts):
@@ -347,13 +349,14 @@ def cmd_sample(args, settings) -> None:
 
 
 def cmd_why(args, settings) -> None:
+    from dann.state.bucket import local_folder
     from dann.voice.bestof import Voice
     from dann.voice.filters import filters_for
     from dann.voice.why import explain
     from lstm.checkpoint import load_latest
 
     text = sys.stdin.read() if args.text == "-" else args.text
-    explained = explain(Voice.of(load_latest(settings.checkpoint_dir)), text, filters_for(settings), k=args.k)
+    explained = explain(Voice.of(load_latest(local_folder(settings))), text, filters_for(settings), k=args.k)
     if args.json:
         print(json.dumps({**explained.as_dict(), "summary": explained.summary()}, ensure_ascii=False))
         return
@@ -366,6 +369,7 @@ def cmd_why(args, settings) -> None:
 
 
 def cmd_eval(args, settings) -> None:
+    from dann.state.bucket import local_folder
     from dann.voice.filters import filters_for
     from dann.voice.forget import forget_list
     from lstm.checkpoint import load_latest
@@ -376,8 +380,7 @@ def cmd_eval(args, settings) -> None:
     path = args.path or settings.export_path
     if path is None:
         raise DannError("give the export to evaluate on (or set DANN_EXPORT_PATH)")
-    checkpoint_dir = settings.checkpoint_dir
-    ckpt = load_latest(checkpoint_dir)
+    ckpt = load_latest(local_folder(settings))
     result = evaluate_checkpoint(
         ckpt, read_export(path, forget_list(settings), include_dms=include_dms(args, settings), split=args.split,
                           author=args.author), samples=args.samples,
@@ -452,13 +455,14 @@ def cmd_status(args, settings) -> None:
     from dann.serving.status import render_text, summary
     from dann.serving.votes import Votes, shown_tally
     from dann.state import open_store
+    from dann.state.bucket import local_folder
     from dann.state.posts import post_store
     from dann.voice.bestof import Voice
     from lstm.checkpoint import NoCheckpoint, load_latest
     from trainer.retrain import converged_since
     from trainer.runner import next_run
 
-    checkpoint_dir = settings.checkpoint_dir
+    checkpoint_dir = local_folder(settings)
     try:
         status = summary(Voice.of(load_latest(checkpoint_dir)))
     except NoCheckpoint:
@@ -516,11 +520,12 @@ def cmd_web(args, settings) -> None:
 
 
 def cmd_demo(args, settings) -> None:
+    from dann.state.bucket import local_only
     from trainer.demo import CORPUS, device_name, train_demo
 
     print(f"Training on {CORPUS.name} (seven Shakespeare plays) for {args.minutes:g} minutes on "
           f"{device_name()}; each speech is one 'post'.", flush=True)
-    demo = train_demo(settings.checkpoint_dir, args.minutes, known_words=settings.known_words)
+    demo = train_demo(local_only(settings, "dann demo"), args.minutes, known_words=settings.known_words)
     summary = demo.summary
     print(f"\nValidation loss {summary['val_loss']:.3f} nats/char ({summary['bpc']:.2f} bits), "
           f"next-character accuracy {summary['val_acc']:.0%}, after {summary['steps']} steps.")
@@ -568,9 +573,9 @@ def main(argv=None) -> int:
     from lstm.errors import DannError
 
     try:
-        settings = load_settings(process_settings(args.command))
-        if getattr(args, "checkpoint_dir", None):  # --checkpoint-dir over DANN_CHECKPOINT_DIR, for every command
-            settings = settings.model_copy(update={"checkpoint_dir": args.checkpoint_dir})
+        # --checkpoint-dir (a folder or a bucket URL) over DANN_CHECKPOINT_DIR, for every command
+        given = {"checkpoint_dir": args.checkpoint_dir} if getattr(args, "checkpoint_dir", None) else {}
+        settings = load_settings(process_settings(args.command), **given)
         use_compilation_cache(settings.jax_cache_dir)
         COMMANDS[args.command](args, settings)
     except DannError as error:  # expected: one line. Anything else is a bug and keeps its traceback

@@ -7,7 +7,7 @@ import ipaddress
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, PrivateAttr, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from dann.schedule import ScheduleError, cron_trigger, parse_interval, parse_quiet_hours, time_zone
@@ -36,6 +36,19 @@ def discord_ids(value) -> list[int]:
     return ids
 
 
+def bucket_url(url: str) -> tuple[str, str]:
+    """("bucket", "prefix") of s3://bucket/prefix (the prefix may be empty); a ValueError says what is wrong."""
+    scheme, _, rest = url.partition("://")
+    if scheme != "s3":
+        raise ValueError(f"{scheme}:// is not a checkpoint location dann can use: give a local folder, or "
+                         "s3://bucket/prefix (any S3-compatible store, with DANN_S3_ENDPOINT_URL)")
+    bucket, _, prefix = rest.partition("/")
+    if not 3 <= len(bucket) <= 63 or not all(c.islower() or c.isdigit() or c in ".-" for c in bucket):
+        raise ValueError(f"{bucket!r} is not an S3 bucket name (3 to 63 lowercase letters, digits, dots "
+                         "and hyphens)")
+    return bucket, prefix.strip("/")
+
+
 # The settings come in sections, one per concern, and each process loads only the sections it
 # reads (`dann bot`: DiscordSettings; `dann web`: WebSettings; `dann poster`: PosterSettings;
 # `dann trainer`: TrainerSettings); the other commands load all of them as `Settings`. Every field
@@ -48,8 +61,19 @@ class CommonSettings(BaseSettings):
     # Empty values (`DANN_DISCORD_GUILD_IDS=` as .env.example ships them) mean "not set".
     model_config = SettingsConfigDict(env_prefix="DANN_", env_file=".env", extra="ignore", env_ignore_empty=True)
 
-    # Where the trainer publishes models and where `dann sample`, the bot and the web page read them.
-    checkpoint_dir: Path = Path("checkpoints")
+    # Where the trainer publishes models and where `dann sample`, the bot and the web page read them:
+    # a folder, or s3://bucket/prefix (dann/state/bucket.py). A bucket is mirrored into a folder
+    # under checkpoint_cache, which every process then works on as checkpoint_dir; the URL is kept
+    # as checkpoint_url.
+    checkpoint_dir: Path | str = Path("checkpoints")
+    checkpoint_cache: Path = Path("~/.cache/dann/checkpoints")
+    # The bucket's S3 endpoint when it is not AWS (MinIO, Cloudflare R2, Google Cloud Storage's
+    # interoperability endpoint, a local test server), its region, and its keys. Without keys,
+    # boto3's own chain applies (AWS_* variables, ~/.aws, an instance's role).
+    s3_endpoint_url: str | None = None
+    s3_region: str | None = None
+    s3_access_key_id: SecretStr | None = None
+    s3_secret_access_key: SecretStr | None = None
     # Where compiled XLA programs are kept between processes, so that a restarted bot or the next
     # scheduled run skips most of its compiling (docs/measurements.md). "off": none.
     jax_cache_dir: str = "~/.cache/dann/jax"
@@ -57,7 +81,27 @@ class CommonSettings(BaseSettings):
     # and the poster's record. Empty: SQLite in state.db beside the checkpoints. Every process that
     # shares the checkpoints must see the same database, with write access to its folder (SQLite's
     # WAL files live there).
-    database_url: str | None = None
+    database_url: SecretStr | None = None  # it may hold a password
+    _checkpoint_url: str | None = PrivateAttr(None)
+
+    @field_validator("checkpoint_dir", mode="before")
+    @classmethod
+    def _checkpoint_location(cls, value):
+        if isinstance(value, str) and "://" in value:
+            bucket_url(value)
+            return value
+        return Path(value)
+
+    def model_post_init(self, context) -> None:
+        if isinstance(self.checkpoint_dir, str):  # a bucket: the processes work on its local mirror
+            bucket, prefix = bucket_url(self.checkpoint_dir)
+            self._checkpoint_url = self.checkpoint_dir
+            self.checkpoint_dir = (self.checkpoint_cache.expanduser() / bucket / prefix).absolute()
+
+    @property
+    def checkpoint_url(self) -> str | None:
+        """The bucket DANN_CHECKPOINT_DIR named (s3://bucket/prefix), or None for a local folder."""
+        return self._checkpoint_url
 
 
 class ExportSettings(CommonSettings):

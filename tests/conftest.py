@@ -13,7 +13,7 @@ from trainer.corpus import Corpus, Record
 
 # pytest rewrites the asserts of test modules and conftest files only; the helpers modules too, so that a
 # failing assert in one shows the values it compared.
-pytest.register_assert_rewrite("tests.helpers", "tests.bot.helpers", "tests.trainer.helpers", "tests.web.helpers")
+pytest.register_assert_rewrite("tests.helpers", "tests.servers", "tests.bot.helpers", "tests.trainer.helpers", "tests.web.helpers")
 
 TINY_MODEL = {"hidden": 64, "layers": 1}
 
@@ -133,3 +133,44 @@ def asked(service, monkeypatch):
 
     monkeypatch.setattr(service, "generate", generate)
     return requests
+
+
+# --- real servers on 127.0.0.1 (tests/servers.py) -----------------------------------------------
+
+
+@pytest.fixture
+def redis_url(tmp_path):
+    from tests.servers import redis_server
+
+    with redis_server(tmp_path) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """One moto S3 server per test process; each test makes its own bucket (`new_bucket`)."""
+    from tests.servers import S3Server
+
+    server = S3Server().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """One PostgreSQL cluster per test process; each test makes its own database (`new_database`)."""
+    from tests.servers import Postgres, needs_postgres
+
+    if needs_postgres.args[0]:
+        pytest.skip(needs_postgres.kwargs["reason"])
+    server = Postgres().start()
+    yield server
+    server.close()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)])
+def state_url(request, tmp_path):
+    """A fresh state database: SQLite in tmp_path, and (in the slow tier) a PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'state.db'}"
+    return request.getfixturevalue("postgres").new_database()

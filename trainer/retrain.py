@@ -8,7 +8,10 @@ meta, numbered, the newest `keep_versions` kept. The bot, the web page and `dann
 The run's live metrics go to <serving>/.train/metrics.jsonl, emptied at the start of every run.
 
 A published version is written by orbax under a temporary name and renamed when complete, so a
-kill -9 mid-publish leaves the previous version as the newest loadable one.
+kill -9 mid-publish leaves the previous version as the newest loadable one. With a bucket
+(DANN_CHECKPOINT_DIR=s3://...) the folder is its local mirror: a run starts from the newest version
+published there, and publishes by uploading it (dann/state/bucket.py); a bucket out of reach stops
+the run before training, or keeps the new version unpublished, with one line saying why.
 """
 
 import dataclasses
@@ -23,6 +26,7 @@ from pathlib import Path
 import jax
 
 from dann.settings import TrainerSettings
+from dann.state.bucket import BucketError, bucket_for
 from dann.state.posts import PostStore, StoredPost, post_store
 from dann.voice.bestof import Voice
 from dann.voice.filters import blocklist_for, filters_for
@@ -102,6 +106,9 @@ def configured(settings: TrainerSettings, corpus: Corpus) -> RunConfig:
 
 def retrain(settings: TrainerSettings, config: RunConfig | None = None, progress: bool = False) -> RunResult:
     serving = Path(settings.checkpoint_dir)
+    bucket = bucket_for(settings)
+    if bucket is not None:  # the newest published version into the local folder, and leftovers out
+        bucket.prepare()
     corpus = read_export(settings.export_path, forget_list(settings), include_dms=settings.include_dms,
                          posts=post_store(settings))
     config = config or configured(settings, corpus)
@@ -176,6 +183,15 @@ def retrain(settings: TrainerSettings, config: RunConfig | None = None, progress
     version = checkpoint.next_version(serving)
     checkpoint.save(serving, version, result.model, result.vocab, record.to_json(), keep=settings.keep_versions,
                     copy_index=data.copy_index, lexicon=data.lexicon, ngram=result.ngram, posts=data.post_index)
+    if bucket is not None:
+        try:
+            bucket.publish(version, keep=settings.keep_versions)
+        except BucketError as error:
+            # Unpublished, it must not be what this trainer compares against or numbers after.
+            shutil.rmtree(serving / str(version), ignore_errors=True)
+            reason = f"{error}; the bucket still serves " + (f"version {served.version}" if served else "no model")
+            log.warning("not publishing: %s", reason)
+            return RunResult("rejected", reason, served.version if served else None, result, retuned)
     if converged:
         mark_converged(serving, version, old_loss - new_loss)
     reason = f"val loss {new_loss:.4f}" + (f" (served model: {old_loss:.4f})" if served else " (first model)")

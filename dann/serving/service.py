@@ -29,6 +29,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from dann.serving import status
+from dann.state.bucket import Bucket, bucket_for
 from dann.voice.bestof import Tally, Voice, answer, servable
 from dann.voice.filters import Filters, filters_for
 from dann.voice.request import GenerationRequest, RequestError
@@ -93,7 +94,8 @@ class Generation:
 
 def service_for(settings) -> "GenerationService":
     """The service as the settings configure it, with their filters (dann/voice/filters.py)."""
-    return GenerationService(settings.checkpoint_dir, max_chars=settings.max_chars, best_of=settings.best_of,
+    return GenerationService(settings.checkpoint_dir, bucket=bucket_for(settings),
+                             max_chars=settings.max_chars, best_of=settings.best_of,
                              poll_s=settings.reload_poll_s, filters=filters_for(settings),
                              known_words=settings.known_words, max_pending_rows=settings.max_pending_rows,
                              deadline_s=settings.request_deadline_s)
@@ -102,8 +104,10 @@ def service_for(settings) -> "GenerationService":
 class GenerationService:
     def __init__(self, checkpoint_dir, *, max_chars: int = 280, best_of: int = 8, max_batch: int = 32,
                  batch_window_s: float = 0.02, poll_s: float = 10.0, filters: Filters | None = None,
-                 known_words: bool = True, max_pending_rows: int = 1024, deadline_s: float = 30.0):
+                 known_words: bool = True, max_pending_rows: int = 1024, deadline_s: float = 30.0,
+                 bucket: Bucket | None = None):
         self.checkpoint_dir = checkpoint_dir
+        self.bucket = bucket  # checkpoints published to a bucket, mirrored into checkpoint_dir
         self.known_words = known_words  # spell from the version's lexicon (lstm/lexicon.py)
         self.filters = filters  # the blocklist and the forget list, checked besides the copy index
         self.max_chars = max_chars
@@ -142,6 +146,8 @@ class GenerationService:
     def reload(self) -> bool:
         """Load the newest loadable version if it is newer than the current one. Blocking; returns
         whether the model changed. Never raises for a bad checkpoint: the current model stays."""
+        if self.bucket is not None:
+            self.bucket.refresh()  # a bucket out of reach is logged and retried later; the cache still serves
         serving = self.current.version if self.current else -1
         now = time.monotonic()
         candidates = [v for v in checkpoint.versions(self.checkpoint_dir)

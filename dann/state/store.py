@@ -39,7 +39,8 @@ class StateError(DannError):
 
 def database_url(settings) -> str:
     """DANN_DATABASE_URL, or SQLite in `state.db` beside the checkpoints."""
-    return getattr(settings, "database_url", None) or _beside(settings.checkpoint_dir)
+    url = getattr(settings, "database_url", None)
+    return url.get_secret_value() if url is not None else _beside(settings.checkpoint_dir)
 
 
 def open_store(settings) -> "Store":
@@ -66,8 +67,10 @@ class Store:
         try:
             parsed = make_url(url)
         except ArgumentError:
-            raise StateError(f"DANN_DATABASE_URL={url!r} is not a database URL (sqlite:///path or "
-                             "postgresql+psycopg://user@host/db)") from None
+            raise StateError("DANN_DATABASE_URL is not a database URL (sqlite:///path or "
+                             "postgresql+psycopg://user:password@host/db)") from None
+        if parsed.drivername == "postgresql":  # SQLAlchemy's default driver for it is psycopg2; ours is psycopg 3
+            parsed = parsed.set(drivername="postgresql+psycopg")
         self.sqlite = parsed.get_backend_name() == "sqlite"
         # SQLite's own URI form (file:path?mode=ro, with uri=true) names the same file
         self.where = (parsed.database or "").removeprefix("file:") if self.sqlite \

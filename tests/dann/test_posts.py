@@ -6,16 +6,16 @@ from dann.state import Store
 from dann.state.posts import PostStore, StoredPost
 
 
-def store(tmp_path) -> PostStore:
-    return PostStore(Store(f"sqlite:///{tmp_path / 'state.db'}"))
+def store(url) -> PostStore:
+    return PostStore(Store(url))
 
 
 def toot(post_id, text, when="2026-11-01T10:00:00+00:00", kind="post"):
     return StoredPost("mastodon", post_id, kind, text, when, account="@sam@example.social")
 
 
-def test_a_post_is_stored_once_edits_update_it_and_a_deletion_stays(tmp_path):
-    posts = store(tmp_path)
+def test_a_post_is_stored_once_edits_update_it_and_a_deletion_stays(state_url):
+    posts = store(state_url)
     first = posts.add([toot("1", "hello there"), toot("2", "second", kind="reply")], "mastodon")
     assert (first.new, first.unchanged) == (2, 0)
     again = posts.add([toot("1", "hello there"), toot("2", "second, edited")], "mastodon")
@@ -30,8 +30,8 @@ def test_a_post_is_stored_once_edits_update_it_and_a_deletion_stays(tmp_path):
     assert [p.post_id for p in posts.live()] == ["2"] and posts.stats()["deleted"] == 1
 
 
-def test_the_same_post_through_two_platforms_is_stored_once(tmp_path):
-    posts = store(tmp_path)
+def test_the_same_post_through_two_platforms_is_stored_once(state_url):
+    posts = store(state_url)
     posts.add([toot("1", "Cross  posted!")], "mastodon")
     added = posts.add([StoredPost("bluesky", "at://x/1", "post", "cross posted!", "2026-11-01T10:00:30+00:00")],
                       "bluesky")
@@ -41,8 +41,8 @@ def test_the_same_post_through_two_platforms_is_stored_once(tmp_path):
                      "bluesky").new == 1
 
 
-def test_reconcile_deletes_what_a_complete_poll_no_longer_lists(tmp_path):
-    posts = store(tmp_path)
+def test_reconcile_deletes_what_a_complete_poll_no_longer_lists(state_url):
+    posts = store(state_url)
     posts.add([toot("1", "old", "2026-10-01T00:00:00+00:00"), toot("2", "recent", "2026-11-02T00:00:00+00:00"),
                toot("3", "recent too", "2026-11-03T00:00:00+00:00")], "mastodon")
     # The poll saw everything since November 1st: only post 3 is still there.
@@ -50,8 +50,8 @@ def test_reconcile_deletes_what_a_complete_poll_no_longer_lists(tmp_path):
     assert [p.post_id for p in posts.live()] == ["1", "3"]  # the older one was outside the poll's window
 
 
-def test_forget_deletes_matching_posts_and_new_since_counts_arrivals(tmp_path):
-    posts = store(tmp_path)
+def test_forget_deletes_matching_posts_and_new_since_counts_arrivals(state_url):
+    posts = store(state_url)
     before = time.time()
     posts.add([toot("1", "my secret plan"), toot("2", "lunch")], "mastodon")
     assert posts.new_since(before - 1) == 2 and posts.new_since(time.time() + 1) == 0
@@ -75,11 +75,11 @@ print(longest)
 """
 
 
-def test_the_bot_storing_and_the_trainer_reading_at_once_lose_nothing_and_wait_only_for_one_transaction(tmp_path):
+def test_the_bot_storing_and_the_trainer_reading_at_once_lose_nothing_and_wait_only_for_one_transaction(state_url):
     import subprocess
     import sys
 
-    url = f"sqlite:///{tmp_path / 'state.db'}"
+    url = state_url
     posts = PostStore(Store(url))
     posts.add([StoredPost("mastodon", "m0", "post", "a toot to forget later")], "mastodon")
     count = 300
@@ -98,7 +98,7 @@ def test_the_bot_storing_and_the_trainer_reading_at_once_lose_nothing_and_wait_o
     writer_longest = float(writer.stdout.read())
     assert writer.returncode == 0 and reads > 1
     assert sorted(int(p.post_id) for p in posts.live()) == list(range(count))  # nothing lost
-    # WAL: a reader never waits for the writer; writers wait at most for the other's one short
-    # transaction, far below the 10 s busy timeout after which SQLite would give up.
+    # SQLite's WAL (and PostgreSQL's MVCC): a reader never waits for the writer; writers wait at most
+    # for the other's one short transaction, far below the 10 s busy timeout after which SQLite would give up.
     assert longest_read < 2.0 and longest_write < 2.0 and writer_longest < 2.0, (longest_read, longest_write,
                                                                                  writer_longest)

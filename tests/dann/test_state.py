@@ -22,8 +22,8 @@ WRITER = textwrap.dedent("""
 """)
 
 
-def test_two_processes_writing_the_forget_list_at_once_lose_nothing(tmp_path):
-    url = f"sqlite:///{tmp_path / 'state.db'}"
+def test_two_processes_writing_the_forget_list_at_once_lose_nothing(state_url):
+    url = state_url
     Store(url)  # the schema first, as the bot's start creates it
     writers = [subprocess.Popen([sys.executable, "-c", WRITER, url, name], stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, text=True) for name in ("bot", "cli")]
@@ -37,8 +37,8 @@ def test_two_processes_writing_the_forget_list_at_once_lose_nothing(tmp_path):
     assert len(phrases) == 80 and {f"{name} phrase {i}" for name in ("bot", "cli") for i in range(40)} == set(phrases)
 
 
-def test_a_database_written_by_a_newer_version_is_refused_in_one_line(tmp_path):
-    url = f"sqlite:///{tmp_path / 'state.db'}"
+def test_a_database_written_by_a_newer_version_is_refused_in_one_line(state_url):
+    url = state_url
     store = Store(url)
     with store.write() as conn:
         conn.execute(update(tables.schema).values(version=tables.SCHEMA_VERSION + 1))

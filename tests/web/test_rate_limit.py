@@ -1,13 +1,9 @@
 """Who a client is behind proxies, and the per-client and global limits."""
 
-import shutil
-import socket
-import subprocess
-import time
-
 import httpx
 import pytest
 
+from tests.servers import needs_redis
 from web.rate_limit import RateLimits, client_key, networks
 
 PROXY = networks(["10.0.0.2", "172.16.0.0/12"])
@@ -55,33 +51,6 @@ def test_the_global_cap_holds_across_clients():
 
 
 # --- replicas sharing Redis ----------------------------------------------------------------------
-
-needs_redis = pytest.mark.skipif(shutil.which("redis-server") is None,
-                                 reason="needs Debian's redis-server (.ci/run installs it)")
-
-
-@pytest.fixture
-def redis_url(tmp_path):
-    """A real redis-server on a free port of 127.0.0.1, without persistence."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                               "--appendonly", "no", "--dir", str(tmp_path)], stdout=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    break
-            except OSError:
-                assert time.monotonic() < deadline and server.poll() is None, "redis-server did not start"
-                time.sleep(0.1)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
-
 
 @pytest.mark.slow
 @needs_redis

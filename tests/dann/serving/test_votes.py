@@ -18,8 +18,8 @@ def test_the_wilson_interval(fooled, votes, low, high):
     assert wilson(fooled, votes) == pytest.approx((low, high), abs=1e-4)
 
 
-def test_votes_are_kept_per_version_and_seen_by_another_reader(tmp_path):
-    url = f"sqlite:///{tmp_path / 'state.db'}"
+def test_votes_are_kept_per_version_and_seen_by_another_reader(state_url):
+    url = state_url
     writer, reader = Votes(Store(url)), Votes(Store(url))
     assert reader.of(3) == {"votes": 0, "fooled": 0, "fool_rate": None, "low": 0.0, "high": 1.0}
     writer.add(3, fooled=True)

@@ -19,8 +19,8 @@ def test_matching_ignores_case_accents_punctuation_and_spacing_but_needs_whole_w
     assert forget.match("the annual party") is None and forget.match("ann said hi") == "Ann"
 
 
-def test_another_reader_sees_a_change_and_the_list_survives(tmp_path):
-    url = f"sqlite:///{tmp_path / 'state.db'}"
+def test_another_reader_sees_a_change_and_the_list_survives(state_url):
+    url = state_url
     writer, reader = ForgetList(Store(url)), ForgetList(Store(url))  # two connections, as two processes have
     assert reader.match("the secret plan") is None and reader.digest() == ""
     writer.add("secret plan")
