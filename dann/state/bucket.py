@@ -94,11 +94,17 @@ class Bucket:
         # Credentials given to dann win; without them boto3's own chain applies (AWS_* variables,
         # ~/.aws, an instance's role). Short timeouts and two attempts: a reader that cannot reach
         # the bucket should say so within seconds and keep serving, not hang its poll.
-        self.client = boto3.client(
-            "s3", endpoint_url=endpoint_url, region_name=region or "us-east-1",
-            aws_access_key_id=access_key_id, aws_secret_access_key=secret_access_key,
-            config=botocore.config.Config(connect_timeout=5, read_timeout=60,
-                                          retries={"max_attempts": 2, "mode": "standard"}))
+        if (access_key_id is None) != (secret_access_key is None):
+            raise BucketError("DANN_S3_ACCESS_KEY_ID and DANN_S3_SECRET_ACCESS_KEY are set together, or neither "
+                              "(then boto3 finds credentials itself)")
+        try:
+            self.client = boto3.client(
+                "s3", endpoint_url=endpoint_url, region_name=region or "us-east-1",
+                aws_access_key_id=access_key_id, aws_secret_access_key=secret_access_key,
+                config=botocore.config.Config(connect_timeout=5, read_timeout=60,
+                                              retries={"max_attempts": 2, "mode": "standard"}))
+        except (botocore.exceptions.BotoCoreError, ValueError) as error:  # a malformed endpoint URL, say
+            raise BucketError(f"cannot use {url}: {error}") from None
         self._failures = 0
         self._next_try = 0.0
 

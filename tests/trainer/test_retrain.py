@@ -3,11 +3,9 @@
 Crash tests use real `dann trainer` subprocesses killed with a real SIGKILL."""
 
 import json
-import os
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -19,6 +17,7 @@ from dann.settings import Settings
 from lstm import checkpoint
 from lstm.schema import RunRecord
 from tests.conftest import built_once, run_config, tiny_config
+from tests.trainer.helpers import DANN, EVAL_SAMPLES, trainer_env, wait_for, write_export
 from trainer.config import SMALL_EXPORT
 from trainer.exports import read_corpus
 from trainer.retrain import configured, converged_since, retrain, state_dir
@@ -26,20 +25,12 @@ from trainer.retrain import configured, converged_since, retrain, state_dir
 pytestmark = pytest.mark.slow  # trains: not in the fast tier
 
 TINY = {"hidden": 32}
-EVAL_SAMPLES = 6  # posts and replies the trainer samples to measure what it publishes (50 by default)
-DANN = [sys.executable, "-m", "dann.cli"]
 
 
 # A post for the forget test, and the posts of the reciting model, in write_export's letters: the
 # same vocabulary size means the same shapes, so they reuse the programs the module has compiled.
 SECRET = "then the old friends came to the green hall for coffee and a long chat"
 RECITED = "good morning friends the coffee first then code lol same"
-
-
-def write_export(path: Path, extra: str = "") -> Path:
-    lines = ["good morning friends", "lol same", "coffee first then code"] * 40
-    path.write_text("\n".join(f"{line} {i % 7}" for i, line in enumerate(lines)) + extra)
-    return path
 
 
 def run(settings, **config):
@@ -188,25 +179,6 @@ def test_a_reader_polling_the_serving_directory_sees_the_new_version(served):
 
 
 # --- real processes, real signals --------------------------------------------------------------
-
-
-def trainer_env(settings, minutes="0.5"):
-    """The environment of a real `dann trainer` process: a small model, so its runs are quick."""
-    config = Path(settings.checkpoint_dir).parent / "train_config.json"
-    config.write_text(json.dumps({"model": {"hidden": 64}, "train": {"batch_size": 16, "seq_len": 32,
-                                                                      "min_char_count": 1, "eval_every": 50}}))
-    return {**os.environ, "JAX_PLATFORMS": "cpu", "DANN_EXPORT_PATH": str(settings.export_path),
-            "DANN_CHECKPOINT_DIR": str(settings.checkpoint_dir), "DANN_TRAIN_MINUTES": minutes,
-            "DANN_TRAIN_CONFIG": str(config), "DANN_PUBLISH_EVAL_SAMPLES": str(EVAL_SAMPLES)}
-
-
-def wait_for(condition, timeout=120.0, every=0.001):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(every)
-    return False
 
 
 def test_kill_9_during_training_keeps_the_served_model_and_the_next_run_is_clean(served):

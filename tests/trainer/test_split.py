@@ -1,0 +1,85 @@
+"""The split deployment: real `dann trainer` processes publish to a bucket on moto's S3 server, and
+a bot-side generation service in this process picks each version up from it; a trainer killed
+with SIGKILL mid-upload leaves readers on the previous version, and the next run recovers."""
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+
+import pytest
+
+from dann.serving.service import GenerationService
+from dann.settings import Settings
+from dann.state.bucket import Bucket
+from dann.voice.request import GenerationRequest
+from lstm import checkpoint
+from tests.conftest import run_config, tiny_config
+from tests.dann.serving import MAX_CHARS
+from tests.servers import S3_KEYS, SlowLink
+from tests.trainer.helpers import DANN, EVAL_SAMPLES, trainer_env, write_export
+from trainer.retrain import retrain
+
+pytestmark = pytest.mark.slow  # trains in three processes
+
+
+async def wait_until(condition, timeout=120.0, every=0.02) -> bool:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
+        if condition():
+            return True
+        await asyncio.sleep(every)
+    return False
+
+
+async def test_a_trainer_killed_mid_upload_leaves_readers_on_the_last_version_and_the_next_run_publishes(
+        s3_server, tmp_path):
+    name = s3_server.new_bucket()
+    url = f"s3://{name}/voice"
+    keys = {"s3_access_key_id": S3_KEYS["access_key_id"], "s3_secret_access_key": S3_KEYS["secret_access_key"]}
+    settings = Settings(_env_file=None, export_path=write_export(tmp_path / "posts.txt"), checkpoint_dir=url,
+                        checkpoint_cache=tmp_path / "trainer-host", s3_endpoint_url=s3_server.url,
+                        publish_eval_samples=EVAL_SAMPLES, keep_versions=3, **keys)
+    # Version 1, a poor model (one step), so that the trainer processes' models are published.
+    assert retrain(settings, run_config({"hidden": 32}, tiny_config(max_steps=1))).outcome == "published"
+
+    reader_cache = tmp_path / "serving-host"
+    service = GenerationService(reader_cache, bucket=Bucket(url, reader_cache, endpoint_url=s3_server.url, **S3_KEYS),
+                                poll_s=0.2, max_chars=MAX_CHARS)
+    await service.start()
+    try:
+        assert service.current.version == 1
+
+        env = {**trainer_env(settings, "0.05"), "DANN_CHECKPOINT_DIR": url,
+               "DANN_CHECKPOINT_CACHE": str(tmp_path / "trainer-host"), "DANN_S3_ACCESS_KEY_ID": S3_KEYS["access_key_id"],
+               "DANN_S3_SECRET_ACCESS_KEY": S3_KEYS["secret_access_key"]}
+        write_export(settings.export_path, "\nchanged since version 1")
+        link = SlowLink(s3_server.port, delay_s=0.05)  # every request slowed: the upload takes seconds
+        trainer = subprocess.Popen([*DANN, "trainer", "--once"], env={**env, "DANN_S3_ENDPOINT_URL": link.url},
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        uploading = await wait_until(lambda: s3_server.keys(name, "voice/versions/2/") or trainer.poll() is not None)
+        os.kill(trainer.pid, signal.SIGKILL)
+        await asyncio.to_thread(trainer.wait)
+        link.close()
+        assert uploading and trainer.returncode == -signal.SIGKILL, trainer.stderr.read().decode()[-2000:]
+        manifest = json.loads(s3_server.client().get_object(Bucket=name, Key="voice/manifest.json")["Body"].read())
+        assert [v["version"] for v in manifest["versions"]] == [1]  # the killed upload never reached the manifest
+        await asyncio.sleep(1.0)  # five polls
+        assert service.current.version == 1 and checkpoint.versions(reader_cache) == [1]
+        answer = await service.generate(GenerationRequest("post"))
+        assert answer.model_version == 1
+
+        trainer = subprocess.Popen([*DANN, "trainer", "--once"], env={**env, "DANN_S3_ENDPOINT_URL": s3_server.url},
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        out, err = await asyncio.to_thread(trainer.communicate, timeout=300)
+        assert trainer.returncode == 0, err.decode()[-2000:]
+        assert json.loads(out.decode().splitlines()[-1])["outcome"] == "published", out.decode()
+        assert "was never published" in err.decode()  # the killed run's local version, cleaned up
+        assert await wait_until(lambda: service.current.version == 2, timeout=30)
+        manifest = json.loads(s3_server.client().get_object(Bucket=name, Key="voice/manifest.json")["Body"].read())
+        newest = manifest["versions"][0]
+        assert newest["version"] == 2
+        assert s3_server.keys(name, "voice/versions/2/") == sorted(f"voice/versions/2/{f}" for f in newest["files"])
+    finally:
+        await service.stop()
