@@ -127,15 +127,19 @@ class Postgres:
 
     def start(self) -> "Postgres":
         data, password = self.folder / "data", self.folder / "password"
+        bin_dir = Path(PG_BIN[-1])
         password.write_text(PG_PASSWORD + "\n")
         if self.as_postgres:
             shutil.chown(self.folder, "postgres")
             shutil.chown(password, "postgres")
-        bin_dir = Path(PG_BIN[-1])
         self._run([str(bin_dir / "initdb"), "-D", str(data), "-U", "dann", "--auth=scram-sha-256",
                    f"--pwfile={password}", "-E", "UTF8", "--no-sync"])
-        argv = [str(bin_dir / "postgres"), "-D", str(data), "-p", str(self.port), "-c", "listen_addresses=127.0.0.1",
-                "-c", f"unix_socket_directories={self.folder}", "-c", "fsync=off"]
+        return self.resume()
+
+    def resume(self) -> "Postgres":
+        """Start the server on its data folder (again, after `stop`)."""
+        argv = [str(Path(PG_BIN[-1]) / "postgres"), "-D", str(self.folder / "data"), "-p", str(self.port),
+                "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={self.folder}", "-c", "fsync=off"]
         if self.as_postgres:
             argv = ["runuser", "-u", "postgres", "--", *argv]
         self.process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -156,7 +160,11 @@ class Postgres:
         return self.url(name)
 
     def stop(self) -> None:
-        stop(self.process)
+        """A fast shutdown, as an operator's restart would do: open sessions are ended, not waited for."""
+        if self.process is not None and self.process.poll() is None:
+            self._run([str(Path(PG_BIN[-1]) / "pg_ctl"), "stop", "-D", str(self.folder / "data"), "-m", "fast",
+                       "-w"])
+            self.process.wait(timeout=30)
 
     def close(self) -> None:
         self.stop()

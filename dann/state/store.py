@@ -21,13 +21,17 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, event, insert, inspect, select, update
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError, SQLAlchemyError
 
 import dann.state.tables as tables
 from lstm.errors import DannError
 
 FILE_NAME = "state.db"
 BUSY_TIMEOUT_MS = 10_000  # how long a writer waits for another process's transaction to end
+CONNECT_TIMEOUT_S = 5  # a database server that does not answer within this is out of reach
+# After a server is found out of reach, callers fail at once for this long, then it is tried again;
+# each failure in a row doubles the wait, up to the last figure.
+RETRY_FIRST_S, RETRY_MAX_S = 1.0, 30.0
 log = logging.getLogger("dann.state")
 
 
@@ -82,12 +86,17 @@ class Store:
                 raise StateError(f"cannot create the folder of the state database {self.where}: "
                                  f"{error.strerror or error}") from None
         try:
-            self.engine = create_engine(parsed, **({"connect_args": {"check_same_thread": False}} if self.sqlite else {}))
+            # A server: a connection that died with a restart is replaced before use (pre-ping), and
+            # a server out of reach fails the attempt within CONNECT_TIMEOUT_S, not a TCP timeout.
+            options = {"connect_args": {"check_same_thread": False}} if self.sqlite else \
+                {"pool_pre_ping": True, "connect_args": {"connect_timeout": CONNECT_TIMEOUT_S}}
+            self.engine = create_engine(parsed, **options)
         except (NoSuchModuleError, ImportError) as error:
             raise StateError(f"cannot open the state database {self.where}: {error}") from None
         if self.sqlite:
             _sqlite_hooks(self.engine)
         self._writer = self.engine.execution_options(dann_write=True)
+        self._failures, self._down_until = 0, 0.0  # a server out of reach: failures in a row, and until when
         if self._schema() == tables.SCHEMA_VERSION:
             return  # ready: a database this process may only read opens too
         with self.write("open") as conn:
@@ -110,23 +119,42 @@ class Store:
     @contextlib.contextmanager
     def read(self, doing: str = "read"):
         """A connection for reading (one transaction, ended on leaving)."""
-        with self._errors(doing), self.engine.connect() as conn:
+        with self._errors(doing), self._reachable(doing), self.engine.connect() as conn:
             yield conn
 
     @contextlib.contextmanager
     def write(self, doing: str = "write"):
         """One write transaction: committed on leaving, rolled back on an exception."""
-        with self._errors(doing), self._writer.begin() as conn:
+        with self._errors(doing), self._reachable(doing), self._writer.begin() as conn:
             yield conn
+
+    @contextlib.contextmanager
+    def _reachable(self, doing: str):
+        """A database server that was out of reach a moment ago is not tried again at every call:
+        callers (every generated text checks the forget list) fail at once until the backoff
+        ends, then one call tries, and success clears it."""
+        now = time.monotonic()
+        if now < self._down_until:
+            raise StateError(f"cannot {doing} the state database {self.where}: out of reach "
+                             f"(trying again in {self._down_until - now:.0f} s)")
+        try:
+            yield
+        except OperationalError as error:
+            if not self.sqlite and (error.connection_invalidated or "connection" in str(error.orig).lower()):
+                self._failures += 1
+                self._down_until = time.monotonic() + min(RETRY_FIRST_S * 2 ** (self._failures - 1), RETRY_MAX_S)
+            raise
+        else:
+            self._failures = 0
 
     @contextlib.contextmanager
     def _errors(self, doing: str):
         try:
             yield
-        except DBAPIError as error:
-            raise StateError(f"cannot {doing} the state database {self.where}: {error.orig}") from None
-        except SQLAlchemyError as error:
-            raise StateError(f"cannot {doing} the state database {self.where}: {error}") from None
+        except (DBAPIError, SQLAlchemyError) as error:
+            # one line: a server's message may run over several ("Is the server running on that host...")
+            reason = " ".join(str(error.orig if isinstance(error, DBAPIError) else error).split())
+            raise StateError(f"cannot {doing} the state database {self.where}: {reason}") from None
 
     # --- revisions: what readers cache by -------------------------------------------------------
 
