@@ -36,11 +36,12 @@ RUN /opt/dann/bin/pip install --no-deps --no-build-isolation --no-index . \
 # --- runtime: the environment only; no source, no caches, not root --------------------------------
 FROM ${PYTHON_IMAGE}
 # uid 1000, the usual first user of a Linux host, so an export bind-mounted from that user's home
-# is readable. /data/checkpoints and /data/state belong to dann because Docker copies a mount
-# point's owner into an empty named volume on first use: that is what lets dann write to them.
+# is readable. /data/checkpoints, /data/state and /data/cache (a bucket's local mirror) belong to
+# dann because Docker copies a mount point's owner into an empty named volume on first use: that
+# is what lets dann write to them.
 RUN useradd --uid 1000 --create-home --shell /usr/sbin/nologin dann \
-    && mkdir -p /data/checkpoints /data/state /data/export \
-    && chown dann:dann /data/checkpoints /data/state
+    && mkdir -p /data/checkpoints /data/state /data/cache /data/export \
+    && chown dann:dann /data/checkpoints /data/state /data/cache
 COPY --from=build /opt/dann /opt/dann
 # The container's own defaults; docker-compose.yml sets them again, because .env (written for
 # running dann on the host) would otherwise override them.

@@ -162,6 +162,85 @@ def test_the_poster_runs_only_when_asked_for_and_alone_holds_its_keys(tmp_path):
         assert POSTER_KEY not in json.dumps(services[name]), name
 
 
+# --- the documented steps, run as written ---------------------------------------------------------
+
+# `docker compose ...` and `docker-compose ...` in the docs become `docker-compose [-f FILE...]
+# [--profile P...] config`, written to compose-N.yml: what `up` would start, resolved, no daemon.
+SHIM = r"""
+set -euo pipefail
+n=0
+compose() {
+  local args=()
+  for a in "$@"; do case $a in up|logs|exec|run|stop|start|ps|down) break;; *) args+=("$a");; esac; done
+  n=$((n + 1)); command docker-compose "${args[@]}" config > "compose-$n.yml"
+}
+docker() { [ "$1" = compose ] && shift; compose "$@"; }
+docker-compose() { compose "$@"; }
+"""
+
+
+def bash_block(markdown: Path, after: str) -> str:
+    """The first ```bash block after the line holding `after`."""
+    text = markdown.read_text()
+    block = re.search(r"```bash\n(.*?)```", text[text.index(after):], re.S)
+    return block.group(1)
+
+
+def run_documented(tmp_path: Path, steps: str) -> list[dict]:
+    """Run `steps` in a copy of the repository's deployment files, with a fresh HOME holding the
+    export the docs copy from ~/Downloads; returns each compose call's resolved config."""
+    host = tmp_path / "host"
+    host.mkdir(parents=True)
+    for path in [*ROOT.glob("docker-compose*.yml"), ROOT / ".env.example", ROOT / "Dockerfile"]:
+        shutil.copy(path, host / path.name)
+    (tmp_path / "Downloads").mkdir()
+    (tmp_path / "Downloads" / "twitter-2024-03-11-abc.zip").write_bytes(b"PK\x05\x06" + bytes(18))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DANN_", "COMPOSE_"))} | {"HOME": str(tmp_path)}
+    result = subprocess.run(["bash", "-c", SHIM + steps], cwd=host, env=env, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    configs = [yaml.safe_load(p.read_text()) for p in sorted(host.glob("compose-*.yml"))]
+    assert configs, "the steps never ran docker compose"
+    return configs
+
+
+@needs_compose
+def test_the_readmes_deployment_steps_reach_a_valid_stack(tmp_path):
+    config = run_documented(tmp_path, bash_block(ROOT / "README.md", "## Deployment"))[0]
+    services = config["services"]
+    assert {"trainer", "bot", "web"} <= set(services)
+    assert services["trainer"]["environment"]["DANN_EXPORT_PATH"] == "/data/export/twitter-2024-03-11-abc.zip"
+    assert (tmp_path / "host" / "bot.env").stat().st_mode & 0o777 == 0o600
+
+
+@needs_compose
+def test_the_two_machine_steps_give_a_trainer_and_a_serving_host_sharing_the_bucket_and_database(tmp_path):
+    doc = ROOT / "docs" / "deployment.md"
+    serving = run_documented(tmp_path / "serving", bash_block(doc, "**Serving host**"))[0]["services"]
+    trainer = run_documented(tmp_path / "gpu", bash_block(doc, "**GPU host**"))[0]["services"]
+
+    assert set(trainer) == {"trainer"} and gpus(trainer["trainer"]) == [GPU]
+    assert {"bot", "web", "postgres", "redis"} <= set(serving)
+    bucket = "s3://my-dann-models/voice"
+    for name, service in [("trainer", trainer["trainer"])] + [(n, serving[n]) for n in ("bot", "web", "poster")]:
+        env = service["environment"]
+        assert env["DANN_CHECKPOINT_DIR"] == bucket and env["DANN_CHECKPOINT_CACHE"] == "/data/cache", name
+        assert env["DANN_DATABASE_URL"].startswith("postgresql://dann:"), name
+        assert not any("checkpoints" in v or "state:" in v for v in service.get("volumes", [])), name
+    assert trainer["trainer"]["environment"]["DANN_DATABASE_URL"].endswith("@10.0.0.2:5432/dann")
+    password = serving["postgres"]["environment"]["POSTGRES_PASSWORD"]
+    assert len(password) == 32 and serving["web"]["environment"]["DANN_DATABASE_URL"] == \
+        f"postgresql://dann:{password}@postgres:5432/dann"
+    assert serving["postgres"]["ports"] == ["10.0.0.2:5432:5432/tcp"]  # the private address, never 0.0.0.0
+    assert serving["web"]["environment"]["DANN_RATE_LIMIT_STORAGE"] == "redis://redis:6379/0"
+    assert serving["web"]["ports"] == ["127.0.0.1:8000:8000/tcp"]
+    for name in ("bot", "web", "poster"):
+        assert gpus(serving[name]) == [] and serving[name]["environment"]["JAX_PLATFORMS"] == "cpu"
+    assert "DANN_DISCORD_TOKEN" not in serving["bot"]["environment"] or serving["bot"]["environment"]["DANN_DISCORD_TOKEN"]
+    assert serving["web"]["environment"]["DANN_DISCORD_TOKEN"] == ""
+    assert not any("export" in v for n in ("bot", "web", "poster") for v in serving[n].get("volumes", []))
+
+
 # --- the healthchecks, run for real -------------------------------------------------------------
 
 def healthcheck(service: str) -> list[str]:
