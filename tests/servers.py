@@ -179,6 +179,7 @@ class SlowLink:
         self.target, self.delay_s = port, delay_s
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
+        self.open: list[socket.socket] = []
         self.url = f"http://127.0.0.1:{self.port}"
         threading.Thread(target=self._accept, daemon=True).start()
 
@@ -189,6 +190,7 @@ class SlowLink:
             except OSError:
                 return
             server = socket.create_connection(("127.0.0.1", self.target))
+            self.open += [client, server]
             threading.Thread(target=self._pipe, args=(client, server, self.delay_s), daemon=True).start()
             threading.Thread(target=self._pipe, args=(server, client, 0.0), daemon=True).start()
 
@@ -206,4 +208,13 @@ class SlowLink:
                     end.shutdown(socket.SHUT_RDWR)
 
     def close(self) -> None:
+        """No new connections; those open go on."""
         self.listener.close()
+
+    def cut(self) -> None:
+        """The link goes down: no new connections, and those open are closed."""
+        self.close()
+        for end in self.open:
+            with contextlib.suppress(OSError):
+                end.shutdown(socket.SHUT_RDWR)
+                end.close()

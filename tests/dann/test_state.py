@@ -55,3 +55,14 @@ def test_a_database_that_cannot_be_opened_is_one_line(url, problem):
     with pytest.raises(StateError, match=problem) as caught:
         Store(url)
     assert "\n" not in str(caught.value)
+
+
+def test_a_pause_set_through_one_connection_holds_for_another(state_url):
+    """As the bot on one host pauses and the poster on another reads it: one database between them."""
+    from dann.state.pause import Control
+
+    bot, poster = Control(Store(state_url)), Control(Store(state_url))
+    assert poster.pause_of(None) is None
+    bot.pause(None, 30)
+    assert poster.pause_of(None) is not None
+    assert poster.resume(None) and bot.pause_of(None) is None

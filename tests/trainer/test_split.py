@@ -83,3 +83,35 @@ async def test_a_trainer_killed_mid_upload_leaves_readers_on_the_last_version_an
         assert s3_server.keys(name, "voice/versions/2/") == sorted(f"voice/versions/2/{f}" for f in newest["files"])
     finally:
         await service.stop()
+
+
+def test_a_bucket_lost_before_publishing_keeps_the_new_version_unpublished_and_says_why(s3_server, tmp_path,
+                                                                                       monkeypatch):
+    import trainer.retrain
+
+    name = s3_server.new_bucket()
+    link = SlowLink(s3_server.port, delay_s=0.0)
+    settings = Settings(_env_file=None, export_path=write_export(tmp_path / "posts.txt"),
+                        checkpoint_dir=f"s3://{name}/voice", checkpoint_cache=tmp_path / "trainer-host",
+                        s3_endpoint_url=link.url, publish_eval_samples=EVAL_SAMPLES, keep_versions=3,
+                        s3_access_key_id=S3_KEYS["access_key_id"], s3_secret_access_key=S3_KEYS["secret_access_key"])
+    config = run_config({"hidden": 32}, tiny_config(max_steps=1))
+    assert retrain(settings, config).outcome == "published"
+
+    train = trainer.retrain.train
+
+    def train_then_lose_the_bucket(*args, **kwargs):
+        result = train(*args, **kwargs)
+        link.cut()
+        return result
+
+    monkeypatch.setattr(trainer.retrain, "train", train_then_lose_the_bucket)
+    write_export(settings.export_path, "\nchanged since version 1")
+    result = retrain(settings, run_config({"hidden": 32}, tiny_config(max_steps=60)))
+    assert result.outcome == "rejected" and result.version == 1
+    assert result.reason.startswith("cannot ") and f" s3://{name}/voice: " in result.reason, result.reason
+    assert result.reason.endswith("the bucket still serves version 1") and "\n" not in result.reason
+    assert S3_KEYS["secret_access_key"] not in result.reason
+    assert checkpoint.versions(settings.checkpoint_dir) == [1]  # the unpublished copy is gone
+    manifest = json.loads(s3_server.client().get_object(Bucket=name, Key="voice/manifest.json")["Body"].read())
+    assert [v["version"] for v in manifest["versions"]] == [1]
