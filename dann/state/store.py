@@ -5,7 +5,8 @@ names another database. Every process opens it once (`open_store`) and passes it
 short transactions, which replace the file locks of the JSON files this store took over: SQLite
 serialises writers across processes (a write transaction takes the write lock when it begins, so
 a read-then-write cannot lose another process's update), and in WAL mode readers never wait for
-a writer. Nothing holds a transaction across an `await`.
+a writer. On PostgreSQL every write transaction takes one advisory lock first, for the same
+guarantee. Nothing holds a transaction across an `await`.
 
 A database that cannot be opened, read or written raises StateError with one line naming it; the
 callers decide what failing closed means for their table (a pause that cannot be read is a pause).
@@ -95,6 +96,8 @@ class Store:
             raise StateError(f"cannot open the state database {self.where}: {error}") from None
         if self.sqlite:
             _sqlite_hooks(self.engine)
+        else:
+            _server_hooks(self.engine)
         self._writer = self.engine.execution_options(dann_write=True)
         self._failures, self._down_until = 0, 0.0  # a server out of reach: failures in a row, and until when
         if self._schema() == tables.SCHEMA_VERSION:
@@ -241,6 +244,23 @@ def upsert(conn, table, values: dict) -> None:
     changed = {name: statement.excluded[name] for name in values if name not in keys}
     conn.execute(statement.on_conflict_do_update(index_elements=keys, set_=changed) if changed
                  else statement.on_conflict_do_nothing(index_elements=keys))
+
+
+# The key of the advisory lock every write transaction on a server database takes (any constant
+# the other users of the database leave alone): "dann" in ASCII.
+WRITE_LOCK = 0x64616E6E
+
+
+def _server_hooks(engine) -> None:
+    @event.listens_for(engine, "begin")
+    def on_begin(conn):
+        # SQLite serialises writers at BEGIN IMMEDIATE, and the tables' code relies on it: a write
+        # transaction reads, then writes what it read (is the phrase there already? bump the
+        # revision or insert it). PostgreSQL's READ COMMITTED would let two such transactions
+        # both read "absent" and both insert. One transaction-scoped advisory lock gives every
+        # writer the same guarantee as on SQLite; it is released at commit or rollback.
+        if conn.get_execution_options().get("dann_write"):
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITE_LOCK})")
 
 
 def _sqlite_hooks(engine) -> None:
