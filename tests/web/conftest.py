@@ -3,7 +3,6 @@ import dataclasses
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ from dann.voice.blocklist import Blocklist
 from dann.voice.forget import ForgetList
 from lstm import checkpoint
 from lstm.schema import RunRecord
+from tests.servers import free_port, stop
 from trainer.batches import split_records
 from trainer.data import prepare
 from trainer.exports import read_corpus
@@ -95,9 +95,7 @@ def web_server(checkpoint_dir, log_path: Path, command: list[str] | None = None,
     """A real `dann web` on a free port, in its own process: (process, base url). `env` are DANN_*
     settings (without the prefix); its log goes to `log_path`. `command` replaces `dann web` with
     another server taking --checkpoint-dir and --port."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     environment = {k: v for k, v in os.environ.items() if not k.startswith("DANN_")}
     environment.update({"DANN_" + k.upper(): str(v) for k, v in env.items()})
     environment.setdefault("DANN_JAX_CACHE_DIR", "off")
@@ -118,9 +116,4 @@ def web_server(checkpoint_dir, log_path: Path, command: list[str] | None = None,
                 time.sleep(0.2)
         yield process, url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
