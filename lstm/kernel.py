@@ -20,12 +20,27 @@ def matmul(a, b, dtype=None):
     return jnp.matmul(a.astype(dtype), b.astype(dtype), preferred_element_type=jnp.float32)
 
 
+def lstm_gates(gates):
+    """(..., 4H) pre-activations -> (..., 4H) activations: sigmoid for i, f and o, tanh for g.
+
+    All four through one tanh, as sigmoid(x) = (1 + tanh(x / 2)) / 2: XLA:CPU computes tanh with a
+    fast rational approximation and sigmoid through exp and a division, at half tanh's rate
+    (docs/measurements.md), and one elementwise pass over the whole row fuses into one kernel
+    where four slices took four. Equal to jax.nn.sigmoid and jnp.tanh within float32 rounding
+    (tests/lstm/test_kernel.py)."""
+    hidden = gates.shape[-1] // 4
+    half, one = jnp.full((hidden,), 0.5, gates.dtype), jnp.ones((hidden,), gates.dtype)
+    scale = jnp.concatenate([half, half, one, half])
+    offset = jnp.concatenate([half, half, jnp.zeros_like(one), half])
+    return jnp.tanh(gates * scale) * scale + offset
+
+
 def lstm_cell(xp, w_hh, carry, dtype=None):
     """xp (B, 4H) with bias added, w_hh (H, 4H), carry (c, h) -> new (c, h)."""
     c, h = carry
-    i, f, g, o = jnp.split(xp + matmul(h, w_hh, dtype), 4, axis=-1)  # (B, H) each
-    c = jax.nn.sigmoid(f) * c + jax.nn.sigmoid(i) * jnp.tanh(g)
-    h = jax.nn.sigmoid(o) * jnp.tanh(c)
+    i, f, g, o = jnp.split(lstm_gates(xp + matmul(h, w_hh, dtype)), 4, axis=-1)  # (B, H) each
+    c = f * c + i * g
+    h = o * jnp.tanh(c)
     return c, h
 
 
@@ -44,12 +59,11 @@ def lstm_scan(xp, w_hh, carry, unroll=1, dtype=None):
 def _lstm_forward(xp, w_hh, carry, unroll, dtype):
     def step(carry, xt):
         c_prev, h = carry
-        gates = xt + matmul(h, w_hh, dtype)  # (B, 4H)
-        i, f, g, o = jnp.split(gates, 4, axis=-1)
-        i, f, g, o = jax.nn.sigmoid(i), jax.nn.sigmoid(f), jnp.tanh(g), jax.nn.sigmoid(o)
+        acts = lstm_gates(xt + matmul(h, w_hh, dtype))  # (B, 4H)
+        i, f, g, o = jnp.split(acts, 4, axis=-1)
         c = f * c_prev + i * g
         h = o * jnp.tanh(c)
-        return (c, h), (h, c, jnp.concatenate([i, f, g, o], axis=-1))
+        return (c, h), (h, c, acts)
 
     carry, (hs, cs, acts) = jax.lax.scan(step, carry, xp, unroll=unroll)
     return hs, carry, (cs, acts)

@@ -43,7 +43,10 @@ def pick(logits, uniform, temperature, top_k, top_p, *, filtered: bool):
         floor = jnp.take_along_axis(desc, (keep - 1)[:, None], axis=-1)  # (B, 1) smallest kept logit
         scaled = jnp.where(scaled >= floor, scaled, -jnp.inf)
     weights = jnp.exp(scaled - jnp.max(scaled, axis=-1, keepdims=True))  # unnormalised softmax
-    cdf = jnp.cumsum(weights, axis=-1)
+    # The running sum as one small matmul with an upper-triangular matrix of ones: XLA:CPU runs a
+    # cumsum as several kernels (a padded reduce-window), and a sampler step at a small batch is
+    # kernel overhead more than arithmetic. Same sums up to float32 rounding.
+    cdf = weights @ jnp.triu(jnp.ones((vocab_size, vocab_size), weights.dtype))
     # The first token whose cumulative weight passes the draw; zero-weight (banned) tokens never do.
     sampled = jnp.sum(cdf <= uniform[:, None] * cdf[:, -1:], axis=-1)
     sampled = jnp.minimum(sampled, vocab_size - 1).astype(jnp.int32)
