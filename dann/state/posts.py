@@ -56,6 +56,21 @@ class Added:
         return dataclasses.asdict(self)
 
 
+def utc(moment: str | None) -> str | None:
+    """An ISO-8601 time as UTC with an offset ("2026-11-01T10:00:00+00:00"); a time without an
+    offset is taken as UTC, and one that is not ISO-8601 is dropped. Stored times compare and
+    fingerprint alike whatever offset their platform gave them."""
+    if not moment:
+        return None
+    try:
+        parsed = datetime.datetime.fromisoformat(moment.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=datetime.UTC)
+    return parsed.astimezone(datetime.UTC).isoformat(timespec="seconds")
+
+
 def fingerprint(text: str, created_at: str | None) -> str:
     """The same post seen through two platforms: its words, case and spacing aside, and its minute."""
     words = " ".join(text.lower().split())
@@ -69,7 +84,7 @@ class PostStore:
     def add(self, posts: Iterable[StoredPost], source: str) -> Added:
         """Store `posts` that arrived through `source` ("mastodon", "discord", "export:NAME"…)."""
         added = Added()
-        posts = list(posts)
+        posts = [dataclasses.replace(p, created_at=utc(p.created_at), edited_at=utc(p.edited_at)) for p in posts]
         for start in range(0, len(posts), BATCH):
             with self.store.write("store posts in") as conn:
                 for post in posts[start : start + BATCH]:

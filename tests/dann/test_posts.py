@@ -102,3 +102,12 @@ def test_the_bot_storing_and_the_trainer_reading_at_once_lose_nothing_and_wait_o
     # for the other's one short transaction, far below the 10 s busy timeout after which SQLite would give up.
     assert longest_read < 2.0 and longest_write < 2.0 and writer_longest < 2.0, (longest_read, longest_write,
                                                                                  writer_longest)
+
+
+def test_times_are_stored_in_utc_so_the_same_moment_dedups_across_offsets(tmp_path):
+    posts = store(f"sqlite:///{tmp_path / 'state.db'}")
+    posts.add([StoredPost("mastodon", "1", "post", "same words, same minute", "2026-11-01T11:00:30+01:00"),
+               StoredPost("discord", "9", "post", "a message without an offset", "2026-11-02T08:00:00")], "mixed")
+    posts.add([StoredPost("bluesky", "b1", "post", "Same words,  same minute", "2026-11-01T10:00:59Z")], "bluesky")
+    assert sorted((p.platform, p.created_at) for p in posts.live()) == [
+        ("discord", "2026-11-02T08:00:00+00:00"), ("mastodon", "2026-11-01T10:00:30+00:00")]

@@ -127,3 +127,28 @@ def test_enough_new_posts_start_a_run_and_fewer_do_not(tmp_path):
         assert scheduler.get_job("retrain").next_run_time.timestamp() <= time.time() + 1  # now
     finally:
         scheduler.shutdown(wait=False)
+
+
+def test_a_post_deleted_on_its_platform_leaves_the_next_models_copy_index(tmp_path):
+    from trainer.data import prepare
+    from trainer.retrain import configured
+
+    store = store_beside(tmp_path)
+    posts = PostStore(store)
+    kept = "a long public post about the harbour lights and the ferries at dawn"
+    gone = "a long public post about the bakery on the corner and its sourdough"
+    posts.add([StoredPost("mastodon", "1", "post", kept, "2026-11-01T10:00:00+00:00"),
+               StoredPost("mastodon", "2", "post", gone, "2026-11-02T10:00:00+00:00")]
+              # newer posts, some of them the validation tenth: the two above are training posts
+              + [StoredPost("mastodon", str(n), "post", f"another day number {n} of posting things", f"2026-11-{n:02d}")
+                 for n in range(3, 30)], "mastodon")
+    settings = Settings(_env_file=None, checkpoint_dir=tmp_path)
+
+    def copy_index():
+        corpus = read_export(None, ForgetList(store), posts=posts)
+        return prepare(corpus, configured(settings, corpus).train).copy_index
+
+    assert copy_index().copies(gone) and copy_index().copies(kept)
+    posts.delete("mastodon", ["2"])  # as a poll that no longer lists it applies it
+    after = copy_index()
+    assert not after.copies(gone) and after.copies(kept)
