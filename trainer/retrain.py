@@ -185,7 +185,7 @@ def retrain(settings: TrainerSettings, config: RunConfig | None = None, progress
                     copy_index=data.copy_index, lexicon=data.lexicon, ngram=result.ngram, posts=data.post_index)
     if bucket is not None:
         try:
-            bucket.publish(version, keep=settings.keep_versions)
+            bucket.publish(version, keep=settings.keep_versions, report=record.report)
         except BucketError as error:
             # Unpublished, it must not be what this trainer compares against or numbers after.
             shutil.rmtree(serving / str(version), ignore_errors=True)

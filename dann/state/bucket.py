@@ -36,6 +36,7 @@ from lstm.checkpoint import versions
 from lstm.errors import DannError
 
 MANIFEST = "manifest.json"
+REPORT = ".report"  # a version's run report, under the version's prefix
 FORMAT = 1
 RETRY_FIRST_S, RETRY_MAX_S = 30.0, 600.0
 # What a call to the bucket raises when it fails: the server's answer, the client's own (no
@@ -63,6 +64,11 @@ def bucket_for(settings) -> "Bucket | None":
 
     return Bucket(url, settings.checkpoint_dir, endpoint_url=settings.s3_endpoint_url, region=settings.s3_region,
                   access_key_id=secret("s3_access_key_id"), secret_access_key=secret("s3_secret_access_key"))
+
+
+def _sizes(folder: Path) -> dict[str, int]:
+    """{path relative to `folder`: size} of every file below it."""
+    return {p.relative_to(folder).as_posix(): p.stat().st_size for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def local_folder(settings) -> Path:
@@ -140,7 +146,11 @@ class Bucket:
             if manifest["format"] != FORMAT or not isinstance(manifest["versions"], list):
                 raise ValueError(f"format {manifest['format']}")
             for entry in manifest["versions"]:
-                int(entry["version"]), dict(entry["files"])
+                int(entry["version"]), dict(entry["files"]), dict(entry.get("report_files", {}))
+                report = entry.get("report")
+                if report is not None and (not isinstance(report, str) or Path(report).is_absolute()
+                                           or ".." in Path(report).parts):
+                    raise ValueError(f"report {report!r}")
         except (ValueError, KeyError, TypeError) as error:
             raise BucketError(f"{self.url}/{MANIFEST} is not a manifest this dann wrote ({error}); "
                               "a newer dann may have written it") from None
@@ -184,26 +194,37 @@ class Bucket:
         partial = self.cache / f".{newest}.download"
         shutil.rmtree(partial, ignore_errors=True)
         try:
-            for name, size in entry["files"].items():
-                if Path(name).is_absolute() or ".." in Path(name).parts:
-                    raise BucketError(f"{self.url}: version {newest} names a file outside it ({name!r})")
-                target = partial / name
-                target.parent.mkdir(parents=True, exist_ok=True)
-                self._call(f"download version {newest} from", self._download(target),
-                           Key=self.key("versions", newest, name))
-                if target.stat().st_size != size:
-                    raise BucketError(f"{self.url}: {name} of version {newest} has {target.stat().st_size} bytes, "
-                                      f"the manifest says {size}")
+            self._download_all(entry["files"], partial, ("versions", newest), newest)
+            report = entry.get("report")
+            if report and not (self.cache / report).exists():  # the loss curve the web page shows
+                self._download_all(entry["report_files"], self.cache / f".{newest}.report",
+                                   ("versions", newest, REPORT), newest)
             partial.rename(self.cache / str(newest))
+            if report and (self.cache / f".{newest}.report").is_dir():
+                (self.cache / report).parent.mkdir(parents=True, exist_ok=True)
+                (self.cache / f".{newest}.report").rename(self.cache / report)
         except OSError as error:
             raise BucketError(f"cannot write version {newest} into the cache {self.cache}: "
                               f"{error.strerror or error}") from None
         finally:
             shutil.rmtree(partial, ignore_errors=True)
+            shutil.rmtree(self.cache / f".{newest}.report", ignore_errors=True)
         log.info("downloaded version %d from %s", newest, self.url)
         for old in versions(self.cache)[KEEP_CACHED:]:
             shutil.rmtree(self.cache / str(old), ignore_errors=True)
         return True
+
+    def _download_all(self, files: dict, folder: Path, key: tuple, version: int) -> None:
+        """Download `files` ({name: size}) from the prefix `key` into `folder`, checking each size."""
+        for name, size in files.items():
+            if Path(name).is_absolute() or ".." in Path(name).parts:
+                raise BucketError(f"{self.url}: version {version} names a file outside it ({name!r})")
+            target = folder / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            self._call(f"download version {version} from", self._download(target), Key=self.key(*key, name))
+            if target.stat().st_size != size:
+                raise BucketError(f"{self.url}: {name} of version {version} has {target.stat().st_size} bytes, "
+                                  f"the manifest says {size}")
 
     def _download(self, target: Path):
         def download(Bucket, Key):  # noqa: N803 - the client's own argument names
@@ -230,18 +251,24 @@ class Bucket:
         self.pull()
         return newest
 
-    def publish(self, version: int, keep: int) -> None:
-        """Upload the cache's `version`, then the manifest naming it, then prune what it no longer
-        names. Raises BucketError, with the previous manifest still in force, if any step before
-        the manifest fails."""
+    def publish(self, version: int, keep: int, report: str | None = None) -> None:
+        """Upload the cache's `version` (and its run's `report` folder, a path relative to the
+        cache, for the web page's loss curve), then the manifest naming it, then prune what it no
+        longer names. Raises BucketError, with the previous manifest still in force, if any step
+        before the manifest fails."""
         folder = self.cache / str(version)
-        files = {p.relative_to(folder).as_posix(): p.stat().st_size for p in sorted(folder.rglob("*")) if p.is_file()}
+        files = _sizes(folder)
+        reported = _sizes(self.cache / report) if report else {}
         previous = self.manifest()
         self._delete_under(self.key("versions", version) + "/")  # what a killed upload of this number left
         for name in files:
             self._call(f"upload version {version} to", self._upload(folder / name),
                        Key=self.key("versions", version, name))
-        kept = [{"version": version, "files": files, "published_at": time.time()}]
+        for name in reported:  # inside the version's prefix, so that it is pruned with it
+            self._call(f"upload the report of version {version} to", self._upload(self.cache / report / name),
+                       Key=self.key("versions", version, REPORT, name))
+        kept = [{"version": version, "files": files, "published_at": time.time()}
+                | ({"report": report, "report_files": reported} if reported else {})]
         kept += [e for e in (previous or {"versions": []})["versions"] if e["version"] != version][:max(keep - 1, 0)]
         body = json.dumps({"format": FORMAT, "versions": kept}, indent=1).encode()
         self._call("write the manifest of", self.client.put_object, Key=self.key(MANIFEST), Body=body,

@@ -78,10 +78,14 @@ async def test_a_trainer_killed_mid_upload_leaves_readers_on_the_last_version_an
         assert json.loads(out.decode().splitlines()[-1])["outcome"] == "published", out.decode()
         assert "was never published" in err.decode()  # the killed run's local version, cleaned up
         assert await wait_until(lambda: service.current.version == 2, timeout=30)
+        report = service.current.record.report  # the run's report came along: the page's loss curve
+        assert report and (reader_cache / report / "loss.png").is_file()
         manifest = json.loads(s3_server.client().get_object(Bucket=name, Key="voice/manifest.json")["Body"].read())
         newest = manifest["versions"][0]
         assert newest["version"] == 2
-        assert s3_server.keys(name, "voice/versions/2/") == sorted(f"voice/versions/2/{f}" for f in newest["files"])
+        assert s3_server.keys(name, "voice/versions/2/") == sorted(
+            [f"voice/versions/2/{f}" for f in newest["files"]] + [f"voice/versions/2/.report/{f}"
+                                                                  for f in newest["report_files"]])
     finally:
         await service.stop()
 
