@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from lstm import kernel
 from lstm.model import CharRNN, ModelConfig
 
 
@@ -51,31 +50,6 @@ def test_weight_drop_acts_in_training_only_and_trains_the_full_matrix(cell):
     grads = [jax.grad(loss)(params, jax.random.key(k)).layers[0].w_hh[...] for k in (3, 4)]
     assert 0.3 < np.mean(grads[0] == 0) < 0.7
     assert np.mean((grads[0] == 0) & (grads[1] == 0)) < 0.4
-
-
-def test_lstm_custom_gradient_equals_autodiff():
-    def reference(xp, w_hh, carry):  # plain autodiff through lax.scan
-        def step(c, xt):
-            c = kernel.lstm_cell(xt, w_hh, c)
-            return c, c[1]
-
-        carry, hs = jax.lax.scan(step, carry, xp)
-        return hs, carry
-
-    keys = jax.random.split(jax.random.key(0), 4)
-    xp = jax.random.normal(keys[0], (9, 3, 20))
-    w_hh = 0.5 * jax.random.normal(keys[1], (5, 20))
-    carry = (jax.random.normal(keys[2], (3, 5)), jax.random.normal(keys[3], (3, 5)))
-
-    def loss(scan):
-        def f(xp, w_hh, carry):
-            hs, (c, h) = scan(xp, w_hh, carry)
-            return jnp.sum(jnp.sin(hs)) + jnp.sum(c**2) + jnp.sum(3 * h)
-
-        return jax.grad(f, argnums=(0, 1, 2))(xp, w_hh, carry)
-
-    for ours, theirs in zip(jax.tree.leaves(loss(kernel.lstm_scan)), jax.tree.leaves(loss(reference)), strict=True):
-        np.testing.assert_allclose(ours, theirs, atol=1e-5)
 
 
 def test_bad_config_is_refused():
