@@ -107,12 +107,16 @@ def writer_env(checkpoints, **settings) -> dict:
             **{f"DANN_{k.upper()}": str(v) for k, v in settings.items()}}
 
 
-def wait_for_lock(lock, pid, process, seconds=120.0):
+def wait_until(condition, process, what, seconds=120.0):
     deadline = time.monotonic() + seconds
-    while not (lock.exists() and lock.read_text().strip() == str(pid)):
+    while not condition():
         assert process.poll() is None, process.communicate()[1][-2000:]
-        assert time.monotonic() < deadline, "the trainer never took its lock"
+        assert time.monotonic() < deadline, what
         time.sleep(0.05)
+
+
+def wait_for_lock(lock, pid, process):
+    wait_until(lambda: lock.exists() and lock.read_text().strip() == str(pid), process, "the trainer never took its lock")
 
 
 @pytest.mark.slow
@@ -125,6 +129,9 @@ def test_train_tune_and_demo_refuse_a_directory_the_trainer_is_writing(tmp_path)
                                stderr=subprocess.PIPE, text=True)
     try:
         wait_for_lock(checkpoints / ".trainer.lock", trainer.pid, trainer)
+        # The trainer's first heartbeat lands just after its lock; wait for it so that the listing
+        # below holds only what the refused commands might have written.
+        wait_until(lambda: (checkpoints / ".trainer-heartbeat").exists(), trainer, "the trainer never beat")
         before = sorted(p.name for p in checkpoints.iterdir())
         for argv in (["train", str(export), *TINY_TRAIN, "--checkpoint-dir", str(checkpoints)],
                      ["tune", str(export), "--minutes", "0.1", "--checkpoint-dir", str(checkpoints)],
