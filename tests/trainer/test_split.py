@@ -1,6 +1,7 @@
 """The split deployment: real `dann trainer` processes publish to a bucket on moto's S3 server, and
 a bot-side generation service in this process picks each version up from it; a trainer killed
-with SIGKILL mid-upload leaves readers on the previous version, and the next run recovers."""
+with SIGKILL mid-upload leaves readers on the previous version, and the next run recovers. A bot,
+a web page and a trainer in three processes share one forget list in PostgreSQL."""
 
 import asyncio
 import json
@@ -8,6 +9,7 @@ import os
 import signal
 import subprocess
 
+import httpx
 import pytest
 
 from dann.serving.service import GenerationService
@@ -15,6 +17,7 @@ from dann.settings import Settings
 from dann.state.bucket import Bucket
 from dann.voice.request import GenerationRequest
 from lstm import checkpoint
+from lstm.schema import RunRecord
 from tests.conftest import run_config, tiny_config
 from tests.dann.serving import MAX_CHARS
 from tests.servers import S3_KEYS, SlowLink
@@ -120,3 +123,44 @@ def test_a_bucket_lost_before_publishing_keeps_the_new_version_unpublished_and_s
     assert checkpoint.versions(settings.checkpoint_dir) == [1]  # the unpublished copy is gone
     manifest = json.loads(s3_server.client().get_object(Bucket=name, Key="voice/manifest.json")["Body"].read())
     assert [v["version"] for v in manifest["versions"]] == [1]
+
+
+def test_a_phrase_forgotten_through_a_bot_process_on_postgresql_leaves_the_web_process_and_the_next_run(
+        postgres, tmp_path):
+    """One state database for three processes: the bot's owner forgets a phrase, a running web page
+    stops serving it at once, and the next `dann trainer` run trains without the post holding it."""
+    from tests.trainer.test_retrain import SECRET
+    from tests.web.conftest import web_server
+
+    url = postgres.new_database()
+    settings = Settings(_env_file=None, export_path=write_export(tmp_path / "posts.txt", f"\n{SECRET}"),
+                        checkpoint_dir=tmp_path / "serving", database_url=url, publish_eval_samples=0)
+    config = run_config({"hidden": 32}, tiny_config(max_steps=20))
+    assert retrain(settings, config).outcome == "published"
+    before = checkpoint.load_latest(settings.checkpoint_dir)
+    assert before.copy_index.copies(SECRET)
+
+    with web_server(settings.checkpoint_dir, tmp_path / "web.log", database_url=url, temperature=0.05) as (_, web):
+        def ask():
+            return httpx.post(web + "/api/generate", json={"prompt": "the green hall"}, timeout=60)
+
+        served = ask()
+        assert served.status_code == 200 and served.json()["texts"][0].startswith("the green hall"), served.text
+        bot = subprocess.run([*DANN[:1], "-m", "tests.bot.owner_forgets", "Green HALL"], capture_output=True,
+                             text=True, timeout=300, env={**os.environ, "DANN_CHECKPOINT_DIR": str(settings.checkpoint_dir),
+                                                          "DANN_DATABASE_URL": url, "JAX_PLATFORMS": "cpu"})
+        assert bot.returncode == 0 and bot.stdout.startswith("Forgotten"), bot.stderr[-2000:]
+        refused = ask()
+    assert refused.status_code == 422 and "asked to forget" in refused.json()["detail"], refused.text
+
+    same_as_run = tmp_path / "same_as_run.json"  # what retrain() trained above: its programs are compiled
+    same_as_run.write_text(json.dumps({k: v for k, v in config.to_json().items() if k in ("model", "train", "speed")}))
+    trainer = subprocess.run([*DANN, "trainer", "--once"], capture_output=True, text=True, timeout=300,
+                             env={**trainer_env(settings, "0.05"), "DANN_DATABASE_URL": url,
+                                  "DANN_TRAIN_CONFIG": str(same_as_run), "DANN_PUBLISH_EVAL_SAMPLES": "0",
+                                  "DANN_PROMOTE_TOLERANCE": "100"})
+    assert trainer.returncode == 0, trainer.stderr[-2000:]
+    assert json.loads(trainer.stdout.splitlines()[-1])["outcome"] == "published", trainer.stdout
+    after = checkpoint.load_latest(settings.checkpoint_dir)
+    assert after.version == before.version + 1 and not after.copy_index.copies(SECRET)
+    assert RunRecord.of(after).records == RunRecord.of(before).records - 1
