@@ -19,7 +19,9 @@ def configure_logging() -> None:
 
 def use_compilation_cache(directory: str):
     """Keep compiled programs on disk (DANN_JAX_CACHE_DIR). Programs that compile in under 0.2 s are
-    not worth a file. A directory that cannot be written costs one warning, not the command."""
+    not worth a file, unless JAX's own JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS says otherwise (the
+    tests set 0: their programs are tiny, and each `dann` process they start would compile them
+    again). A directory that cannot be written costs one warning, not the command."""
     if directory.lower() == "off":
         return
     path = Path(directory).expanduser()
@@ -33,7 +35,12 @@ def use_compilation_cache(directory: str):
     import jax
 
     jax.config.update("jax_compilation_cache_dir", str(path))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
+    try:
+        minimum = float(os.environ.get("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.2"))
+    except ValueError:
+        log.warning("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS is not a number of seconds; using 0.2")
+        minimum = 0.2
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", minimum)
 
 
 def keep_freed_memory() -> bool:

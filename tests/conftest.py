@@ -32,6 +32,8 @@ def pytest_configure(config):
     # The tests' programs are tiny: LLVM's optimisation passes cost far more time than they save.
     # Read when JAX starts its CPU backend, so it reaches every `dann` subprocess too.
     os.environ["XLA_FLAGS"] = " ".join([os.environ.get("XLA_FLAGS", ""), "--xla_backend_optimization_level=0"]).strip()
+    # And so every program is worth a cache file: a `dann` process would compile each again.
+    os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
     from dann.process import use_compilation_cache
 
     use_compilation_cache(directory)
