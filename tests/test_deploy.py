@@ -243,9 +243,9 @@ def test_the_two_machine_steps_give_a_trainer_and_a_serving_host_sharing_the_buc
 
 # --- the healthchecks, run for real -------------------------------------------------------------
 
-def healthcheck(service: str) -> list[str]:
-    """The service's healthcheck command from docker-compose.yml, with this venv's python."""
-    command = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"][service]["healthcheck"]["test"]
+def healthcheck(service: str, compose: str = "docker-compose.yml") -> list[str]:
+    """The service's healthcheck command from a compose file, with this venv's python."""
+    command = yaml.safe_load((ROOT / compose).read_text())["services"][service]["healthcheck"]["test"]
     assert command[:2] == ["CMD", "python"]
     return [sys.executable, *command[2:]]
 
@@ -294,13 +294,18 @@ def test_the_web_healthcheck_passes_once_the_page_answers(dann_process, tmp_path
 
 
 @pytest.mark.slow
-def test_the_trainer_healthcheck_follows_the_schedulers_heartbeat(dann_process, tmp_path):
+@pytest.mark.parametrize("compose", ["docker-compose.yml", "docker-compose.split-trainer.yml"])
+def test_the_trainer_healthcheck_follows_the_schedulers_heartbeat(dann_process, tmp_path, compose):
     export = tmp_path / "posts.txt"
     export.write_text("hello\n")
-    checkpoints = tmp_path / "ckpt"
-    process, env = dann_process(["trainer"], export_path=export, checkpoint_dir=checkpoints,
-                                train_cron="0 3 1 1 *")  # no run: only the heartbeat
-    command = healthcheck("trainer")
+    if compose == "docker-compose.yml":
+        checkpoints, settings = tmp_path / "ckpt", {"checkpoint_dir": tmp_path / "ckpt"}
+    else:  # a bucket: the trainer works in its mirror (no run here, so the bucket is never reached)
+        checkpoints = tmp_path / "cache" / "voice" / "dann"
+        settings = {"checkpoint_dir": "s3://voice/dann", "checkpoint_cache": tmp_path / "cache"}
+    process, env = dann_process(["trainer"], export_path=export, train_cron="0 3 1 1 *",  # no run: only the heartbeat
+                                **settings)
+    command = healthcheck("trainer", compose)
     wait_until_healthy(command, env, process)
     heartbeat = checkpoints / ".trainer-heartbeat"
     old = time.time() - 181
