@@ -35,6 +35,13 @@ def trainer_env(settings, minutes="0.5"):
             "DANN_TRAIN_CONFIG": str(config), "DANN_PUBLISH_EVAL_SAMPLES": str(EVAL_SAMPLES)}
 
 
+def config_file(config, path: Path) -> Path:
+    """`config` (a RunConfig) as a DANN_TRAIN_CONFIG file: a `dann trainer` process given it trains
+    what the test trained in-process, so it loads those compiled programs from the shared cache."""
+    path.write_text(json.dumps({k: v for k, v in config.to_json().items() if k in ("model", "train", "speed")}))
+    return path
+
+
 def wait_for(condition, timeout=120.0, every=0.001):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -17,7 +17,7 @@ from dann.settings import Settings
 from lstm import checkpoint
 from lstm.schema import RunRecord
 from tests.conftest import built_once, run_config, tiny_config
-from tests.trainer.helpers import DANN, EVAL_SAMPLES, trainer_env, wait_for, write_export
+from tests.trainer.helpers import DANN, EVAL_SAMPLES, config_file, trainer_env, wait_for, write_export
 from trainer.config import SMALL_EXPORT
 from trainer.exports import read_corpus
 from trainer.retrain import configured, converged_since, retrain, state_dir
@@ -270,9 +270,8 @@ def test_a_forgotten_phrase_leaves_the_corpus_and_the_copy_index_at_the_next_run
     assert main(["forget", "Green HALL"]) == 0 and "Forgotten" in capsys.readouterr().out
     # Nothing else changed: the forget list alone makes the trainer retrain. (A lenient gate: this
     # short run need not beat the served model, only be published.)
-    same_as_run = Path(settings.checkpoint_dir).parent / "same_as_run.json"  # what run() trains: compiled already
-    config = run_config(TINY, tiny_config(max_steps=20)).to_json()
-    same_as_run.write_text(json.dumps({section: config[section] for section in ("model", "train", "speed")}))
+    same_as_run = config_file(run_config(TINY, tiny_config(max_steps=20)),
+                              Path(settings.checkpoint_dir).parent / "same_as_run.json")  # what run() trains
     for name, value in {**trainer_env(settings, "0.05"), "DANN_PROMOTE_TOLERANCE": "100",
                         "DANN_TRAIN_CONFIG": str(same_as_run)}.items():
         if name.startswith("DANN_"):

@@ -21,7 +21,7 @@ from lstm.schema import RunRecord
 from tests.conftest import run_config, tiny_config
 from tests.dann.serving import MAX_CHARS
 from tests.servers import S3_KEYS, SlowLink
-from tests.trainer.helpers import DANN, trainer_env, write_export
+from tests.trainer.helpers import DANN, config_file, trainer_env, write_export
 from trainer.retrain import retrain
 
 pytestmark = pytest.mark.slow  # trains in three processes
@@ -46,6 +46,9 @@ async def test_a_trainer_killed_mid_upload_leaves_readers_on_the_last_version_an
                         publish_eval_samples=0, keep_versions=3, **keys)
     # Version 1, a poor model (one step), so that the trainer processes' models are published.
     assert retrain(settings, run_config({"hidden": 32}, tiny_config(max_steps=1))).outcome == "published"
+    # The trainer processes train the same model longer: the programs are compiled, and the reader's
+    # sampler serves version 2 without compiling anew.
+    same_model = config_file(run_config({"hidden": 32}, tiny_config(max_steps=60)), tmp_path / "same_model.json")
 
     reader_cache = tmp_path / "serving-host"
     service = GenerationService(reader_cache, bucket=Bucket(url, reader_cache, endpoint_url=s3_server.url, **S3_KEYS),
@@ -57,7 +60,7 @@ async def test_a_trainer_killed_mid_upload_leaves_readers_on_the_last_version_an
         # No samples measured at publish time: what is tested here is the upload, not the voice.
         env = {**trainer_env(settings, "0.05"), "DANN_CHECKPOINT_DIR": url, "DANN_PUBLISH_EVAL_SAMPLES": "0",
                "DANN_CHECKPOINT_CACHE": str(tmp_path / "trainer-host"), "DANN_S3_ACCESS_KEY_ID": S3_KEYS["access_key_id"],
-               "DANN_S3_SECRET_ACCESS_KEY": S3_KEYS["secret_access_key"]}
+               "DANN_S3_SECRET_ACCESS_KEY": S3_KEYS["secret_access_key"], "DANN_TRAIN_CONFIG": str(same_model)}
         write_export(settings.export_path, "\nchanged since version 1")
         link = SlowLink(s3_server.port, delay_s=0.05)  # every request slowed: the upload takes seconds
         trainer = subprocess.Popen([*DANN, "trainer", "--once"], env={**env, "DANN_S3_ENDPOINT_URL": link.url},
@@ -153,8 +156,7 @@ def test_a_phrase_forgotten_through_a_bot_process_on_postgresql_leaves_the_web_p
         refused = ask()
     assert refused.status_code == 422 and "asked to forget" in refused.json()["detail"], refused.text
 
-    same_as_run = tmp_path / "same_as_run.json"  # what retrain() trained above: its programs are compiled
-    same_as_run.write_text(json.dumps({k: v for k, v in config.to_json().items() if k in ("model", "train", "speed")}))
+    same_as_run = config_file(config, tmp_path / "same_as_run.json")  # what retrain() trained above
     trainer = subprocess.run([*DANN, "trainer", "--once"], capture_output=True, text=True, timeout=300,
                              env={**trainer_env(settings, "0.05"), "DANN_DATABASE_URL": url,
                                   "DANN_TRAIN_CONFIG": str(same_as_run), "DANN_PUBLISH_EVAL_SAMPLES": "0",
