@@ -13,6 +13,7 @@ temporary folder, stopped when the test ends:
 
 import contextlib
 import glob
+import itertools
 import os
 import shutil
 import socket
@@ -172,11 +173,12 @@ class Postgres:
 
 
 class SlowLink:
-    """A TCP relay to `port` that holds each chunk a client sends for `delay_s`: uploads through it
-    take long enough for a test to act in the middle of one. Its own port is `port`."""
+    """A TCP relay to `ports` that holds each chunk a client sends for `delay_s`: uploads through it
+    take long enough for a test to act in the middle of one. With several ports it balances the
+    connections between them in turn, as a round-robin load balancer does. Its own port is `port`."""
 
-    def __init__(self, port: int, delay_s: float = 0.05):
-        self.target, self.delay_s = port, delay_s
+    def __init__(self, *ports: int, delay_s: float = 0.05):
+        self.targets, self.delay_s = itertools.cycle(ports), delay_s
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
         self.open: list[socket.socket] = []
@@ -189,7 +191,7 @@ class SlowLink:
                 client, _ = self.listener.accept()
             except OSError:
                 return
-            server = socket.create_connection(("127.0.0.1", self.target))
+            server = socket.create_connection(("127.0.0.1", next(self.targets)))
             self.open += [client, server]
             threading.Thread(target=self._pipe, args=(client, server, self.delay_s), daemon=True).start()
             threading.Thread(target=self._pipe, args=(server, client, 0.0), daemon=True).start()

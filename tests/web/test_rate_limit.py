@@ -1,9 +1,11 @@
 """Who a client is behind proxies, and the per-client and global limits."""
 
+from urllib.parse import urlsplit
+
 import httpx
 import pytest
 
-from tests.servers import needs_redis
+from tests.servers import SlowLink, needs_redis
 from web.rate_limit import RateLimits, client_key, networks
 
 PROXY = networks(["10.0.0.2", "172.16.0.0/12"])
@@ -61,13 +63,21 @@ def test_two_web_processes_sharing_redis_hold_one_limit_per_client(tmp_path, red
     empty = tmp_path / "no-model"  # no model: a counted request is answered 503 "still learning", a refused one 429
     with web_server(empty, tmp_path / "a.log", **settings) as (_, first), \
             web_server(empty, tmp_path / "b.log", **settings) as (_, second):
-        def ask(url, client):
-            return httpx.post(url + "/api/generate", json={}, headers={"X-Forwarded-For": client}, timeout=30)
+        # One address in front of both, handing each connection to the next replica in turn.
+        balancer = SlowLink(urlsplit(first).port, urlsplit(second).port, delay_s=0.0)
+        try:
+            def ask(client):
+                return httpx.post(balancer.url + "/api/generate", json={}, headers={"X-Forwarded-For": client},
+                                  timeout=30)
 
-        answers = [ask(first if i % 2 else second, "10.0.0.7").status_code for i in range(40)]
-        other = ask(first, "10.0.0.8").status_code
+            answers = [ask("10.0.0.7").status_code for _ in range(40)]
+            other = ask("10.0.0.8").status_code
+        finally:
+            balancer.close()
     assert answers[:30] == [503] * 30 and answers[30:] == [429] * 10  # 30 a minute between both replicas
     assert other == 503  # another client has its own 30
+    for log in ("a.log", "b.log"):  # both replicas answered
+        assert "POST /api/generate" in (tmp_path / log).read_text(), log
 
 
 def test_a_storage_that_cannot_be_used_is_one_line(tmp_path):
