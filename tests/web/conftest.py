@@ -98,7 +98,8 @@ def web_server(checkpoint_dir, log_path: Path, command: list[str] | None = None,
     port = free_port()
     environment = {k: v for k, v in os.environ.items() if not k.startswith("DANN_")}
     environment.update({"DANN_" + k.upper(): str(v) for k, v in env.items()})
-    environment.setdefault("DANN_JAX_CACHE_DIR", "off")
+    # The run's compilation cache (tests/conftest.py): a server loads what earlier processes compiled.
+    environment.setdefault("DANN_JAX_CACHE_DIR", os.environ.get("DANN_JAX_CACHE_DIR", "off"))
     with log_path.open("w") as log:
         process = subprocess.Popen([*(command or [sys.executable, "-m", "dann.cli", "web"]),
                                     "--checkpoint-dir", str(checkpoint_dir), "--port", str(port)],
