@@ -145,7 +145,28 @@ class Postgres:
             argv = ["runuser", "-u", "postgres", "--", *argv]
         self.process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_for_port(self.port, self.process, "postgres")
+        self._wait_until_accepting()
         return self
+
+    def _wait_until_accepting(self, timeout: float = 60) -> None:
+        """The port opens before recovery ends ("the database system is starting up"): wait for a
+        session, as `pg_isready` would."""
+        import psycopg
+
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with psycopg.connect(self.admin_dsn, connect_timeout=2):
+                    return
+            except psycopg.OperationalError as error:
+                assert self.process.poll() is None, f"postgres exited with {self.process.returncode}"
+                assert time.monotonic() < deadline, f"postgres accepted no session within {timeout:.0f} s: {error}"
+                time.sleep(0.05)
+
+    @property
+    def admin_dsn(self) -> str:
+        """psycopg's address of the cluster's own `postgres` database."""
+        return f"postgresql://dann:{PG_PASSWORD}@127.0.0.1:{self.port}/postgres"
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql+psycopg://dann:{PG_PASSWORD}@127.0.0.1:{self.port}/{database}"
@@ -155,8 +176,7 @@ class Postgres:
         import psycopg
 
         name = f"dann_{os.getpid()}_{time.monotonic_ns() % 10**9}"
-        with psycopg.connect(f"postgresql://dann:{PG_PASSWORD}@127.0.0.1:{self.port}/postgres",
-                             autocommit=True) as conn:
+        with psycopg.connect(self.admin_dsn, autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
         return self.url(name)
 
