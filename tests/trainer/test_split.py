@@ -166,3 +166,44 @@ def test_a_phrase_forgotten_through_a_bot_process_on_postgresql_leaves_the_web_p
     after = checkpoint.load_latest(settings.checkpoint_dir)
     assert after.version == before.version + 1 and not after.copy_index.copies(SECRET)
     assert RunRecord.of(after).records == RunRecord.of(before).records - 1
+
+
+def test_a_state_database_out_of_reach_stops_the_trainer_in_one_line_and_the_next_run_recovers(tmp_path):
+    """The trainer reads the forget list from the state database before it trains: with the
+    database gone it refuses in one line and writes no version; once it is back, the next run
+    trains without what was forgotten, and nothing in the database was lost."""
+    from dann.state import Store
+    from dann.voice.forget import ForgetList
+    from tests.servers import PG_PASSWORD, Postgres, needs_postgres
+
+    if needs_postgres.args[0]:
+        pytest.skip(needs_postgres.kwargs["reason"])
+    server = Postgres().start()
+    try:
+        url = server.new_database()
+        settings = Settings(_env_file=None, export_path=write_export(tmp_path / "posts.txt"),
+                            checkpoint_dir=tmp_path / "serving", database_url=url, publish_eval_samples=0)
+        config = run_config({"hidden": 32}, tiny_config(max_steps=20))
+        assert retrain(settings, config).outcome == "published"
+        first = checkpoint.load_latest(settings.checkpoint_dir)
+        ForgetList(Store(url)).add("lol same")
+        env = {**trainer_env(settings, "0.05"), "DANN_DATABASE_URL": url, "DANN_PUBLISH_EVAL_SAMPLES": "0",
+               "DANN_TRAIN_CONFIG": str(config_file(config, tmp_path / "same.json")), "DANN_PROMOTE_TOLERANCE": "100"}
+
+        server.stop()
+        refused = subprocess.run([*DANN, "trainer", "--once"], env=env, capture_output=True, text=True, timeout=300)
+        last = refused.stderr.strip().splitlines()[-1]
+        assert refused.returncode == 1 and "Traceback" not in refused.stderr, refused.stderr[-2000:]
+        assert last.startswith("dann: ") and "state database" in last and PG_PASSWORD not in refused.stderr, last
+        assert checkpoint.versions(settings.checkpoint_dir) == [first.version]
+
+        server.resume()
+        recovered = subprocess.run([*DANN, "trainer", "--once"], env=env, capture_output=True, text=True, timeout=300)
+        assert recovered.returncode == 0, recovered.stderr[-2000:]
+        assert json.loads(recovered.stdout.splitlines()[-1])["outcome"] == "published", recovered.stdout
+        after = checkpoint.load_latest(settings.checkpoint_dir)
+        assert after.version == first.version + 1
+        assert RunRecord.of(after).records == RunRecord.of(first).records - 40  # the 40 "lol same N" posts
+        assert ForgetList(Store(url)).phrases() == ["lol same"]
+    finally:
+        server.close()
