@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 
 import httpx
 import pytest
@@ -20,11 +21,19 @@ from lstm import checkpoint
 from lstm.schema import RunRecord
 from tests.conftest import run_config, tiny_config
 from tests.dann.serving import MAX_CHARS
-from tests.servers import S3_KEYS, SlowLink
+from tests.servers import PG_PASSWORD, S3_KEYS, Postgres, SlowLink, needs_postgres
 from tests.trainer.helpers import DANN, config_file, trainer_env, write_export
 from trainer.retrain import retrain
 
 pytestmark = pytest.mark.slow  # trains in three processes
+
+
+def retrains(settings, config, database_url: str, folder) -> dict:
+    """The environment of a `dann trainer` process that trains `config` (what the test trained
+    in-process, so its programs are compiled) on the state database at `database_url`, publishing
+    whatever it trains."""
+    return {**trainer_env(settings, "0.05"), "DANN_DATABASE_URL": database_url, "DANN_PUBLISH_EVAL_SAMPLES": "0",
+            "DANN_TRAIN_CONFIG": str(config_file(config, folder / "same_as_run.json")), "DANN_PROMOTE_TOLERANCE": "100"}
 
 
 async def wait_until(condition, timeout=120.0, every=0.02) -> bool:
@@ -149,18 +158,15 @@ def test_a_phrase_forgotten_through_a_bot_process_on_postgresql_leaves_the_web_p
 
         served = ask()
         assert served.status_code == 200 and served.json()["texts"][0].startswith("the green hall"), served.text
-        bot = subprocess.run([*DANN[:1], "-m", "tests.bot.owner_forgets", "Green HALL"], capture_output=True,
+        bot = subprocess.run([sys.executable, "-m", "tests.bot.owner_forgets", "Green HALL"], capture_output=True,
                              text=True, timeout=300, env={**os.environ, "DANN_CHECKPOINT_DIR": str(settings.checkpoint_dir),
                                                           "DANN_DATABASE_URL": url, "JAX_PLATFORMS": "cpu"})
         assert bot.returncode == 0 and bot.stdout.startswith("Forgotten"), bot.stderr[-2000:]
         refused = ask()
     assert refused.status_code == 422 and "asked to forget" in refused.json()["detail"], refused.text
 
-    same_as_run = config_file(config, tmp_path / "same_as_run.json")  # what retrain() trained above
     trainer = subprocess.run([*DANN, "trainer", "--once"], capture_output=True, text=True, timeout=300,
-                             env={**trainer_env(settings, "0.05"), "DANN_DATABASE_URL": url,
-                                  "DANN_TRAIN_CONFIG": str(same_as_run), "DANN_PUBLISH_EVAL_SAMPLES": "0",
-                                  "DANN_PROMOTE_TOLERANCE": "100"})
+                             env=retrains(settings, config, url, tmp_path))
     assert trainer.returncode == 0, trainer.stderr[-2000:]
     assert json.loads(trainer.stdout.splitlines()[-1])["outcome"] == "published", trainer.stdout
     after = checkpoint.load_latest(settings.checkpoint_dir)
@@ -168,16 +174,14 @@ def test_a_phrase_forgotten_through_a_bot_process_on_postgresql_leaves_the_web_p
     assert RunRecord.of(after).records == RunRecord.of(before).records - 1
 
 
+@needs_postgres
 def test_a_state_database_out_of_reach_stops_the_trainer_in_one_line_and_the_next_run_recovers(tmp_path):
     """The trainer reads the forget list from the state database before it trains: with the
     database gone it refuses in one line and writes no version; once it is back, the next run
     trains without what was forgotten, and nothing in the database was lost."""
     from dann.state import Store
     from dann.voice.forget import ForgetList
-    from tests.servers import PG_PASSWORD, Postgres, needs_postgres
 
-    if needs_postgres.args[0]:
-        pytest.skip(needs_postgres.kwargs["reason"])
     server = Postgres().start()
     try:
         url = server.new_database()
@@ -187,8 +191,7 @@ def test_a_state_database_out_of_reach_stops_the_trainer_in_one_line_and_the_nex
         assert retrain(settings, config).outcome == "published"
         first = checkpoint.load_latest(settings.checkpoint_dir)
         ForgetList(Store(url)).add("lol same")
-        env = {**trainer_env(settings, "0.05"), "DANN_DATABASE_URL": url, "DANN_PUBLISH_EVAL_SAMPLES": "0",
-               "DANN_TRAIN_CONFIG": str(config_file(config, tmp_path / "same.json")), "DANN_PROMOTE_TOLERANCE": "100"}
+        env = retrains(settings, config, url, tmp_path)
 
         server.stop()
         refused = subprocess.run([*DANN, "trainer", "--once"], env=env, capture_output=True, text=True, timeout=300)
