@@ -9,6 +9,8 @@ import functools
 import jax
 import jax.numpy as jnp
 
+from lstm import native
+
 # The speed knobs arrive as arguments (trainer/config.py's SpeedConfig resolves them): `unroll`,
 # time steps per iteration of the scans' loops, and `dtype`, the recurrent matmuls' input type
 # (None: float32), always accumulated in float32. Both are static: a change compiles anew.
@@ -44,6 +46,37 @@ def lstm_cell(xp, w_hh, carry, dtype=None):
     return c, h
 
 
+@jax.custom_vjp
+def project(x, w):
+    """x @ w, with its weight gradient as `transposed_product`."""
+    return x @ w
+
+
+def _project_fwd(x, w):
+    return x @ w, (x, w)
+
+
+def _project_bwd(saved, d):
+    x, w = saved
+    return d @ w.T, transposed_product(x.reshape(-1, w.shape[0]), d.reshape(-1, w.shape[1]))
+
+
+project.defvjp(_project_fwd, _project_bwd)
+
+
+def transposed_product(a, b):
+    """aᵀ @ b for a (N, K), b (N, M), the weight gradient of x @ W.
+
+    With aᵀ materialised first. Written plainly, XLA:CPU folds the transpose into the dot and
+    hands a dot that contracts both operands' first axes to its generic matmul, which runs it
+    asynchronously beside the next steps, slower than its usual matmul library runs the plain
+    product, and the LSTM kernel's call waits for it. The copy of `a` costs less than that
+    (docs/measurements.md). Other backends get the plain product."""
+    if jax.default_backend() != "cpu":
+        return a.T @ b
+    return jax.lax.optimization_barrier(a.T) @ b
+
+
 @functools.partial(jax.custom_vjp, nondiff_argnums=(3, 4))
 def lstm_scan(xp, w_hh, carry, unroll=1, dtype=None):
     """xp (T, B, 4H) with bias added, w_hh (H, 4H), carry (c, h) (B, H) -> hs (T, B, H), final (c, h).
@@ -52,7 +85,7 @@ def lstm_scan(xp, w_hh, carry, unroll=1, dtype=None):
     small (H, B) @ (B, 4H) matmul per time step. Here the backward scan carries only the recurrent
     gradient, and dW_hh is one (H, T*B) @ (T*B, 4H) matmul after it.
     """
-    hs, carry, _ = _lstm_forward(xp, w_hh, carry, unroll, dtype)
+    (hs, carry), _ = _lstm_scan_fwd(xp, w_hh, carry, unroll, dtype)
     return hs, carry
 
 
@@ -70,6 +103,10 @@ def _lstm_forward(xp, w_hh, carry, unroll, dtype):
 
 
 def _lstm_scan_fwd(xp, w_hh, carry, unroll, dtype):
+    if native.applies(xp, w_hh, dtype) and xp.shape[0] > 0:
+        c0, h0 = carry
+        hs, cs, acts = native.forward(xp, w_hh, c0, h0)
+        return (hs, (cs[-1], hs[-1])), (w_hh, carry, hs, cs, acts)
     hs, final, (cs, acts) = _lstm_forward(xp, w_hh, carry, unroll, dtype)
     return (hs, final), (w_hh, carry, hs, cs, acts)
 
@@ -77,6 +114,10 @@ def _lstm_scan_fwd(xp, w_hh, carry, unroll, dtype):
 def _lstm_scan_bwd(unroll, dtype, saved, grads):
     w_hh, (c0, h0), hs, cs, acts = saved
     d_hs, (d_c_last, d_h_last) = grads
+    if native.applies(acts, w_hh, dtype) and acts.shape[0] > 0:
+        d_xp, d_c0, d_h0 = native.backward(w_hh, c0, cs, acts, d_hs, d_c_last, d_h_last)
+        h_prev = jnp.concatenate([h0[None], hs[:-1]]).reshape(-1, h0.shape[-1])
+        return d_xp, transposed_product(h_prev, d_xp.reshape(-1, d_xp.shape[-1])), (d_c0, d_h0)
     c_prev = jnp.concatenate([c0[None], cs[:-1]])  # (T, B, H): c_{t-1}
     h_prev = jnp.concatenate([h0[None], hs[:-1]])  # (T, B, H): h_{t-1}
     w_hh_t = w_hh.T

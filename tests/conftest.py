@@ -29,6 +29,8 @@ def pytest_configure(config):
         directory = config.dann_jax_cache = tempfile.mkdtemp(prefix="dann-test-jax-")
         os.environ["DANN_TEST_JAX_CACHE"] = directory
     os.environ["DANN_JAX_CACHE_DIR"] = directory
+    # The LSTM's CPU kernel is built once per run too, beside the compiled programs.
+    os.environ["DANN_NATIVE_DIR"] = os.path.join(directory, "native")
     # The tests' programs are tiny: LLVM's optimisation passes cost far more time than they save.
     # Read when JAX starts its CPU backend, so it reaches every `dann` subprocess too.
     os.environ["XLA_FLAGS"] = " ".join([os.environ.get("XLA_FLAGS", ""), "--xla_backend_optimization_level=0"]).strip()

@@ -1,0 +1,135 @@
+"""The LSTM recurrence as a compiled CPU kernel (lstm_cpu.cc), built on first use.
+
+The source is compiled with the machine's C++ compiler for the machine it runs on
+(`-march=native`), once per source, compiler flags and jaxlib, into DANN_NATIVE_DIR (default
+~/.cache/dann/native), and registered with XLA as two FFI targets. Everything that can go wrong
+(no compiler, a failed build, no FFI headers) leaves `available()` False, logs one warning, and
+lstm/kernel.py uses its pure-JAX scan: the kernel is a speed-up, never a requirement.
+DANN_NATIVE_LSTM=off skips it. It runs on the CPU backend only, for float32 and hidden sizes that
+are a multiple of the vector width (16)."""
+
+import ctypes
+import hashlib
+import logging
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+import threading
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+
+log = logging.getLogger("dann")
+
+SOURCE = Path(__file__).with_name("lstm_cpu.cc")
+FLAGS = ["-O3", "-march=native", "-ffp-contract=fast", "-std=c++17", "-shared", "-fPIC"]
+WIDTH = 16  # hidden sizes the kernel takes: a multiple of the widest vector it is built for
+
+_lock = threading.Lock()
+_state: dict[str, object] = {}
+
+
+def _compiler() -> str | None:
+    return os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++") or shutil.which("clang++")
+
+
+def library_dir() -> Path:
+    return Path(os.environ.get("DANN_NATIVE_DIR", "~/.cache/dann/native")).expanduser()
+
+
+def _build(compiler: str) -> Path:
+    include = jax.ffi.include_dir()
+    key = hashlib.sha256()
+    for part in (SOURCE.read_bytes(), " ".join(FLAGS).encode(), compiler.encode(), jax.__version__.encode(),
+                 platform.machine().encode(), _cpu_id()):
+        key.update(part)
+    target = library_dir() / f"lstm_cpu-{key.hexdigest()[:16]}.so"
+    if target.exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # Built beside the target and renamed into place: two processes building at once each
+    # finish their own file, and no process ever loads a half-written one.
+    with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
+        built = Path(scratch) / target.name
+        result = subprocess.run([compiler, *FLAGS, f"-I{include}", str(SOURCE), "-o", str(built)],
+                                capture_output=True, text=True, timeout=300)
+        if result.returncode != 0:
+            last = (result.stderr.strip().splitlines() or ["no output"])[-1]
+            raise RuntimeError(f"{compiler} failed on {SOURCE.name}: {last}")
+        os.replace(built, target)
+    return target
+
+
+def _cpu_id() -> bytes:
+    """What -march=native depends on: a library built on one CPU is not loaded on another."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("flags", "Features")):
+                return line.encode()
+    except OSError:
+        pass
+    return platform.processor().encode()
+
+
+def available() -> bool:
+    """True once the kernel is built, loaded and registered with XLA (first call does the work)."""
+    with _lock:
+        if "ok" in _state:
+            return bool(_state["ok"])
+        _state["ok"] = False
+        if os.environ.get("DANN_NATIVE_LSTM", "on").lower() in {"off", "0", "false", "no"}:
+            return False
+        compiler = _compiler()
+        if compiler is None:
+            log.warning("no C++ compiler found: the LSTM runs as the slower pure-JAX scan")
+            return False
+        try:
+            library = ctypes.CDLL(str(_build(compiler)))
+            for name, symbol in (("dann_lstm_forward", "DannLstmForward"), ("dann_lstm_backward", "DannLstmBackward")):
+                jax.ffi.register_ffi_target(name, jax.ffi.pycapsule(getattr(library, symbol)), platform="cpu")
+        except (OSError, RuntimeError, subprocess.TimeoutExpired, AttributeError) as error:
+            log.warning("the native LSTM kernel is not used (%s): the LSTM runs as the slower pure-JAX scan", error)
+            return False
+        _state["library"] = library  # keep it loaded
+        _state["ok"] = True
+        return True
+
+
+def applies(xp, w_hh, dtype) -> bool:
+    """Whether this scan can run on the kernel: the CPU backend, float32, a hidden size it takes."""
+    hidden = w_hh.shape[0]
+    return (
+        dtype is None
+        and xp.dtype == jnp.float32
+        and w_hh.dtype == jnp.float32
+        and hidden % WIDTH == 0
+        and jax.default_backend() == "cpu"
+        and available()
+    )
+
+
+def forward(xp, w_hh, c0, h0):
+    """xp (T, B, 4H), w_hh (H, 4H), c0, h0 (B, H) -> hs, cs (T, B, H), acts (T, B, 4H)."""
+    steps, batch, gates = xp.shape
+    hidden = gates // 4
+    shapes = (
+        jax.ShapeDtypeStruct((steps, batch, hidden), jnp.float32),
+        jax.ShapeDtypeStruct((steps, batch, hidden), jnp.float32),
+        jax.ShapeDtypeStruct((steps, batch, gates), jnp.float32),
+    )
+    return jax.ffi.ffi_call("dann_lstm_forward", shapes, vmap_method="sequential")(xp, w_hh, c0, h0)
+
+
+def backward(w_hh, c0, cs, acts, d_hs, d_c_last, d_h_last):
+    """The backward scan: -> d_xp (T, B, 4H), d_c0, d_h0 (B, H)."""
+    shapes = (
+        jax.ShapeDtypeStruct(acts.shape, jnp.float32),
+        jax.ShapeDtypeStruct(c0.shape, jnp.float32),
+        jax.ShapeDtypeStruct(c0.shape, jnp.float32),
+    )
+    return jax.ffi.ffi_call("dann_lstm_backward", shapes, vmap_method="sequential")(
+        w_hh, c0, cs, acts, d_hs, d_c_last, d_h_last
+    )

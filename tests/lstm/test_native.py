@@ -1,0 +1,109 @@
+"""The compiled CPU kernel of the LSTM recurrence (lstm/lstm_cpu.cc) against the pure-JAX scan:
+the same outputs and the same gradients within float32 rounding, over shapes that take each of its
+code paths; and every way the build can fail leaves the pure-JAX scan running."""
+
+import os
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from lstm import kernel, native
+
+# The kernel sums each matmul in another order and uses its own rational tanh and sigmoid: within
+# float32 rounding of the pure-JAX scan, which tests/lstm/test_kernel.py bounds against the
+# textbook cell.
+OUTPUT_TOLERANCE = 2e-6
+GRADIENT_TOLERANCE = 1e-5
+
+# (steps, batch, hidden): a batch that is not a multiple of the 6-row tile; a hidden size of an odd
+# number of 16-wide blocks (the backward's one-block path); one step of one row; a full-size tile.
+SHAPES = [(7, 5, 16), (3, 13, 48), (1, 1, 32), (9, 64, 64)]
+
+
+@pytest.fixture(scope="module")
+def built():
+    if native._compiler() is None:
+        pytest.skip("no C++ compiler on this machine: dann runs the pure-JAX scan")
+    assert native.available(), "the kernel failed to build or load (see the warning above)"
+
+
+def inputs(steps, batch, hidden, seed=0):
+    keys = jax.random.split(jax.random.key(seed), 4)
+    xp = 2.0 * jax.random.normal(keys[0], (steps, batch, 4 * hidden))
+    w_hh = jax.random.normal(keys[1], (hidden, 4 * hidden)) / hidden**0.5
+    carry = (jax.random.normal(keys[2], (batch, hidden)), jax.random.normal(keys[3], (batch, hidden)))
+    return xp, w_hh, carry
+
+
+def loss_and_grads(xp, w_hh, carry):
+    def f(xp, w_hh, carry):
+        hs, (c, h) = kernel.lstm_scan(xp, w_hh, carry)
+        return jnp.sum(jnp.sin(hs)) + jnp.sum(c**2) + jnp.sum(3 * h)
+
+    return jax.jit(jax.value_and_grad(f, argnums=(0, 1, 2)))(xp, w_hh, carry)
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
+def test_the_kernel_gives_the_pure_jax_scans_outputs(built, shape):
+    xp, w_hh, carry = inputs(*shape)
+    assert native.applies(xp, w_hh, None)
+    hs, cs, acts = jax.jit(native.forward)(xp, w_hh, *carry)
+    expected_hs, _, (expected_cs, expected_acts) = kernel._lstm_forward(xp, w_hh, carry, 1, None)
+    for ours, theirs in ((hs, expected_hs), (cs, expected_cs), (acts, expected_acts)):
+        np.testing.assert_allclose(ours, theirs, atol=OUTPUT_TOLERANCE)
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
+def test_the_kernel_gives_the_pure_jax_scans_loss_and_gradients(built, shape, monkeypatch):
+    xp, w_hh, carry = inputs(*shape, seed=1)
+    ours = loss_and_grads(xp, w_hh, carry)
+    monkeypatch.setattr(native, "applies", lambda *args: False)
+    theirs = loss_and_grads(xp, w_hh, carry)
+    np.testing.assert_allclose(ours[0], theirs[0], rtol=1e-5)
+    for a, b in zip(jax.tree.leaves(ours[1]), jax.tree.leaves(theirs[1]), strict=True):
+        np.testing.assert_allclose(a, b, atol=GRADIENT_TOLERANCE)
+
+
+def test_it_takes_only_what_it_was_built_for(built):
+    xp, w_hh, _ = inputs(2, 3, 16)
+    assert native.applies(xp, w_hh, None)
+    assert not native.applies(xp, w_hh, "bfloat16")  # the mixed-precision knob stays pure JAX
+    odd_xp, odd_w, _ = inputs(2, 3, 24)
+    assert not native.applies(odd_xp, odd_w, None)  # not a multiple of the vector width
+
+
+PROBE = """
+import jax, jax.numpy as jnp
+from dann.process import configure_logging
+configure_logging()
+from lstm import kernel, native
+xp = jnp.ones((3, 2, 64)); w = jnp.ones((16, 64)) * 0.01; carry = (jnp.zeros((2, 16)), jnp.zeros((2, 16)))
+grad = jax.grad(lambda xp: kernel.lstm_scan(xp, w, carry)[0].sum())(xp)
+print("available", native.available(), "finite", bool(jnp.isfinite(grad).all()))
+"""
+
+
+def run_probe(tmp_path, **env):
+    environment = os.environ | {"DANN_NATIVE_DIR": str(tmp_path / "native")} | env
+    return subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, env=environment, timeout=300)
+
+
+def test_a_failed_build_warns_once_and_trains_on_the_pure_jax_scan(tmp_path):
+    result = run_probe(tmp_path, CXX="/bin/false")
+    assert result.returncode == 0, result.stderr
+    assert "available False finite True" in result.stdout
+    warnings = [line for line in result.stderr.splitlines() if "native LSTM kernel is not used" in line]
+    assert len(warnings) == 1 and "/bin/false failed on lstm_cpu.cc" in warnings[0], result.stderr
+    assert "Traceback" not in result.stderr
+    assert not list((tmp_path / "native").glob("*.so"))  # nothing half-built is left to load
+
+
+def test_switched_off_it_builds_nothing(tmp_path):
+    result = run_probe(tmp_path, DANN_NATIVE_LSTM="off")
+    assert result.returncode == 0, result.stderr
+    assert "available False finite True" in result.stdout and result.stderr == ""
+    assert not (tmp_path / "native").exists()
