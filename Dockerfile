@@ -35,6 +35,9 @@ RUN /opt/dann/bin/pip install --no-deps --no-build-isolation --no-index . \
 
 # --- runtime: the environment only; no source, no caches, not root --------------------------------
 FROM ${PYTHON_IMAGE}
+# g++ builds the LSTM's CPU kernel on first use (lstm/native.py): training on a CPU runs about
+# twice as fast with it (docs/measurements.md). Without it dann warns once and runs the pure-JAX scan.
+RUN apt-get update && apt-get install -y --no-install-recommends g++ && rm -rf /var/lib/apt/lists/*
 # uid 1000, the usual first user of a Linux host, so an export bind-mounted from that user's home
 # is readable. /data/checkpoints, /data/state and /data/cache (a bucket's local mirror) belong to
 # dann because Docker copies a mount point's owner into an empty named volume on first use: that

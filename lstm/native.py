@@ -5,7 +5,7 @@ The source is compiled with the machine's C++ compiler for the machine it runs o
 ~/.cache/dann/native), and registered with XLA as two FFI targets. Everything that can go wrong
 (no compiler, a failed build, no FFI headers) leaves `available()` False, logs one warning, and
 lstm/kernel.py uses its pure-JAX scan: the kernel is a speed-up, never a requirement.
-DANN_NATIVE_LSTM=off skips it. It runs on the CPU backend only, for float32 and hidden sizes that
+DANN_NATIVE_LSTM=off skips it. It runs on a single CPU device only, for float32 and hidden sizes that
 are a multiple of the vector width (16)."""
 
 import ctypes
@@ -99,7 +99,10 @@ def available() -> bool:
 
 
 def applies(xp, w_hh, dtype) -> bool:
-    """Whether this scan can run on the kernel: the CPU backend, float32, a hidden size it takes."""
+    """Whether this scan can run on the kernel: the CPU backend with one device, float32, a hidden
+    size it takes. Several CPU devices (a data-parallel mesh, which on a CPU only the tests build)
+    get the pure-JAX scan: XLA cannot split a custom call over the batch, and would run the whole
+    batch on every device."""
     hidden = w_hh.shape[0]
     return (
         dtype is None
@@ -107,6 +110,7 @@ def applies(xp, w_hh, dtype) -> bool:
         and w_hh.dtype == jnp.float32
         and hidden % WIDTH == 0
         and jax.default_backend() == "cpu"
+        and jax.device_count() == 1
         and available()
     )
 
