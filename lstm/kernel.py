@@ -38,12 +38,24 @@ def lstm_gates(gates):
 
 
 def lstm_cell(xp, w_hh, carry, dtype=None):
-    """xp (B, 4H) with bias added, w_hh (H, 4H), carry (c, h) -> new (c, h)."""
+    """xp (B, 4H) with bias added, w_hh (H, 4H), carry (c, h) -> new (c, h). The sampler's step: no
+    gradient flows through it, and on a CPU it is the native kernel's cell where that applies."""
     c, h = carry
+    if native.applies(xp, w_hh, dtype):
+        return native.cell(xp, w_hh, c, h)
     i, f, g, o = jnp.split(lstm_gates(xp + matmul(h, w_hh, dtype)), 4, axis=-1)  # (B, H) each
     c = f * c + i * g
     h = o * jnp.tanh(c)
     return c, h
+
+
+def lstm_cell_input(x, w_ih, b, w_hh, carry):
+    """One step of a layer after the first: x (B, H_in) its input -> new (c, h), as lstm_cell(x @
+    w_ih + b, ...). On the native kernel the input projection is part of the step."""
+    c, h = carry
+    if native.applies(x, w_hh, None) and x.dtype == w_ih.dtype == b.dtype == jnp.float32:
+        return native.cell_input(x, w_ih, b, w_hh, c, h)
+    return lstm_cell(x @ w_ih + b, w_hh, carry)
 
 
 @jax.custom_vjp

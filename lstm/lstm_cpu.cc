@@ -141,38 +141,62 @@ void pack_forward(const float* w, int64_t H, float* out) {
         for (int64_t v = 0; v < VW; ++v) *out++ = w[k * 4 * H + g * H + b * VW + v];
 }
 
-// R rows of one block: gates = xp_t + h_prev @ W, then the cell, all on the accumulators.
+// A matmul operand of the forward: rows of `a` (a_stride apart, K long) against W, whose four
+// gate vectors of a block for row k are at w + k * k_stride + g * gate_stride: packed per block
+// (4 * VW, VW) in training, W as it is stored (4H, H) for the sampler's single steps, which read
+// W once and would not win back the packing.
+struct Operand {
+  const float* a;
+  int64_t a_stride, K;
+  const float* w;
+  int64_t k_stride, gate_stride;
+};
+
 template <int R>
-inline void forward_tile(int64_t H, int64_t r0, int64_t j0, const float* wp, const float* xp_t,
-                         const float* h_prev, const float* c_prev, float* acts_t, float* c_t, float* h_t) {
+inline void accumulate(vf (&acc)[R][4], const Operand& op, int64_t r0) {
+  const float* ap = op.a + r0 * op.a_stride;
+  for (int64_t k = 0; k < op.K; ++k) {
+    const float* wk = op.w + k * op.k_stride;
+    const int64_t gs = op.gate_stride;
+    const vf w0 = load(wk), w1 = load(wk + gs), w2 = load(wk + 2 * gs), w3 = load(wk + 3 * gs);
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      const vf s = splat(ap[r * op.a_stride + k]);
+      acc[r][0] += s * w0;
+      acc[r][1] += s * w1;
+      acc[r][2] += s * w2;
+      acc[r][3] += s * w3;
+    }
+  }
+}
+
+// R rows of one block: gates = xp_t [+ x @ W_ih] + h_prev @ W_hh, then the cell, all on the
+// accumulators. xp_t's rows are xp_stride apart (0: one bias row for every row). `input` is the
+// sampler's layer input, folded into the step (its `a` null otherwise). acts_t may be null (the
+// sampler keeps no gates).
+template <int R>
+inline void forward_tile(int64_t H, int64_t r0, int64_t j0, const Operand& recurrent, const Operand& input,
+                         const float* xp_t, int64_t xp_stride, const float* c_prev, float* acts_t, float* c_t,
+                         float* h_t) {
   const int64_t G = 4 * H;
   vf acc[R][4];
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r)
 #pragma GCC unroll 4
-    for (int g = 0; g < 4; ++g) acc[r][g] = load(xp_t + (r0 + r) * G + g * H + j0);
-  const float* hp = h_prev + r0 * H;
-  for (int64_t k = 0; k < H; ++k) {
-    const float* wk = wp + k * 4 * VW;
-    const vf w0 = load(wk), w1 = load(wk + VW), w2 = load(wk + 2 * VW), w3 = load(wk + 3 * VW);
-#pragma GCC unroll 8
-    for (int r = 0; r < R; ++r) {
-      const vf a = splat(hp[r * H + k]);
-      acc[r][0] += a * w0;
-      acc[r][1] += a * w1;
-      acc[r][2] += a * w2;
-      acc[r][3] += a * w3;
-    }
-  }
+    for (int g = 0; g < 4; ++g) acc[r][g] = load(xp_t + (r0 + r) * xp_stride + g * H + j0);
+  if (input.a != nullptr) accumulate<R>(acc, input, r0);
+  accumulate<R>(acc, recurrent, r0);
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r) {
     const int64_t row = r0 + r;
     const vf i = vsigmoid(acc[r][0]), f = vsigmoid(acc[r][1]), g = vtanh(acc[r][2]), o = vsigmoid(acc[r][3]);
     const vf c = f * load(c_prev + row * H + j0) + i * g;
-    store(acts_t + row * G + j0, i);
-    store(acts_t + row * G + H + j0, f);
-    store(acts_t + row * G + 2 * H + j0, g);
-    store(acts_t + row * G + 3 * H + j0, o);
+    if (acts_t != nullptr) {
+      store(acts_t + row * G + j0, i);
+      store(acts_t + row * G + H + j0, f);
+      store(acts_t + row * G + 2 * H + j0, g);
+      store(acts_t + row * G + 3 * H + j0, o);
+    }
     store(c_t + row * H + j0, c);
     store(h_t + row * H + j0, o * vtanh(c));
   }
@@ -196,9 +220,9 @@ inline void over_rows(int64_t B, Args... args) {
 
 template <int R>
 struct ForwardTile {
-  static void run(int64_t r0, int64_t H, int64_t j0, const float* wp, const float* xp_t, const float* h_prev,
-                  const float* c_prev, float* acts_t, float* c_t, float* h_t) {
-    forward_tile<R>(H, r0, j0, wp, xp_t, h_prev, c_prev, acts_t, c_t, h_t);
+  static void run(int64_t r0, int64_t H, int64_t j0, const Operand& recurrent, const Operand& input,
+                  const float* xp_t, int64_t xp_stride, const float* c_prev, float* acts_t, float* c_t, float* h_t) {
+    forward_tile<R>(H, r0, j0, recurrent, input, xp_t, xp_stride, c_prev, acts_t, c_t, h_t);
   }
 };
 
@@ -219,10 +243,52 @@ ffi::Error LstmForward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> xp, ffi::Buff
   auto work = [&](int64_t t, int64_t block) {
     const float* h_prev = t == 0 ? h_init : h_out + (t - 1) * BH;
     const float* c_prev = t == 0 ? c_init : c_out + (t - 1) * BH;
-    over_rows<ForwardTile>(B, H, block * VW, wp + block * H * 4 * VW, x + t * BG, h_prev, c_prev, a_out + t * BG,
+    const Operand recurrent{h_prev, H, H, wp + block * H * 4 * VW, 4 * VW, VW};
+    over_rows<ForwardTile>(B, H, block * VW, recurrent, Operand{}, x + t * BG, 4 * H, c_prev, a_out + t * BG,
                            c_out + t * BH, h_out + t * BH);
   };
   parallel_stages(pool, T, H / VW, work);
+  return ffi::Error::Success();
+}
+
+// One step of the cell, for the sampler: xp (B, 4H) with the bias added, w (H, 4H), c and h
+// (B, H) -> the new c and h.
+ffi::Error LstmCell(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> xp, ffi::Buffer<ffi::F32> w, ffi::Buffer<ffi::F32> c,
+                    ffi::Buffer<ffi::F32> h, ffi::ResultBuffer<ffi::F32> c_new, ffi::ResultBuffer<ffi::F32> h_new) {
+  const auto dims = xp.dimensions();
+  if (dims.size() != 2 || dims[1] % (4 * VW) != 0)
+    return ffi::Error::InvalidArgument("dann_lstm_cell: xp must be (B, 4H) with H a multiple of the vector width");
+  const int64_t B = dims[0], H = dims[1] / 4;
+  if (B == 0) return ffi::Error::Success();
+  const float *x = xp.typed_data(), *wp = w.typed_data(), *c_prev = c.typed_data(), *h_prev = h.typed_data();
+  float *c_out = c_new->typed_data(), *h_out = h_new->typed_data();
+  auto work = [&](int64_t, int64_t block) {
+    const Operand recurrent{h_prev, H, H, wp + block * VW, 4 * H, H};
+    over_rows<ForwardTile>(B, H, block * VW, recurrent, Operand{}, x, 4 * H, c_prev, nullptr, c_out, h_out);
+  };
+  parallel_stages(pool, 1, H / VW, work);
+  return ffi::Error::Success();
+}
+
+// The same step for a layer after the first, its input projection folded in: gates = b +
+// x @ w_ih + h @ w_hh, with x (B, H_in), w_ih (H_in, 4H), b (4H).
+ffi::Error LstmCellInput(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::F32> w_ih,
+                         ffi::Buffer<ffi::F32> b, ffi::Buffer<ffi::F32> w, ffi::Buffer<ffi::F32> c,
+                         ffi::Buffer<ffi::F32> h, ffi::ResultBuffer<ffi::F32> c_new, ffi::ResultBuffer<ffi::F32> h_new) {
+  const auto dims = w_ih.dimensions();
+  if (dims.size() != 2 || dims[1] % (4 * VW) != 0 || x.dimensions().size() != 2 || x.dimensions()[1] != dims[0])
+    return ffi::Error::InvalidArgument("dann_lstm_cell_input: x (B, H_in) and w_ih (H_in, 4H) do not match");
+  const int64_t B = x.dimensions()[0], H_in = dims[0], H = dims[1] / 4;
+  if (B == 0) return ffi::Error::Success();
+  const float *xi = x.typed_data(), *wi = w_ih.typed_data(), *bias = b.typed_data(), *wp = w.typed_data();
+  const float *c_prev = c.typed_data(), *h_prev = h.typed_data();
+  float *c_out = c_new->typed_data(), *h_out = h_new->typed_data();
+  auto work = [&](int64_t, int64_t block) {
+    const Operand recurrent{h_prev, H, H, wp + block * VW, 4 * H, H};
+    const Operand input{xi, H_in, H_in, wi + block * VW, 4 * H, H};
+    over_rows<ForwardTile>(B, H, block * VW, recurrent, input, bias, 0, c_prev, nullptr, c_out, h_out);
+  };
+  parallel_stages(pool, 1, H / VW, work);
   return ffi::Error::Success();
 }
 
@@ -375,6 +441,28 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(DannLstmForward, LstmForward,
                                   .Ret<ffi::Buffer<ffi::F32>>()  // hs
                                   .Ret<ffi::Buffer<ffi::F32>>()  // cs
                                   .Ret<ffi::Buffer<ffi::F32>>());  // acts
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(DannLstmCell, LstmCell,
+                              ffi::Ffi::Bind()
+                                  .Ctx<ffi::ThreadPool>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()  // xp
+                                  .Arg<ffi::Buffer<ffi::F32>>()  // w
+                                  .Arg<ffi::Buffer<ffi::F32>>()  // c
+                                  .Arg<ffi::Buffer<ffi::F32>>()  // h
+                                  .Ret<ffi::Buffer<ffi::F32>>()  // c_new
+                                  .Ret<ffi::Buffer<ffi::F32>>());  // h_new
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(DannLstmCellInput, LstmCellInput,
+                              ffi::Ffi::Bind()
+                                  .Ctx<ffi::ThreadPool>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()  // x
+                                  .Arg<ffi::Buffer<ffi::F32>>()  // w_ih
+                                  .Arg<ffi::Buffer<ffi::F32>>()  // b
+                                  .Arg<ffi::Buffer<ffi::F32>>()  // w
+                                  .Arg<ffi::Buffer<ffi::F32>>()  // c
+                                  .Arg<ffi::Buffer<ffi::F32>>()  // h
+                                  .Ret<ffi::Buffer<ffi::F32>>()  // c_new
+                                  .Ret<ffi::Buffer<ffi::F32>>());  // h_new
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(DannLstmBackward, LstmBackward,
                               ffi::Ffi::Bind()

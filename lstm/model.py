@@ -77,6 +77,14 @@ class Layer(nnx.Module):
         h = kernel.gru_cell(xp, self.w_hh[...], self.b[...], carry)
         return h, h
 
+    def step_from(self, x, w_ih, carry):
+        """One time step of a layer after the first, from its input x (B, H) and the W_ih that
+        projects it -> h (B, H), carry."""
+        if self.cell == "lstm":
+            carry = kernel.lstm_cell_input(x, w_ih, self.b[...], self.w_hh[...], carry)
+            return carry[1], carry
+        return self.step(x @ w_ih, carry)
+
 
 class CharRNN(nnx.Module):
     def __init__(self, config: ModelConfig, *, rngs: nnx.Rngs):
@@ -122,9 +130,7 @@ class CharRNN(nnx.Module):
         new_carry = []
         x = None
         for i, layer in enumerate(self.layers):
-            if i > 0:
-                xp = x @ self.w_ih[i - 1][...]
-            h, c = layer.step(xp, carry[i])
+            h, c = layer.step(xp, carry[i]) if i == 0 else layer.step_from(x, self.w_ih[i - 1][...], carry[i])
             new_carry.append(c)
             x = h + x if self.config.residual and i > 0 else h
         return self.head(x), tuple(new_carry)

@@ -2,11 +2,12 @@
 
 The source is compiled with the machine's C++ compiler for the machine it runs on
 (`-march=native`), once per source, compiler flags and jaxlib, into DANN_NATIVE_DIR (default
-~/.cache/dann/native), and registered with XLA as two FFI targets. Everything that can go wrong
-(no compiler, a failed build, no FFI headers) leaves `available()` False, logs one warning, and
-lstm/kernel.py uses its pure-JAX scan: the kernel is a speed-up, never a requirement.
-DANN_NATIVE_LSTM=off skips it. It runs on a single CPU device only, for float32 and hidden sizes that
-are a multiple of the vector width (16)."""
+~/.cache/dann/native), and registered with XLA as FFI targets: the forward and backward scans of
+training, and one step of the cell for the sampler. Everything that can go wrong (no
+compiler, a failed build, no FFI headers) leaves `available()` False, logs one warning, and
+lstm/kernel.py uses its pure-JAX code: the kernel is a speed-up, never a requirement.
+DANN_NATIVE_LSTM=off skips it. It runs on a single CPU device only, for float32 and hidden sizes
+that are a multiple of the vector width (16)."""
 
 import ctypes
 import hashlib
@@ -88,7 +89,8 @@ def available() -> bool:
             return False
         try:
             library = ctypes.CDLL(str(_build(compiler)))
-            for name, symbol in (("dann_lstm_forward", "DannLstmForward"), ("dann_lstm_backward", "DannLstmBackward")):
+            for name, symbol in (("dann_lstm_forward", "DannLstmForward"), ("dann_lstm_backward", "DannLstmBackward"),
+                                 ("dann_lstm_cell", "DannLstmCell"), ("dann_lstm_cell_input", "DannLstmCellInput")):
                 jax.ffi.register_ffi_target(name, jax.ffi.pycapsule(getattr(library, symbol)), platform="cpu")
         except (OSError, RuntimeError, subprocess.TimeoutExpired, AttributeError) as error:
             log.warning("the native LSTM kernel is not used (%s): the LSTM runs as the slower pure-JAX scan", error)
@@ -137,3 +139,16 @@ def backward(w_hh, c0, cs, acts, d_hs, d_c_last, d_h_last):
     return jax.ffi.ffi_call("dann_lstm_backward", shapes, vmap_method="sequential")(
         w_hh, c0, cs, acts, d_hs, d_c_last, d_h_last
     )
+
+
+def cell(xp, w_hh, c, h):
+    """One step: xp (B, 4H) with the bias added, w_hh (H, 4H), c, h (B, H) -> new c, h."""
+    shapes = (jax.ShapeDtypeStruct(c.shape, jnp.float32), jax.ShapeDtypeStruct(h.shape, jnp.float32))
+    return jax.ffi.ffi_call("dann_lstm_cell", shapes, vmap_method="sequential")(xp, w_hh, c, h)
+
+
+def cell_input(x, w_ih, b, w_hh, c, h):
+    """One step of a layer after the first, its input projection folded in: x (B, H_in), w_ih
+    (H_in, 4H), b (4H,) -> new c, h, as cell(x @ w_ih + b, w_hh, c, h)."""
+    shapes = (jax.ShapeDtypeStruct(c.shape, jnp.float32), jax.ShapeDtypeStruct(h.shape, jnp.float32))
+    return jax.ffi.ffi_call("dann_lstm_cell_input", shapes, vmap_method="sequential")(x, w_ih, b, w_hh, c, h)

@@ -1,6 +1,6 @@
-"""The compiled CPU kernel of the LSTM recurrence (lstm/lstm_cpu.cc) against the pure-JAX scan:
-the same outputs and the same gradients within float32 rounding, over shapes that take each of its
-code paths; and every way the build can fail leaves the pure-JAX scan running."""
+"""The compiled CPU kernel of the LSTM recurrence (lstm/lstm_cpu.cc) against the pure-JAX code:
+the scan's outputs and gradients, and the sampler's cell, within float32 rounding, over shapes that
+take each of its code paths; and every way the build can fail leaves the pure-JAX code running."""
 
 import os
 import subprocess
@@ -66,6 +66,31 @@ def test_the_kernel_gives_the_pure_jax_scans_loss_and_gradients(built, shape, mo
     np.testing.assert_allclose(ours[0], theirs[0], rtol=1e-5)
     for a, b in zip(jax.tree.leaves(ours[1]), jax.tree.leaves(theirs[1]), strict=True):
         np.testing.assert_allclose(a, b, atol=GRADIENT_TOLERANCE)
+
+
+@pytest.mark.parametrize("batch", [1, 3, 8])
+def test_the_kernels_cell_gives_the_pure_jax_cell(built, batch, monkeypatch):
+    """The sampler's step. That fixed-seed samples keep their picks is tests/lstm/test_kernel.py's."""
+    xp, w_hh, carry = inputs(1, batch, 48, seed=2)
+    ours = jax.jit(lambda xp, w, carry: kernel.lstm_cell(xp, w, carry))(xp[0], w_hh, carry)
+    monkeypatch.setattr(native, "applies", lambda *args: False)
+    theirs = jax.jit(lambda xp, w, carry: kernel.lstm_cell(xp, w, carry))(xp[0], w_hh, carry)
+    for a, b in zip(ours, theirs, strict=True):
+        np.testing.assert_allclose(a, b, atol=OUTPUT_TOLERANCE)
+
+
+@pytest.mark.parametrize("batch", [1, 8])
+def test_the_kernels_cell_with_its_input_projection_gives_the_pure_jax_step(built, batch, monkeypatch):
+    """A second layer's step: gates = b + x @ W_ih + h @ W_hh in one call."""
+    _, w_hh, carry = inputs(1, batch, 32, seed=3)
+    keys = jax.random.split(jax.random.key(4), 3)
+    x, w_ih, b = (jax.random.normal(keys[0], (batch, 48)), 0.2 * jax.random.normal(keys[1], (48, 128)),
+                  jax.random.normal(keys[2], (128,)))
+    step = lambda: jax.jit(lambda *args: kernel.lstm_cell_input(*args))(x, w_ih, b, w_hh, carry)  # noqa: E731
+    ours = step()
+    monkeypatch.setattr(native, "applies", lambda *args: False)
+    for a, b_ in zip(ours, step(), strict=True):
+        np.testing.assert_allclose(a, b_, atol=OUTPUT_TOLERANCE)
 
 
 def test_it_takes_only_what_it_was_built_for(built):
