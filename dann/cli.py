@@ -570,6 +570,7 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
 
     from dann.settings import load_settings
+    from lstm import native
     from lstm.errors import DannError
 
     try:
@@ -577,6 +578,7 @@ def main(argv=None) -> int:
         given = {"checkpoint_dir": args.checkpoint_dir} if getattr(args, "checkpoint_dir", None) else {}
         settings = load_settings(process_settings(args.command), **given)
         use_compilation_cache(settings.jax_cache_dir)
+        native.configure(settings.native_lstm, settings.native_dir)
         COMMANDS[args.command](args, settings)
     except DannError as error:  # expected: one line. Anything else is a bug and keeps its traceback
         print(f"dann: error: {error}", file=sys.stderr)

@@ -77,6 +77,10 @@ class CommonSettings(BaseSettings):
     # Where compiled XLA programs are kept between processes, so that a restarted bot or the next
     # scheduled run skips most of its compiling (docs/measurements.md). "off": none.
     jax_cache_dir: str = "~/.cache/dann/jax"
+    # The LSTM's CPU kernel (lstm/native.py): off runs the pure-JAX scan; native_dir is where the
+    # machine's build of it is kept.
+    native_lstm: bool = True
+    native_dir: str = "~/.cache/dann/native"
     # The state store (dann/state/): the forget list, pauses, schedules, reactions, the game's votes
     # and the poster's record. Empty: SQLite in state.db beside the checkpoints. Every process that
     # shares the checkpoints must see the same database, with write access to its folder (SQLite's

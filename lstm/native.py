@@ -37,8 +37,20 @@ def _compiler() -> str | None:
     return os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++") or shutil.which("clang++")
 
 
+def configure(enabled: bool, directory: str) -> None:
+    """The command line's settings (DANN_NATIVE_LSTM, DANN_NATIVE_DIR, from the environment or
+    .env), before the first use. Without a call, the environment's are read."""
+    _state["enabled"], _state["directory"] = enabled, directory
+
+
+def _enabled() -> bool:
+    if "enabled" in _state:
+        return bool(_state["enabled"])
+    return os.environ.get("DANN_NATIVE_LSTM", "on").lower() not in {"off", "0", "false", "no"}
+
+
 def library_dir() -> Path:
-    return Path(os.environ.get("DANN_NATIVE_DIR", "~/.cache/dann/native")).expanduser()
+    return Path(str(_state.get("directory") or os.environ.get("DANN_NATIVE_DIR", "~/.cache/dann/native"))).expanduser()
 
 
 def _build(compiler: str) -> Path:
@@ -81,7 +93,7 @@ def available() -> bool:
         if "ok" in _state:
             return bool(_state["ok"])
         _state["ok"] = False
-        if os.environ.get("DANN_NATIVE_LSTM", "on").lower() in {"off", "0", "false", "no"}:
+        if not _enabled():
             return False
         compiler = _compiler()
         if compiler is None:
