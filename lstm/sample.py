@@ -151,6 +151,11 @@ def sample_tokens(graphdef, params, prompts, prompt_lens, keys, temperature, top
     return out, logp / jnp.minimum(lengths, max_new)
 
 
+# One key per row from its seed, compiled once: traced anew on every call, the vmap cost more than
+# half a millisecond of a one-text request.
+_row_keys = jax.jit(jax.vmap(jax.random.key))
+
+
 def encode_prompts(vocab: Vocab, modes: list[str], prompts: list[str], contexts: list):
     """Each row as "<eos> [<post> context <eos>]... <kind> prompt", padded to a bucket width ->
     (B, P) ids, (B,) lengths. A context (one text, or a tuple of them oldest first: a conversation)
@@ -209,7 +214,7 @@ def generate(
         params,
         jnp.asarray(ids),
         jnp.asarray(lens),
-        jax.vmap(jax.random.key)(jnp.asarray(seeds, jnp.uint32)),
+        _row_keys(jnp.asarray(seeds, jnp.uint32)),
         jnp.asarray(temperature, jnp.float32),
         jnp.asarray(top_k),
         jnp.asarray(top_p),
