@@ -418,14 +418,10 @@ ffi::Error LstmBackward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> w, ffi::Buff
     std::copy(d_h_last.typed_data(), d_h_last.typed_data() + B * H, d_h0->typed_data());
     return ffi::Error::Success();
   }
-  if ((H / VW) % NV == 0)
-    backward_scan<NV>(pool, T, B, H, w.typed_data(), d_hs.typed_data(), cs.typed_data(), acts.typed_data(),
-                      c0.typed_data(), d_c_last.typed_data(), d_h_last.typed_data(), d_xp->typed_data(),
-                      d_c0->typed_data(), d_h0->typed_data());
-  else
-    backward_scan<1>(pool, T, B, H, w.typed_data(), d_hs.typed_data(), cs.typed_data(), acts.typed_data(),
-                     c0.typed_data(), d_c_last.typed_data(), d_h_last.typed_data(), d_xp->typed_data(),
-                     d_c0->typed_data(), d_h0->typed_data());
+  // Two blocks of hidden units a chunk where they pair up, else one.
+  const auto scan = (H / VW) % NV == 0 ? backward_scan<NV> : backward_scan<1>;
+  scan(pool, T, B, H, w.typed_data(), d_hs.typed_data(), cs.typed_data(), acts.typed_data(), c0.typed_data(),
+       d_c_last.typed_data(), d_h_last.typed_data(), d_xp->typed_data(), d_c0->typed_data(), d_h0->typed_data());
   return ffi::Error::Success();
 }
 
