@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 
 from lstm import kernel, native
+from tests.lstm.test_kernel import GRADIENT_TOLERANCE as TEXTBOOK_TOLERANCE
+from tests.lstm.test_kernel import textbook_cell
 
 # The kernel sums each matmul in another order and uses its own rational tanh and sigmoid: within
 # float32 rounding of the pure-JAX scan, which tests/lstm/test_kernel.py bounds against the
@@ -93,6 +95,32 @@ def test_the_kernels_cell_with_its_input_projection_gives_the_pure_jax_step(buil
         np.testing.assert_allclose(a, b_, atol=OUTPUT_TOLERANCE)
 
 
+def test_the_kernel_matches_the_textbook_cell_in_loss_and_gradients(built):
+    """Directly against plain autodiff through the textbook cell, at the pure-JAX scan's tolerance
+    (tests/lstm/test_kernel.py's test holds that scan there at a hidden size the kernel does not take)."""
+    xp, w_hh, carry = inputs(9, 5, 32, seed=5)
+
+    def reference(xp, w_hh, carry):
+        def step(c, xt):
+            c = textbook_cell(xt, w_hh, c)
+            return c, c[1]
+
+        carry, hs = jax.lax.scan(step, carry, xp)
+        return hs, carry
+
+    def loss(scan):
+        def f(xp, w_hh, carry):
+            hs, (c, h) = scan(xp, w_hh, carry)
+            return jnp.sum(jnp.sin(hs)) + jnp.sum(c**2) + jnp.sum(3 * h)
+
+        return jax.jit(jax.value_and_grad(f, argnums=(0, 1, 2)))(xp, w_hh, carry)
+
+    ours, theirs = loss(kernel.lstm_scan), loss(reference)
+    np.testing.assert_allclose(ours[0], theirs[0], rtol=1e-5)
+    for a, b in zip(jax.tree.leaves(ours[1]), jax.tree.leaves(theirs[1]), strict=True):
+        np.testing.assert_allclose(a, b, atol=TEXTBOOK_TOLERANCE)
+
+
 def test_it_takes_only_what_it_was_built_for(built):
     xp, w_hh, _ = inputs(2, 3, 16)
     assert native.applies(xp, w_hh, None)
@@ -106,6 +134,8 @@ import jax, jax.numpy as jnp
 from dann.process import configure_logging
 configure_logging()
 from lstm import kernel, native
+from tests.lstm.test_kernel import GRADIENT_TOLERANCE as TEXTBOOK_TOLERANCE
+from tests.lstm.test_kernel import textbook_cell
 xp = jnp.ones((3, 2, 64)); w = jnp.ones((16, 64)) * 0.01; carry = (jnp.zeros((2, 16)), jnp.zeros((2, 16)))
 grad = jax.grad(lambda xp: kernel.lstm_scan(xp, w, carry)[0].sum())(xp)
 print("available", native.available(), "finite", bool(jnp.isfinite(grad).all()))
