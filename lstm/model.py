@@ -113,7 +113,8 @@ class CharRNN(nnx.Module):
         x = None
         for i, layer in enumerate(self.layers):
             if i > 0:
-                w_ih = self.w_ih[i - 1][...]  # (T, B, GH): one matmul for the sequence
+                w_ih = self.w_ih[i - 1][...]
+                # (T, B, GH): one matmul for the sequence
                 xp = kernel.project(x, w_ih) if matmul_dtype is None else kernel.matmul(x, w_ih, matmul_dtype)
             drop_key = None if dropout_key is None else jax.random.fold_in(dropout_key, 1000 + i)
             hs, c = layer(xp, carry[i], drop_key, unroll, matmul_dtype)  # (T, B, H)
