@@ -70,7 +70,7 @@ def test_the_kernel_gives_the_pure_jax_scans_loss_and_gradients(built, shape, mo
         np.testing.assert_allclose(a, b, atol=GRADIENT_TOLERANCE)
 
 
-@pytest.mark.parametrize("batch", [1, 3, 8])
+@pytest.mark.parametrize("batch", [1, 3, 8, 13])
 def test_the_kernels_cell_gives_the_pure_jax_cell(built, batch, monkeypatch):
     """The sampler's step. That fixed-seed samples keep their picks is tests/lstm/test_kernel.py's."""
     xp, w_hh, carry = inputs(1, batch, 48, seed=2)
