@@ -28,28 +28,32 @@ def test_the_fused_gates_equal_sigmoid_and_tanh():
     assert float(jnp.max(jnp.abs(acts - expected))) <= GATE_TOLERANCE
 
 
+def textbook_scan(xp, w_hh, carry):
+    """The textbook cell through `lax.scan`, differentiated by plain autodiff."""
+    def step(c, xt):
+        c = textbook_cell(xt, w_hh, c)
+        return c, c[1]
+
+    carry, hs = jax.lax.scan(step, carry, xp)
+    return hs, carry
+
+
+def loss_and_grads(scan, xp, w_hh, carry):
+    """A loss that reads every output of `scan`, and its gradients with respect to every input."""
+    def f(xp, w_hh, carry):
+        hs, (c, h) = scan(xp, w_hh, carry)
+        return jnp.sum(jnp.sin(hs)) + jnp.sum(c**2) + jnp.sum(3 * h)
+
+    return jax.value_and_grad(f, argnums=(0, 1, 2))(xp, w_hh, carry)
+
+
 def test_a_scan_matches_the_textbook_cell_in_loss_and_gradients():
-    def reference(xp, w_hh, carry):
-        def step(c, xt):
-            c = textbook_cell(xt, w_hh, c)
-            return c, c[1]
-
-        carry, hs = jax.lax.scan(step, carry, xp)
-        return hs, carry
-
     keys = jax.random.split(jax.random.key(1), 4)
     xp = 2.0 * jax.random.normal(keys[0], (16, 4, 32))
     w_hh = 0.5 * jax.random.normal(keys[1], (8, 32))
     carry = (jax.random.normal(keys[2], (4, 8)), jax.random.normal(keys[3], (4, 8)))
 
-    def loss_and_grads(scan):
-        def f(xp, w_hh, carry):
-            hs, (c, h) = scan(xp, w_hh, carry)
-            return jnp.sum(jnp.sin(hs)) + jnp.sum(c**2) + jnp.sum(3 * h)
-
-        return jax.value_and_grad(f, argnums=(0, 1, 2))(xp, w_hh, carry)
-
-    ours, theirs = loss_and_grads(kernel.lstm_scan), loss_and_grads(reference)
+    ours, theirs = loss_and_grads(kernel.lstm_scan, xp, w_hh, carry), loss_and_grads(textbook_scan, xp, w_hh, carry)
     np.testing.assert_allclose(ours[0], theirs[0], rtol=1e-6)
     for a, b in zip(jax.tree.leaves(ours[1]), jax.tree.leaves(theirs[1]), strict=True):
         np.testing.assert_allclose(a, b, atol=GRADIENT_TOLERANCE)

@@ -7,13 +7,12 @@ import subprocess
 import sys
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from lstm import kernel, native
 from tests.lstm.test_kernel import GRADIENT_TOLERANCE as TEXTBOOK_TOLERANCE
-from tests.lstm.test_kernel import textbook_cell
+from tests.lstm.test_kernel import loss_and_grads, textbook_scan
 
 # The kernel sums each matmul in another order and uses its own rational tanh and sigmoid: within
 # float32 rounding of the pure-JAX scan, which tests/lstm/test_kernel.py bounds against the
@@ -41,14 +40,6 @@ def inputs(steps, batch, hidden, seed=0):
     return xp, w_hh, carry
 
 
-def loss_and_grads(xp, w_hh, carry):
-    def f(xp, w_hh, carry):
-        hs, (c, h) = kernel.lstm_scan(xp, w_hh, carry)
-        return jnp.sum(jnp.sin(hs)) + jnp.sum(c**2) + jnp.sum(3 * h)
-
-    return jax.jit(jax.value_and_grad(f, argnums=(0, 1, 2)))(xp, w_hh, carry)
-
-
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
 def test_the_kernel_gives_the_pure_jax_scans_outputs(built, shape):
     xp, w_hh, carry = inputs(*shape)
@@ -62,9 +53,9 @@ def test_the_kernel_gives_the_pure_jax_scans_outputs(built, shape):
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
 def test_the_kernel_gives_the_pure_jax_scans_loss_and_gradients(built, shape, monkeypatch):
     xp, w_hh, carry = inputs(*shape, seed=1)
-    ours = loss_and_grads(xp, w_hh, carry)
+    ours = loss_and_grads(kernel.lstm_scan, xp, w_hh, carry)
     monkeypatch.setattr(native, "applies", lambda *args: False)
-    theirs = loss_and_grads(xp, w_hh, carry)
+    theirs = loss_and_grads(kernel.lstm_scan, xp, w_hh, carry)
     np.testing.assert_allclose(ours[0], theirs[0], rtol=1e-5)
     for a, b in zip(jax.tree.leaves(ours[1]), jax.tree.leaves(theirs[1]), strict=True):
         np.testing.assert_allclose(a, b, atol=GRADIENT_TOLERANCE)
@@ -100,22 +91,7 @@ def test_the_kernel_matches_the_textbook_cell_in_loss_and_gradients(built):
     (tests/lstm/test_kernel.py's test holds that scan there at a hidden size the kernel does not take)."""
     xp, w_hh, carry = inputs(9, 5, 32, seed=5)
 
-    def reference(xp, w_hh, carry):
-        def step(c, xt):
-            c = textbook_cell(xt, w_hh, c)
-            return c, c[1]
-
-        carry, hs = jax.lax.scan(step, carry, xp)
-        return hs, carry
-
-    def loss(scan):
-        def f(xp, w_hh, carry):
-            hs, (c, h) = scan(xp, w_hh, carry)
-            return jnp.sum(jnp.sin(hs)) + jnp.sum(c**2) + jnp.sum(3 * h)
-
-        return jax.jit(jax.value_and_grad(f, argnums=(0, 1, 2)))(xp, w_hh, carry)
-
-    ours, theirs = loss(kernel.lstm_scan), loss(reference)
+    ours, theirs = loss_and_grads(kernel.lstm_scan, xp, w_hh, carry), loss_and_grads(textbook_scan, xp, w_hh, carry)
     np.testing.assert_allclose(ours[0], theirs[0], rtol=1e-5)
     for a, b in zip(jax.tree.leaves(ours[1]), jax.tree.leaves(theirs[1]), strict=True):
         np.testing.assert_allclose(a, b, atol=TEXTBOOK_TOLERANCE)
@@ -134,8 +110,6 @@ import jax, jax.numpy as jnp
 from dann.process import configure_logging
 configure_logging()
 from lstm import kernel, native
-from tests.lstm.test_kernel import GRADIENT_TOLERANCE as TEXTBOOK_TOLERANCE
-from tests.lstm.test_kernel import textbook_cell
 xp = jnp.ones((3, 2, 64)); w = jnp.ones((16, 64)) * 0.01; carry = (jnp.zeros((2, 16)), jnp.zeros((2, 16)))
 grad = jax.grad(lambda xp: kernel.lstm_scan(xp, w, carry)[0].sum())(xp)
 print("available", native.available(), "finite", bool(jnp.isfinite(grad).all()))
