@@ -37,11 +37,19 @@ def lstm_gates(gates):
     return jnp.tanh(gates * scale) * scale + offset
 
 
+def sampler_weights(w):
+    """A weight (K, 4H) of an LSTM layer as lstm_cell and lstm_cell_input read it, prepared once
+    before a sampler's loop: packed for the native kernel where it applies (native.pack), else as
+    it is."""
+    return native.pack(w) if native.applies(w, w, None) else w
+
+
 def lstm_cell(xp, w_hh, carry, dtype=None):
-    """xp (B, 4H) with bias added, w_hh (H, 4H), carry (c, h) -> new (c, h). The sampler's step: no
-    gradient flows through it, and on a CPU it is the native kernel's cell where that applies."""
+    """xp (B, 4H) with bias added, w_hh (H, 4H) or as sampler_weights prepared it, carry (c, h) ->
+    new (c, h). The sampler's step: no gradient flows through it; a packed w_hh runs the native
+    kernel's cell."""
     c, h = carry
-    if native.applies(xp, w_hh, dtype):
+    if w_hh.ndim == 4:
         return native.cell(xp, w_hh, c, h)
     i, f, g, o = jnp.split(lstm_gates(xp + matmul(h, w_hh, dtype)), 4, axis=-1)  # (B, H) each
     c = f * c + i * g
@@ -51,9 +59,10 @@ def lstm_cell(xp, w_hh, carry, dtype=None):
 
 def lstm_cell_input(x, w_ih, b, w_hh, carry):
     """One step of a layer after the first: x (B, H_in) its input -> new (c, h), as lstm_cell(x @
-    w_ih + b, ...). On the native kernel the input projection is part of the step."""
+    w_ih + b, ...), the weights as sampler_weights prepared them. On the native kernel the input
+    projection is part of the step."""
     c, h = carry
-    if native.applies(x, w_hh, None) and x.dtype == w_ih.dtype == b.dtype == jnp.float32:
+    if w_hh.ndim == 4:
         return native.cell_input(x, w_ih, b, w_hh, c, h)
     return lstm_cell(x @ w_ih + b, w_hh, carry)
 

@@ -143,8 +143,7 @@ void pack_forward(const float* w, int64_t H, float* out) {
 
 // A matmul operand of the forward: rows of `a` (a_stride apart, K long) against W, whose four
 // gate vectors of a block for row k are at w + k * k_stride + g * gate_stride: packed per block
-// (4 * VW, VW) in training, W as it is stored (4H, H) for the sampler's single steps, which read
-// W once and would not win back the packing.
+// (4 * VW, VW) in training, packed once per generation for the sampler's single steps.
 struct Operand {
   const float* a;
   int64_t a_stride, K;
@@ -251,42 +250,66 @@ ffi::Error LstmForward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> xp, ffi::Buff
   return ffi::Error::Success();
 }
 
-// One step of the cell, for the sampler: xp (B, 4H) with the bias added, w (H, 4H), c and h
-// (B, H) -> the new c and h.
+// The sampler's weights, packed once before its loop (lstm/native.py `pack`): (H / kPack, K, 4,
+// kPack), the gate vectors of a block of kPack hidden units for one input row side by side, so a
+// block's weights are one contiguous stream. Read as stored, (K, 4H), each row's four gate vectors
+// are a page's width apart and a one-row step ran at a third of this speed (docs/measurements.md).
+// kPack is the widest vector any build takes, so the layout does not depend on the machine.
+constexpr int64_t kPack = 16;
+static_assert(kPack % VW == 0, "a packed block holds whole vectors");
+
+// The packed weight of the hidden units from j0 on, for a chunk's Operand.
+inline Operand packed_operand(const float* a, int64_t K, const float* w, int64_t j0) {
+  return Operand{a, K, K, w + (j0 / kPack) * K * 4 * kPack + j0 % kPack, 4 * kPack, kPack};
+}
+
+// The hidden size of a packed weight (H / kPack, K, 4, kPack) with K rows, 0 if it is not one.
+inline int64_t packed_hidden(ffi::Span<const int64_t> dims, int64_t K) {
+  if (dims.size() != 4 || dims[1] != K || dims[2] != 4 || dims[3] != kPack) return 0;
+  return dims[0] * kPack;
+}
+
+// One step of the cell, for the sampler: xp (B, 4H) with the bias added, w packed, c and h (B, H)
+// -> the new c and h.
 ffi::Error LstmCell(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> xp, ffi::Buffer<ffi::F32> w, ffi::Buffer<ffi::F32> c,
                     ffi::Buffer<ffi::F32> h, ffi::ResultBuffer<ffi::F32> c_new, ffi::ResultBuffer<ffi::F32> h_new) {
   const auto dims = xp.dimensions();
-  if (dims.size() != 2 || dims[1] % (4 * VW) != 0)
-    return ffi::Error::InvalidArgument("dann_lstm_cell: xp must be (B, 4H) with H a multiple of the vector width");
-  const int64_t B = dims[0], H = dims[1] / 4;
+  const int64_t H = dims.size() == 2 ? dims[1] / 4 : 0;
+  if (H == 0 || dims[1] != 4 * H || packed_hidden(w.dimensions(), H) != H)
+    return ffi::Error::InvalidArgument("dann_lstm_cell: xp must be (B, 4H) and w packed (H / 16, H, 4, 16)");
+  const int64_t B = dims[0];
   if (B == 0) return ffi::Error::Success();
   const float *x = xp.typed_data(), *wp = w.typed_data(), *c_prev = c.typed_data(), *h_prev = h.typed_data();
   float *c_out = c_new->typed_data(), *h_out = h_new->typed_data();
   auto work = [&](int64_t, int64_t block) {
-    const Operand recurrent{h_prev, H, H, wp + block * VW, 4 * H, H};
-    over_rows<ForwardTile>(B, H, block * VW, recurrent, Operand{}, x, 4 * H, c_prev, nullptr, c_out, h_out);
+    const int64_t j0 = block * VW;
+    over_rows<ForwardTile>(B, H, j0, packed_operand(h_prev, H, wp, j0), Operand{}, x, 4 * H, c_prev, nullptr, c_out,
+                           h_out);
   };
   parallel_stages(pool, 1, H / VW, work);
   return ffi::Error::Success();
 }
 
 // The same step for a layer after the first, its input projection folded in: gates = b +
-// x @ w_ih + h @ w_hh, with x (B, H_in), w_ih (H_in, 4H), b (4H).
+// x @ w_ih + h @ w_hh, with x (B, H_in), b (4H), w_ih and w_hh packed.
 ffi::Error LstmCellInput(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::F32> w_ih,
                          ffi::Buffer<ffi::F32> b, ffi::Buffer<ffi::F32> w, ffi::Buffer<ffi::F32> c,
                          ffi::Buffer<ffi::F32> h, ffi::ResultBuffer<ffi::F32> c_new, ffi::ResultBuffer<ffi::F32> h_new) {
-  const auto dims = w_ih.dimensions();
-  if (dims.size() != 2 || dims[1] % (4 * VW) != 0 || x.dimensions().size() != 2 || x.dimensions()[1] != dims[0])
-    return ffi::Error::InvalidArgument("dann_lstm_cell_input: x (B, H_in) and w_ih (H_in, 4H) do not match");
-  const int64_t B = x.dimensions()[0], H_in = dims[0], H = dims[1] / 4;
+  const auto x_dims = x.dimensions(), c_dims = c.dimensions();
+  const int64_t H_in = x_dims.size() == 2 ? x_dims[1] : 0, H = c_dims.size() == 2 ? c_dims[1] : 0;
+  if (H_in == 0 || H == 0 || packed_hidden(w_ih.dimensions(), H_in) != H || packed_hidden(w.dimensions(), H) != H ||
+      static_cast<int64_t>(b.element_count()) != 4 * H)
+    return ffi::Error::InvalidArgument(
+        "dann_lstm_cell_input: x (B, H_in), c (B, H), w_ih and w packed (H / 16, H_in or H, 4, 16), b (4H) do not match");
+  const int64_t B = x_dims[0];
   if (B == 0) return ffi::Error::Success();
   const float *xi = x.typed_data(), *wi = w_ih.typed_data(), *bias = b.typed_data(), *wp = w.typed_data();
   const float *c_prev = c.typed_data(), *h_prev = h.typed_data();
   float *c_out = c_new->typed_data(), *h_out = h_new->typed_data();
   auto work = [&](int64_t, int64_t block) {
-    const Operand recurrent{h_prev, H, H, wp + block * VW, 4 * H, H};
-    const Operand input{xi, H_in, H_in, wi + block * VW, 4 * H, H};
-    over_rows<ForwardTile>(B, H, block * VW, recurrent, input, bias, 0, c_prev, nullptr, c_out, h_out);
+    const int64_t j0 = block * VW;
+    over_rows<ForwardTile>(B, H, j0, packed_operand(h_prev, H, wp, j0), packed_operand(xi, H_in, wi, j0), bias, 0,
+                           c_prev, nullptr, c_out, h_out);
   };
   parallel_stages(pool, 1, H / VW, work);
   return ffi::Error::Success();

@@ -69,21 +69,21 @@ class Layer(nnx.Module):
             return kernel.lstm_scan(xp + self.b[...], w_hh, carry, unroll, matmul_dtype)
         return kernel.gru_scan(xp, w_hh, self.b[...], carry, unroll, matmul_dtype)
 
-    def step(self, xp, carry):
-        """One time step: xp (B, GH) -> h (B, H), carry."""
+    def step(self, xp, carry, w_hh):
+        """One time step: xp (B, GH), w_hh as CharRNN.step_weights prepared it -> h (B, H), carry."""
         if self.cell == "lstm":
-            carry = kernel.lstm_cell(xp + self.b[...], self.w_hh[...], carry)
+            carry = kernel.lstm_cell(xp + self.b[...], w_hh, carry)
             return carry[1], carry
-        h = kernel.gru_cell(xp, self.w_hh[...], self.b[...], carry)
+        h = kernel.gru_cell(xp, w_hh, self.b[...], carry)
         return h, h
 
-    def step_from(self, x, w_ih, carry):
+    def step_from(self, x, w_ih, carry, w_hh):
         """One time step of a layer after the first, from its input x (B, H) and the W_ih that
         projects it -> h (B, H), carry."""
         if self.cell == "lstm":
-            carry = kernel.lstm_cell_input(x, w_ih, self.b[...], self.w_hh[...], carry)
+            carry = kernel.lstm_cell_input(x, w_ih, self.b[...], w_hh, carry)
             return carry[1], carry
-        return self.step(x @ w_ih, carry)
+        return self.step(x @ w_ih, carry, w_hh)
 
 
 class CharRNN(nnx.Module):
@@ -125,13 +125,24 @@ class CharRNN(nnx.Module):
         logits = self.head(x)  # (T, B, V)
         return jnp.swapaxes(logits, 0, 1), tuple(new_carry)
 
-    def step(self, token, carry):
-        """One character for generation: token (B,) -> logits (B, V), new carry."""
+    def step_weights(self):
+        """Each layer's (W_ih, W_hh) as its step reads them (kernel.sampler_weights; the first
+        layer's W_ih None). A sampler prepares them once, before its loop, for every `step`."""
+        prepare = kernel.sampler_weights if self.config.cell == "lstm" else lambda w: w
+        return tuple(
+            (None if i == 0 else prepare(self.w_ih[i - 1][...]), prepare(layer.w_hh[...]))
+            for i, layer in enumerate(self.layers)
+        )
+
+    def step(self, token, carry, weights=None):
+        """One character for generation: token (B,) -> logits (B, V), new carry. `weights` as
+        step_weights made them; without them, prepared here."""
+        weights = self.step_weights() if weights is None else weights
         xp = self.embed(token)  # (B, GH)
         new_carry = []
         x = None
-        for i, layer in enumerate(self.layers):
-            h, c = layer.step(xp, carry[i]) if i == 0 else layer.step_from(x, self.w_ih[i - 1][...], carry[i])
+        for i, (layer, (w_ih, w_hh)) in enumerate(zip(self.layers, weights, strict=True)):
+            h, c = layer.step(xp, carry[i], w_hh) if i == 0 else layer.step_from(x, w_ih, carry[i], w_hh)
             new_carry.append(c)
             x = h + x if self.config.residual and i > 0 else h
         return self.head(x), tuple(new_carry)

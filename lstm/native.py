@@ -117,7 +117,7 @@ def applies(xp, w_hh, dtype) -> bool:
     size it takes. Several CPU devices (a data-parallel mesh, which on a CPU only the tests build)
     get the pure-JAX scan: XLA cannot split a custom call over the batch, and would run the whole
     batch on every device."""
-    hidden = w_hh.shape[0]
+    hidden = w_hh.shape[-1] // 4
     return (
         dtype is None
         and xp.dtype == jnp.float32
@@ -153,14 +153,25 @@ def backward(w_hh, c0, cs, acts, d_hs, d_c_last, d_h_last):
     )
 
 
-def cell(xp, w_hh, c, h):
-    """One step: xp (B, 4H) with the bias added, w_hh (H, 4H), c, h (B, H) -> new c, h."""
-    shapes = (jax.ShapeDtypeStruct(c.shape, jnp.float32), jax.ShapeDtypeStruct(h.shape, jnp.float32))
-    return jax.ffi.ffi_call("dann_lstm_cell", shapes, vmap_method="sequential")(xp, w_hh, c, h)
+def pack(w):
+    """A weight (K, 4H) as the sampler's cells read it: (H / WIDTH, K, 4, WIDTH), each block of
+    WIDTH hidden units' gate columns one contiguous stream (lstm_cpu.cc's kPack). A generation
+    packs once, before its loop."""
+    rows, gates = w.shape
+    return w.reshape(rows, 4, gates // 4 // WIDTH, WIDTH).transpose(2, 0, 1, 3)
 
 
-def cell_input(x, w_ih, b, w_hh, c, h):
-    """One step of a layer after the first, its input projection folded in: x (B, H_in), w_ih
-    (H_in, 4H), b (4H,) -> new c, h, as cell(x @ w_ih + b, w_hh, c, h)."""
+def cell(xp, w_packed, c, h):
+    """One step: xp (B, 4H) with the bias added, w_hh packed (`pack`), c, h (B, H) -> new c, h."""
     shapes = (jax.ShapeDtypeStruct(c.shape, jnp.float32), jax.ShapeDtypeStruct(h.shape, jnp.float32))
-    return jax.ffi.ffi_call("dann_lstm_cell_input", shapes, vmap_method="sequential")(x, w_ih, b, w_hh, c, h)
+    return jax.ffi.ffi_call("dann_lstm_cell", shapes, vmap_method="sequential")(xp, w_packed, c, h)
+
+
+def cell_input(x, w_ih_packed, b, w_hh_packed, c, h):
+    """One step of a layer after the first, its input projection folded in: x (B, H_in), w_ih and
+    w_hh packed, b (4H,) -> new c, h, as cell(x @ w_ih + b, w_hh, c, h)."""
+    shapes = (jax.ShapeDtypeStruct(c.shape, jnp.float32), jax.ShapeDtypeStruct(h.shape, jnp.float32))
+    return jax.ffi.ffi_call("dann_lstm_cell_input", shapes, vmap_method="sequential")(
+        x, w_ih_packed, b, w_hh_packed, c, h
+    )
+

@@ -90,6 +90,7 @@ def sample_tokens(graphdef, params, prompts, prompt_lens, keys, temperature, top
     steps = width + max_new
     padded = steps + CHUNK  # room for the last chunk's overrun
     uniforms = jax.vmap(lambda key: jax.random.uniform(key, (padded,)))(keys).T  # (padded, B)
+    weights = model.step_weights()  # packed for the native kernel once, not every step
     banned = jnp.zeros(model.config.vocab_size, bool).at[jnp.array([UNK, POST, REPLY])].set(True)
 
     context = 0 if ngram is None else ngram["levels"].shape[0] - 1  # n-gram context length
@@ -100,7 +101,7 @@ def sample_tokens(graphdef, params, prompts, prompt_lens, keys, temperature, top
 
     def step(_, s):
         t, token, carry, done, out, logp, node, history, known = s
-        logits, carry = model.step(token, carry)  # (B, V)
+        logits, carry = model.step(token, carry, weights)  # (B, V)
         if ngram is not None:
             logits = mixed_logits(logits, ngram, history, known)
         logits = jnp.where(banned, -jnp.inf, logits)

@@ -1,32 +1,21 @@
 """The lexicon: a trie of the person's words, and a sampler that spells nothing else."""
 
-import jax.numpy as jnp
 import numpy as np
 import pytest
-from flax import nnx
 
 from lstm.lexicon import Lexicon, words_of
-from lstm.model import ModelConfig
 from lstm.sample import generate
 from lstm.vocab import Vocab
+from tests.lstm.test_sample import Table
 
 VOCAB = Vocab(chars=tuple(" '.abcdefghA"))
 WORDS = ["bad", "bed", "cab", "dead", "fade", "head", "each", "beach", "he", "he'd", "a"]
 
 
-class Uniform(nnx.Module):
+def uniform(vocab_size):
     """Fake model: every character equally likely at every step, so without a lexicon it spells
     whatever the dice say."""
-
-    def __init__(self, vocab_size):
-        self.table = nnx.Param(jnp.zeros((vocab_size, vocab_size)))
-        self.config = ModelConfig(vocab_size=vocab_size, hidden=1)
-
-    def init_carry(self, batch):
-        return jnp.zeros((batch,))
-
-    def step(self, token, carry):
-        return self.table[...][token], carry
+    return Table(np.zeros((vocab_size, vocab_size)))
 
 
 def test_accepts_whole_known_words_only():
@@ -60,7 +49,7 @@ def test_a_full_trie_keeps_the_most_frequent_words():
 
 
 def sample(lexicon, prompt="", seeds=64):
-    model = Uniform(len(VOCAB))
+    model = uniform(len(VOCAB))
     out = generate(model, VOCAB, [prompt] * seeds, seed=0, temperature=1.0, max_chars=40, lexicon=lexicon)
     return [text for text, _ in out]
 
@@ -94,7 +83,7 @@ def test_a_prompt_is_read_as_written_and_the_next_words_are_known():
 def test_the_model_log_probability_is_not_the_lexicon_s():
     """Best-of-n judges candidates by the model's own probabilities: a uniform model gives every
     character log(1/V), with or without the lexicon narrowing the choice."""
-    model = Uniform(len(VOCAB))
+    model = uniform(len(VOCAB))
     (_, free), = generate(model, VOCAB, [""], seed=3, temperature=1.0, max_chars=20)
     (_, kept), = generate(model, VOCAB, [""], seed=3, temperature=1.0, max_chars=20,
                           lexicon=Lexicon.of_words(WORDS, VOCAB))

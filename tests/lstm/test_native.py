@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -62,28 +63,38 @@ def test_the_kernel_gives_the_pure_jax_scans_loss_and_gradients(built, shape, mo
 
 
 @pytest.mark.parametrize("batch", [1, 3, 8, 13])
-def test_the_kernels_cell_gives_the_pure_jax_cell(built, batch, monkeypatch):
-    """The sampler's step. That fixed-seed samples keep their picks is tests/lstm/test_kernel.py's."""
+def test_the_kernels_cell_gives_the_pure_jax_cell(built, batch):
+    """The sampler's step, on weights packed as a generation packs them. That fixed-seed samples
+    keep their picks is tests/lstm/test_kernel.py's."""
     xp, w_hh, carry = inputs(1, batch, 48, seed=2)
-    ours = jax.jit(lambda xp, w, carry: kernel.lstm_cell(xp, w, carry))(xp[0], w_hh, carry)
-    monkeypatch.setattr(native, "applies", lambda *args: False)
-    theirs = jax.jit(lambda xp, w, carry: kernel.lstm_cell(xp, w, carry))(xp[0], w_hh, carry)
-    for a, b in zip(ours, theirs, strict=True):
+    packed = kernel.sampler_weights(w_hh)
+    assert packed.shape == (3, 48, 4, 16)  # the kernel's layout, not the weight as stored
+    step = jax.jit(lambda xp, w, carry: kernel.lstm_cell(xp, w, carry))
+    for a, b in zip(step(xp[0], packed, carry), step(xp[0], w_hh, carry), strict=True):
         np.testing.assert_allclose(a, b, atol=OUTPUT_TOLERANCE)
 
 
 @pytest.mark.parametrize("batch", [1, 8])
-def test_the_kernels_cell_with_its_input_projection_gives_the_pure_jax_step(built, batch, monkeypatch):
-    """A second layer's step: gates = b + x @ W_ih + h @ W_hh in one call."""
+def test_the_kernels_cell_with_its_input_projection_gives_the_pure_jax_step(built, batch):
+    """A second layer's step: gates = b + x @ W_ih + h @ W_hh in one call, W_ih taller than W_hh."""
     _, w_hh, carry = inputs(1, batch, 32, seed=3)
     keys = jax.random.split(jax.random.key(4), 3)
     x, w_ih, b = (jax.random.normal(keys[0], (batch, 48)), 0.2 * jax.random.normal(keys[1], (48, 128)),
                   jax.random.normal(keys[2], (128,)))
-    step = lambda: jax.jit(lambda *args: kernel.lstm_cell_input(*args))(x, w_ih, b, w_hh, carry)  # noqa: E731
-    ours = step()
-    monkeypatch.setattr(native, "applies", lambda *args: False)
-    for a, b_ in zip(ours, step(), strict=True):
+    step = jax.jit(lambda *args: kernel.lstm_cell_input(*args))
+    ours = step(x, kernel.sampler_weights(w_ih), b, kernel.sampler_weights(w_hh), carry)
+    for a, b_ in zip(ours, step(x, w_ih, b, w_hh, carry), strict=True):
         np.testing.assert_allclose(a, b_, atol=OUTPUT_TOLERANCE)
+
+
+def test_the_cell_refuses_a_weight_that_is_not_packed(built):
+    """A weight as stored has the packed weight's size: read as one, it would give wrong gates
+    without a word, so the kernel checks the shape."""
+    xp, w_hh, carry = inputs(1, 2, 32)
+    with pytest.raises(Exception, match="packed"):
+        jax.block_until_ready(native.cell(xp[0], w_hh, *carry))
+    with pytest.raises(Exception, match="packed"):
+        jax.block_until_ready(native.cell_input(carry[1], w_hh, jnp.zeros(128), w_hh, *carry))
 
 
 def test_the_kernel_matches_the_textbook_cell_in_loss_and_gradients(built):

@@ -23,7 +23,10 @@ class Table(nnx.Module):
     def init_carry(self, batch):
         return jnp.zeros((batch,))
 
-    def step(self, token, carry):
+    def step_weights(self):
+        return None
+
+    def step(self, token, carry, weights=None):
         return self.table[...][token], carry
 
 
