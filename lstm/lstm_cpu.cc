@@ -253,8 +253,9 @@ ffi::Error LstmForward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> xp, ffi::Buff
 // The sampler's weights, packed once before its loop (lstm/native.py `pack`): (H / kPack, K, 4,
 // kPack), the gate vectors of a block of kPack hidden units for one input row side by side, so a
 // block's weights are one contiguous stream. Read as stored, (K, 4H), each row's four gate vectors
-// are a page's width apart and a one-row step ran at a third of this speed (docs/measurements.md).
-// kPack is the widest vector any build takes, so the layout does not depend on the machine.
+// are a page's width apart, a stride the prefetcher does not follow, and a one-row step waits on
+// them (docs/measurements.md). kPack is the widest vector any build takes, so the layout does not
+// depend on the machine.
 constexpr int64_t kPack = 16;
 static_assert(kPack % VW == 0, "a packed block holds whole vectors");
 
