@@ -135,12 +135,12 @@ def _lstm_scan_fwd(xp, w_hh, carry, unroll, dtype):
 def _lstm_scan_bwd(unroll, dtype, saved, grads):
     w_hh, (c0, h0), hs, cs, acts = saved
     d_hs, (d_c_last, d_h_last) = grads
+    hidden = h0.shape[-1]
+    h_prev = jnp.concatenate([h0[None], hs[:-1]])  # (T, B, H): h_{t-1}
     if native.applies(acts, w_hh, dtype) and acts.shape[0] > 0:
         d_xp, d_c0, d_h0 = native.backward(w_hh, c0, cs, acts, d_hs, d_c_last, d_h_last)
-        h_prev = jnp.concatenate([h0[None], hs[:-1]]).reshape(-1, h0.shape[-1])
-        return d_xp, transposed_product(h_prev, d_xp.reshape(-1, d_xp.shape[-1])), (d_c0, d_h0)
+        return d_xp, transposed_product(h_prev.reshape(-1, hidden), d_xp.reshape(-1, 4 * hidden)), (d_c0, d_h0)
     c_prev = jnp.concatenate([c0[None], cs[:-1]])  # (T, B, H): c_{t-1}
-    h_prev = jnp.concatenate([h0[None], hs[:-1]])  # (T, B, H): h_{t-1}
     w_hh_t = w_hh.T
 
     def step(carry, t_inputs):
@@ -158,7 +158,6 @@ def _lstm_scan_bwd(unroll, dtype, saved, grads):
 
     (d_c0, d_h0), d_xp = jax.lax.scan(step, (d_c_last, d_h_last), (d_hs, cs, c_prev, acts), reverse=True,
                                       unroll=unroll)
-    hidden = h0.shape[-1]
     d_w_hh = matmul(h_prev.reshape(-1, hidden).T, d_xp.reshape(-1, 4 * hidden), dtype)  # one big matmul
     return d_xp, d_w_hh, (d_c0, d_h0)
 

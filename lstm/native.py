@@ -174,4 +174,3 @@ def cell_input(x, w_ih_packed, b, w_hh_packed, c, h):
     return jax.ffi.ffi_call("dann_lstm_cell_input", shapes, vmap_method="sequential")(
         x, w_ih_packed, b, w_hh_packed, c, h
     )
-
